@@ -1,0 +1,1 @@
+"""Feast repo (entities, feature views, push sources), store config and feature helpers."""

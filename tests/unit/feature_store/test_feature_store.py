@@ -1,0 +1,87 @@
+"""Feast repo: apply, push and read back through the helpers, on SQLite and Redis."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from feature_store.client import get_items, get_online, item_content_row, push_rows
+from feature_store.config import FeatureStoreSettings, apply_repo, redis_connection_string
+from feature_store.definitions import PAIR_STATS, QUERY_STATS, stat_fields, view_columns
+from feature_store.errors import FeatureStoreError
+from streams.schemas import CatalogItem
+
+TS = datetime(2026, 3, 1, 12, tzinfo=UTC)
+ITEM = CatalogItem(item_id="sku-1", title="Stride Runner 4", category="Shoes > Running",
+                   brand="Stride", attributes={"size": "10", "color": "black"}, price=89.99)
+
+
+def _stats_row(view: str, **keys: str) -> dict:
+    row = {**keys, "event_timestamp": TS}
+    for k, f in enumerate(stat_fields(view)):
+        row[f] = 0.25 if f.startswith("ctr") else k
+    return row
+
+
+def _roundtrip(settings: FeatureStoreSettings) -> None:
+    store = apply_repo(settings)
+    apply_repo(settings, store)  # idempotent
+    push_rows(store, "item_content", [item_content_row(ITEM, TS)])
+    push_rows(store, PAIR_STATS, [_stats_row(PAIR_STATS, query="stride runner", item_id="sku-1")])
+    push_rows(store, QUERY_STATS, [_stats_row(QUERY_STATS, query="stride runner")])
+
+    items = get_items(store, ["sku-1", "nope", "sku-1"])
+    assert items == {"sku-1": ITEM, "nope": None}
+
+    got = get_online(store, "  Stride RUNNER ", "sku-1")
+    assert got["pair_stats__ctr_1h"] == 0.25
+    assert got["pair_stats__impressions_1h"] == 0
+    assert got["query_stats__searches_24h"] == stat_fields(QUERY_STATS).index("searches_24h")
+    assert got["item_content__title"] == "Stride Runner 4"
+    assert got["item_stats__clicks_1h"] is None  # never pushed
+
+
+@pytest.fixture(scope="module")
+def sqlite_settings(tmp_path_factory: pytest.TempPathFactory) -> FeatureStoreSettings:
+    return FeatureStoreSettings(state_dir=tmp_path_factory.mktemp("fs"), redis_url="")
+
+
+def test_sqlite_roundtrip(sqlite_settings: FeatureStoreSettings) -> None:
+    _roundtrip(sqlite_settings)
+    repo = sqlite_settings.state_dir / "feature_repo"
+    assert (repo / "online.db").exists() and (repo / "feature_store.yaml").exists()
+    assert (repo / "data" / "pair_stats.parquet").exists()
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+def test_redis_roundtrip(tmp_path: Path) -> None:
+    from relstream.stack import LocalStack, free_port
+
+    settings = FeatureStoreSettings(state_dir=tmp_path,
+                                    redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    stack = LocalStack(settings)
+    stack.start_redis()
+    try:
+        _roundtrip(settings)
+    finally:
+        stack.stop("redis")
+
+
+def test_push_rejects_unknown_view(sqlite_settings: FeatureStoreSettings) -> None:
+    with pytest.raises(FeatureStoreError, match="unknown feature view"):
+        push_rows(object(), "nope", [{}])
+
+
+def test_redis_connection_string() -> None:
+    assert redis_connection_string("redis://127.0.0.1:6390/2") == "127.0.0.1:6390,db=2"
+    assert redis_connection_string("redis://:pw@h:1") == "h:1,db=0,password=pw"
+    with pytest.raises(FeatureStoreError, match="redis://"):
+        redis_connection_string("http://h:1")
+
+
+def test_columns_cover_join_keys() -> None:
+    assert view_columns(PAIR_STATS)[:3] == ["query", "item_id", "event_timestamp"]
+    assert "ctr_24h" in stat_fields("item_stats")
