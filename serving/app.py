@@ -1,0 +1,238 @@
+"""The HTTP service: `create_app(settings)` builds the FastAPI app of the serving contract.
+
+Routes: `POST /v1/score`, `GET /v1/explain`, `/healthz`, `/readyz`, `/metrics`
+(Prometheus), and token-protected `/admin/...` for A/B arms and manual model loads.
+The long-lived parts live in a `ServingState` built in the lifespan (`app.state.serving`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from relstream.clickhouse import LockedClient, get_client
+from serving.ab_router import ABRouter, load_config, single_arm
+from serving.api_models import ABConfig, ExplainResponse, ScoreRequest, ScoreResponse
+from serving.item_lookup import FeastItemLookup, ItemLookup, MemoryItemLookup
+from serving.label_store import LabelStore, explain
+from serving.metrics_writer import MetricsWriter
+from serving.model_holder import NoModelLoaded
+from serving.model_pool import ModelPool
+from serving.service import LimitExceeded, ServingState
+from serving.settings import ServingSettings
+from serving.stream_followers import start_followers
+
+log = logging.getLogger(__name__)
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 for a body over `max_bytes`, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(send, int(declared))
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge(seen)
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge as exc:
+            await self._reject(send, exc.size)
+
+    async def _reject(self, send: Send, size: int) -> None:
+        body = json.dumps({"detail": f"request body of {size}+ bytes exceeds the limit of "
+                                     f"{self.max_bytes} bytes"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+def _state(request: Request) -> ServingState:
+    return request.app.state.serving  # type: ignore[no-any-return]
+
+
+# Module level: FastAPI resolves string annotations against the module's globals.
+State = Annotated[ServingState, Depends(_state)]
+
+
+def build_state(
+    settings: ServingSettings, *, items: ItemLookup | None = None,
+    labels: LabelStore | None = None, connect: Callable[[], LockedClient] | None = None,
+) -> ServingState:
+    """Everything the service holds, started: models loading, writer and pollers running."""
+    if items is None:
+        if settings.item_source == "feast":
+            if settings.feast_repo is None:
+                raise ValueError("item_source 'feast' needs feast_repo (RELSTREAM_FEAST_REPO)")
+            items = FeastItemLookup.from_repo(settings.feast_repo)
+        elif settings.catalog_path is not None:
+            items = MemoryItemLookup.from_jsonl(settings.catalog_path)
+        else:
+            items = MemoryItemLookup()
+    config = (load_config(settings.ab_config_path) if settings.ab_config_path
+              else single_arm(settings.model_name))
+    writer = None
+    if settings.metrics_enabled:
+        writer = MetricsWriter(
+            connect or (lambda: get_client(settings)), requests_table=settings.metrics_table,
+            feedback_table=settings.feedback_table, batch_size=settings.metrics_batch_size,
+            flush_s=settings.metrics_flush_s, buffer_max=settings.metrics_buffer_max,
+        )
+        writer.start()
+    pool = ModelPool(settings.registry_dir(), threads=settings.onnx_threads,
+                     cache_size=settings.embedding_cache_size)
+    state = ServingState(
+        pool=pool, router=ABRouter(config), items=items,
+        labels=labels or LabelStore(settings.label_store_max), writer=writer,
+        max_items=settings.max_items, max_query_chars=settings.max_query_chars,
+    )
+    for arm in config.arms:
+        pool.holder(arm.model, arm.version)
+    pool.start_polling(settings.poll_interval_s)
+    followers = start_followers(settings, pool, state.labels, writer)
+    if followers is not None:
+        state.closers.append(followers.close)
+    return state
+
+
+def create_app(
+    settings: ServingSettings, *, items: ItemLookup | None = None,
+    labels: LabelStore | None = None, connect: Callable[[], LockedClient] | None = None,
+) -> FastAPI:
+    """The FastAPI app; `items`, `labels` and `connect` override what settings would build."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.serving = build_state(settings, items=items, labels=labels, connect=connect)
+        try:
+            yield
+        finally:
+            app.state.serving.close()
+
+    app = FastAPI(
+        title="relstream serving", version="1",
+        description="Query-item relevance scores from the distilled students, with A/B arms.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    def admin(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not settings.admin_token:
+            raise HTTPException(403, "admin endpoints are disabled (no admin_token configured)")
+        if authorization != f"Bearer {settings.admin_token}":
+            raise HTTPException(401, "admin endpoints need 'Authorization: Bearer <token>'")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        parts = []
+        for err in errors[:5]:
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            parts.append(f"{where}: {err.get('msg')}")
+        return JSONResponse(status_code=422, content={
+            "detail": "; ".join(parts),
+            "errors": json.loads(json.dumps(errors, default=str)),
+        })
+
+    @app.post("/v1/score", response_model=ScoreResponse, responses={
+        413: {"description": "too many items or an over-long query or body"},
+        422: {"description": "malformed body; the message names the field"},
+        503: {"description": "no model has ever been loaded"}})
+    def score(body: ScoreRequest, st: State) -> ScoreResponse:
+        try:
+            return st.score(body)
+        except LimitExceeded as exc:
+            raise HTTPException(413, str(exc)) from exc
+        except NoModelLoaded as exc:
+            raise HTTPException(503, str(exc)) from exc
+
+    @app.get("/v1/explain", response_model=ExplainResponse,
+             responses={404: {"description": "the pair was never labelled"}})
+    def explain_pair(st: State, query: Annotated[str, Query(min_length=1)],
+                     item_id: Annotated[str, Query(min_length=1)]) -> ExplainResponse:
+        label = st.labels.get(query, item_id)
+        if label is None:
+            raise HTTPException(404, f"no teacher label for query {query!r} and item {item_id!r}")
+        return explain(label, query)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz(st: State) -> JSONResponse:
+        ready = st.pool.any_ready()
+        models = {f"{h.name}@{h.spec}": h.version for h in st.pool.holders()}
+        return JSONResponse(status_code=200 if ready else 503,
+                            content={"ready": ready, "models": models})
+
+    @app.get("/metrics")
+    def metrics(st: State) -> Response:
+        return Response(st.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/admin/ab-config", response_model=ABConfig, dependencies=[Depends(admin)])
+    def get_ab_config(st: State) -> ABConfig:
+        return st.router.config
+
+    @app.put("/admin/ab-config", response_model=ABConfig, dependencies=[Depends(admin)])
+    def put_ab_config(config: ABConfig, st: State) -> ABConfig:
+        for arm in config.arms:  # load the new arms' models before any user moves over
+            st.pool.holder(arm.model, arm.version)
+        st.router.set_config(config)
+        log.info("A/B config replaced: %s", config.model_dump())
+        return config
+
+    @app.get("/admin/models", dependencies=[Depends(admin)])
+    def get_models(st: State) -> dict[str, Any]:
+        return st.snapshot()
+
+    @app.post("/admin/models/{name}/load", dependencies=[Depends(admin)])
+    def load_model(name: str, version: str, st: State) -> dict[str, Any]:
+        holders = [h for h in st.pool.holders() if h.name == name and h.follows_latest]
+        if not holders:
+            raise HTTPException(404, f"no arm serves the latest {name!r}")
+        loaded = [h.load(version) or h.version == version for h in holders]
+        if not all(loaded):
+            raise HTTPException(409, f"loading {name} v{version} failed: "
+                                f"{'; '.join(h.stats.last_error for h in holders)}")
+        return {"name": name, "version": version}
+
+    return app
+
+
+def run(settings: ServingSettings) -> None:
+    """Serve with uvicorn until interrupted (`relstream serve`)."""
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level="info", access_log=False)

@@ -1,0 +1,94 @@
+"""Where serving gets item content by `item_id`: a small protocol, two implementations.
+
+`MemoryItemLookup` holds a catalog.jsonl in memory (tests, demos, small catalogs);
+`FeastItemLookup` reads the Feast online store through `feature_store.client.get_items`.
+Both return `None` for an unknown item, which the API reports per item.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from serving.errors import ServingError
+from streams.errors import SchemaError
+from streams.schemas import CatalogItem, decode_catalog_line
+
+log = logging.getLogger(__name__)
+
+
+class ItemLookupError(ServingError):
+    """The item source itself failed (not an unknown item, which is `None`)."""
+
+
+class ItemLookup(Protocol):
+    def get_items(self, item_ids: Sequence[str]) -> dict[str, CatalogItem | None]: ...
+
+
+class MemoryItemLookup:
+    """Items kept in a dict; `add` upserts (e.g. from the catalog topic)."""
+
+    def __init__(self, items: Iterable[CatalogItem] = ()) -> None:
+        self._items: dict[str, CatalogItem] = {}
+        self._lock = threading.Lock()
+        self.add(items)
+
+    def add(self, items: Iterable[CatalogItem]) -> None:
+        with self._lock:
+            for item in items:
+                self._items[item.item_id] = item
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get_items(self, item_ids: Sequence[str]) -> dict[str, CatalogItem | None]:
+        return {i: self._items.get(i) for i in item_ids}
+
+    @classmethod
+    def from_jsonl(cls, path: Path) -> MemoryItemLookup:
+        """Load a contract catalog file; bad lines are logged and skipped, never fatal."""
+        opener = gzip.open if path.suffix == ".gz" else open
+        items, bad = [], 0
+        try:
+            with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+                for lineno, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        items.append(decode_catalog_line(line))
+                    except SchemaError as exc:
+                        bad += 1
+                        log.warning("%s:%d skipped: %s", path, lineno, exc)
+        except OSError as exc:
+            raise ItemLookupError(f"cannot read catalog {path}: {exc}") from exc
+        if bad:
+            log.warning("%s: %d bad line(s) skipped, %d items loaded", path, bad, len(items))
+        return cls(items)
+
+
+class FeastItemLookup:
+    """Item content from the Feast online store (SQLite or Redis), by item_id."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    @classmethod
+    def from_repo(cls, repo: Path) -> FeastItemLookup:
+        from feast import FeatureStore  # import costs seconds: only when configured
+
+        try:
+            return cls(FeatureStore(repo_path=str(repo)))
+        except Exception as exc:  # feast raises many types for a bad repo
+            raise ItemLookupError(f"cannot open the Feast repo at {repo}: {exc}") from exc
+
+    def get_items(self, item_ids: Sequence[str]) -> dict[str, CatalogItem | None]:
+        from feature_store.client import get_items
+
+        try:
+            return get_items(self._store, list(item_ids))
+        except Exception as exc:
+            raise ItemLookupError(f"Feast online lookup of {len(item_ids)} items: {exc}") from exc

@@ -1,0 +1,105 @@
+"""Read and verify a registry version directory (`<root>/<name>/<version>/manifest.json`).
+
+Serving reads the manifest itself instead of importing the trainer's registry module, so
+the scoring path never pulls in torch; the format is the one `student_trainer.registry`
+writes (listing and paths come from that module, which imports only the standard
+library). Verification recomputes the sha256 of every file the manifest lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from serving.errors import ServingError
+
+MANIFEST = "manifest.json"
+DEFAULT_SCORE_WEIGHTS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
+
+
+class ModelLoadError(ServingError):
+    """A model version could not be read, verified or loaded; the old model stays."""
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """What serving needs from a manifest; unknown fields are kept in `raw`."""
+
+    name: str
+    version: str
+    kind: Literal["cross_encoder", "two_tower"]
+    graphs: dict[str, str]
+    max_length: int
+    score_weights: dict[str, float]
+    files: dict[str, str]
+    directory: Path
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def path(self, relpath: str) -> Path:
+        return self.directory / relpath
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(version_dir: Path) -> ModelManifest:
+    """Parse `<version_dir>/manifest.json`, or `ModelLoadError` naming what is wrong."""
+    path = version_dir / MANIFEST
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"no {MANIFEST} in {version_dir}") from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
+    kind = raw.get("kind")
+    if kind not in ("cross_encoder", "two_tower"):
+        raise ModelLoadError(f"{path}: kind {kind!r} is not 'cross_encoder' or 'two_tower'")
+    graphs = raw.get("graphs") or {}
+    needed = ("scorer",) if kind == "cross_encoder" else ("query_tower", "item_tower", "head")
+    missing = [g for g in needed if g not in graphs]
+    if missing:
+        raise ModelLoadError(f"{path}: a {kind} needs graphs {needed}, missing {missing}")
+    weights = raw.get("score_weights") or DEFAULT_SCORE_WEIGHTS
+    return ModelManifest(
+        name=str(raw.get("name") or version_dir.parent.name),
+        version=str(raw.get("version") or version_dir.name),
+        kind=kind,
+        graphs={k: str(v) for k, v in graphs.items()},
+        max_length=int(raw.get("max_length") or 128),
+        score_weights={g: float(weights.get(g, 0.0)) for g in ("E", "S", "C", "I")},
+        files={str(k): str(v) for k, v in (raw.get("files") or {}).items()},
+        directory=version_dir,
+        raw=raw,
+    )
+
+
+def verify_files(manifest: ModelManifest) -> None:
+    """Every listed file exists with its sha256, and every graph is listed; else raise."""
+    if not manifest.files:
+        raise ModelLoadError(f"{manifest.directory}: manifest lists no files to verify")
+    for graph in manifest.graphs.values():
+        if graph not in manifest.files:
+            raise ModelLoadError(f"{manifest.directory}: graph {graph} has no sha256 in files")
+    for relpath, expected in manifest.files.items():
+        path = manifest.path(relpath)
+        if not path.is_file():
+            raise ModelLoadError(f"{manifest.directory}: listed file {relpath} is missing")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ModelLoadError(
+                f"{manifest.directory}: sha256 of {relpath} is {actual[:12]}…, "
+                f"manifest says {expected[:12]}… (corrupt or half-written copy)"
+            )
+
+
+def manifest_sha256(directory: Path) -> str:
+    """The fingerprint a `ModelUpdate` event carries: sha256 of the manifest file."""
+    return sha256_file(directory / MANIFEST)

@@ -1,0 +1,108 @@
+"""All model holders of one service, keyed by (model name, version or `latest`).
+
+A/B arms name what they serve; the pool makes one holder per distinct pair, applies
+model-update events to the holders that follow `latest`, and polls the registry in a
+background thread as a fallback for missed events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from serving.model_holder import LATEST, ModelHolder
+
+log = logging.getLogger(__name__)
+
+
+class ModelPool:
+    """Creates holders on demand and keeps the `latest` ones up to date."""
+
+    def __init__(
+        self, registry_root: Path, *, threads: int = 1, cache_size: int = 100_000,
+        drain_timeout_s: float = 30.0,
+    ) -> None:
+        self.registry_root = registry_root
+        self._threads = threads
+        self._cache_size = cache_size
+        self._drain_timeout_s = drain_timeout_s
+        self._holders: dict[tuple[str, str], ModelHolder] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    def holder(self, name: str, version: str = LATEST) -> ModelHolder:
+        """The holder for (name, version), created and loaded on first use."""
+        key = (name, version)
+        with self._lock:
+            found = self._holders.get(key)
+            if found is None:
+                found = ModelHolder(
+                    self.registry_root, name, version, threads=self._threads,
+                    cache_size=self._cache_size, drain_timeout_s=self._drain_timeout_s,
+                )
+                self._holders[key] = found
+                created = True
+            else:
+                created = False
+        if created:
+            found.refresh()  # a missing model is not fatal: /readyz says so, polls retry
+        return found
+
+    def holders(self) -> list[ModelHolder]:
+        with self._lock:
+            return list(self._holders.values())
+
+    def any_ready(self) -> bool:
+        return any(h.version is not None for h in self.holders())
+
+    def on_model_update(self, name: str, version: str, manifest_sha: str | None = None) -> None:
+        """A model-update event: every `latest` holder of `name` moves to `version`.
+
+        A pinned holder also retries when the event is its own version (it may have been
+        missing at start-up). Versions older than the one served are ignored.
+        """
+        for h in self.holders():
+            if h.name != name:
+                continue
+            if h.follows_latest and _newer(version, h.version):
+                h.load(version, manifest_sha)
+            elif h.spec == version and h.version is None:
+                h.load(version, manifest_sha)
+
+    def refresh_all(self) -> int:
+        """One registry poll over every holder; returns how many swapped."""
+        swapped = 0
+        for h in self.holders():
+            try:
+                swapped += h.refresh()
+            except Exception:  # a poll must never kill the poller
+                log.exception("registry poll of %s failed", h.name)
+        return swapped
+
+    def start_polling(self, interval_s: float) -> None:
+        if interval_s <= 0 or self._poller is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(interval_s):
+                self.refresh_all()
+
+        self._poller = threading.Thread(target=loop, name="registry-poll", daemon=True)
+        self._poller.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=5)
+        for h in self.holders():
+            h.close()
+
+
+def _newer(candidate: str, current: str | None) -> bool:
+    if current is None:
+        return True
+    if candidate.isdigit() and current.isdigit():
+        return int(candidate) > int(current)
+    return candidate != current

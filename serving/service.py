@@ -1,0 +1,153 @@
+"""The scoring service's state and its one operation, `score`, independent of HTTP.
+
+`ServingState` owns the long-lived parts (model pool, A/B router, item lookup, label
+store, metrics writer, Prometheus metrics); `create_app` builds one in its lifespan.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from serving.ab_router import ABRouter
+from serving.api_models import ModelRef, ScoreRequest, ScoreResponse
+from serving.errors import ServingError
+from serving.item_lookup import ItemLookup, ItemLookupError
+from serving.label_store import LabelStore
+from serving.metrics_writer import MetricsWriter, RequestRow, now
+from serving.model_holder import ModelHolder, NoModelLoaded
+from serving.model_pool import ModelPool
+from serving.prom import ServingMetrics
+from streams.item_text import item_text
+from streams.schemas import CatalogItem
+
+log = logging.getLogger(__name__)
+
+
+class LimitExceeded(ServingError):
+    """A request over a configured limit (413); the message names the limit."""
+
+
+@dataclass
+class ServingState:
+    pool: ModelPool
+    router: ABRouter
+    items: ItemLookup
+    labels: LabelStore
+    writer: MetricsWriter | None
+    max_items: int = 200
+    max_query_chars: int = 512
+    metrics: ServingMetrics = field(init=False)
+    closers: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.metrics = ServingMetrics(self.snapshot)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Live state for /metrics and /admin/models."""
+        holders = [
+            {"name": h.name, "spec": h.spec, "version": h.version,
+             "live_sessions": h.live_sessions, "swaps": h.stats.swaps,
+             "failures": h.stats.failures, "last_error": h.stats.last_error}
+            for h in self.pool.holders()
+        ]
+        writer = None
+        if self.writer is not None:
+            w = self.writer
+            writer = {"written": w.written, "feedback_written": w.feedback_written,
+                      "dropped": w.dropped, "insert_failures": w.insert_failures,
+                      "buffered": w.buffered, "last_error": w.last_error}
+        return {"holders": holders, "writer": writer, "labels": len(self.labels)}
+
+    def check_limits(self, request: ScoreRequest) -> None:
+        n = len(request.item_ids or request.items or [])
+        if n > self.max_items:
+            raise LimitExceeded(
+                f"item_ids: {n} items is more than the maximum of {self.max_items} per request"
+            )
+        if len(request.query) > self.max_query_chars:
+            raise LimitExceeded(
+                f"query: {len(request.query)} characters is longer than the maximum of "
+                f"{self.max_query_chars}"
+            )
+
+    def _holder(self, model: str, version: str) -> ModelHolder:
+        holder = self.pool.holder(model, version)
+        if holder.version is None:
+            # The arm's model never loaded: serve the default arm's rather than fail.
+            default = self.router.arm_for(None)
+            fallback = self.pool.holder(default.model, default.version)
+            if fallback.version is not None:
+                return fallback
+        return holder
+
+    def _texts(self, request: ScoreRequest) -> tuple[list[str], list[str | None], list[str]]:
+        """(ids, text or None per item, errors)."""
+        if request.items is not None:
+            ids = [it.item_id for it in request.items]
+            return ids, [item_text(it) for it in request.items], []
+        ids = list(request.item_ids or [])
+        errors: list[str] = []
+        try:
+            found: dict[str, CatalogItem | None] = self.items.get_items(list(dict.fromkeys(ids)))
+        except ItemLookupError as exc:
+            log.error("item lookup failed: %s", exc)
+            return ids, [None] * len(ids), [f"item lookup failed: {exc}"]
+        texts: list[str | None] = []
+        for item_id in ids:
+            item = found.get(item_id)
+            if item is None:
+                texts.append(None)
+                errors.append(f"unknown item_id {item_id!r}: not in the catalog")
+            else:
+                texts.append(item_text(item))
+        return ids, texts, errors
+
+    def score(self, request: ScoreRequest) -> ScoreResponse:
+        """Score one request; `LimitExceeded` (413) or `NoModelLoaded` (503) otherwise."""
+        start = time.perf_counter()
+        self.check_limits(request)
+        request_id = request.request_id or uuid.uuid4().hex
+        arm = self.router.arm_for(request.user_id)
+        holder = self._holder(arm.model, arm.version)
+        ids, texts, errors = self._texts(request)
+        known = [k for k, t in enumerate(texts) if t is not None]
+        scores: list[float | None] = [None] * len(ids)
+        try:
+            with holder.lease() as model:
+                values = model.scorer.score(request.query, [texts[k] or "" for k in known])
+                version = model.version
+        except NoModelLoaded:
+            self.metrics.requests.labels(arm.name, "503").inc()
+            raise
+        for k, value in zip(known, values, strict=True):
+            scores[k] = value
+        if len(known) < len(ids):
+            self.metrics.unknown_items.inc(len(ids) - len(known))
+        latency = time.perf_counter() - start
+        self.metrics.requests.labels(arm.name, "200").inc()
+        self.metrics.latency.labels(arm.name).observe(latency)
+        if self.writer is not None:
+            self.writer.submit(RequestRow(
+                request_id=request_id, experiment=self.router.config.experiment,
+                user_id=request.user_id or "", arm=arm.name, model_name=holder.name,
+                model_version=version, query=request.query, item_ids=ids, scores=scores,
+                latency_ms=latency * 1000, ts=now(),
+            ))
+        return ScoreResponse(
+            request_id=request_id, arm=arm.name,
+            model=ModelRef(name=holder.name, version=version), scores=scores, errors=errors,
+        )
+
+    def close(self) -> None:
+        for closer in reversed(self.closers):
+            try:
+                closer()
+            except Exception:  # shutdown goes on whatever one part does
+                log.exception("error while shutting down")
+        self.pool.close()
+        if self.writer is not None:
+            self.writer.close()

@@ -1,0 +1,77 @@
+"""Settings of the scoring service (`relstream serve`), read once at the entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from relstream.settings import CommonSettings
+
+
+class ServingSettings(CommonSettings):
+    """Everything `create_app` needs. Every field can be set as `RELSTREAM_<FIELD>`."""
+
+    host: str = Field("127.0.0.1", description="Address uvicorn binds to.")
+    port: int = Field(8080, description="Port uvicorn binds to.")
+    registry_root: Path | None = Field(
+        None, description="Model registry root; empty means <state_dir>/registry."
+    )
+    model_name: str = Field(
+        "cross_encoder", description="Model served by the default arm when no A/B config is set."
+    )
+    item_source: Literal["memory", "feast"] = Field(
+        "memory",
+        description="Where item content comes from: an in-memory catalog (catalog_path) or "
+        "the Feast online store (feast_repo).",
+    )
+    catalog_path: Path | None = Field(
+        None, description="catalog.jsonl loaded into memory when item_source is 'memory'."
+    )
+    feast_repo: Path | None = Field(
+        None, description="Feast repo directory when item_source is 'feast'."
+    )
+    max_items: int = Field(200, ge=1, description="Most items one /v1/score request may carry.")
+    max_query_chars: int = Field(512, ge=1, description="Longest query accepted, in characters.")
+    max_body_bytes: int = Field(
+        1_000_000, ge=1024, description="Largest request body accepted, in bytes (413 above)."
+    )
+    ab_config_path: Path | None = Field(
+        None, description="JSON file with the A/B arms; empty means one arm serving model_name."
+    )
+    admin_token: str = Field(
+        "", description="Bearer token for /admin endpoints; empty disables them."
+    )
+    poll_interval_s: float = Field(
+        30.0, ge=0, description="Registry poll period (fallback to model-update events); 0 = off."
+    )
+    consume_model_updates: bool = Field(
+        False, description="Follow the model-updates topic in a background thread."
+    )
+    consume_teacher_labels: bool = Field(
+        False, description="Feed /v1/explain from the teacher-labels topic."
+    )
+    consume_feedback: bool = Field(
+        False, description="Write feedback events from the search-log topic to ClickHouse."
+    )
+    label_store_max: int = Field(
+        200_000, ge=1, description="Most teacher labels kept in memory for /v1/explain."
+    )
+    metrics_enabled: bool = Field(
+        True, description="Write every scored request to ClickHouse (off the request path)."
+    )
+    metrics_table: str = Field("serving_requests", description="ClickHouse table of requests.")
+    feedback_table: str = Field("serving_feedback", description="ClickHouse table of feedback.")
+    metrics_batch_size: int = Field(500, ge=1, description="Rows per ClickHouse insert.")
+    metrics_flush_s: float = Field(1.0, gt=0, description="Longest wait before a flush.")
+    metrics_buffer_max: int = Field(
+        100_000, ge=1, description="Rows buffered while ClickHouse is down; more are dropped."
+    )
+    onnx_threads: int = Field(1, ge=1, description="onnxruntime intra-op threads per session.")
+    embedding_cache_size: int = Field(
+        100_000, ge=0, description="Two-tower item embeddings cached per model version."
+    )
+
+    def registry_dir(self) -> Path:
+        return self.registry_root or self.state_dir / "registry"

@@ -1,0 +1,116 @@
+"""Background Kafka consumers of the service: model updates, teacher labels, feedback.
+
+Each runs `streams.kafka_io.run_consumer` in a daemon thread until the app stops. The
+handlers never raise for one bad event (that would stop the consumer); a broken broker
+is logged and retried after a pause, while scoring goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from relstream.settings import CommonSettings
+from serving.label_store import LabelStore
+from serving.metrics_writer import MetricsWriter
+from serving.model_pool import ModelPool
+from streams import topics
+from streams.schemas import FeedbackEvent, ModelUpdate, TeacherLabel
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[list[Any]], None]
+
+
+def model_update_handler(pool: ModelPool) -> Handler:
+    def handle(batch: list[Any]) -> None:
+        newest: dict[str, ModelUpdate] = {}
+        for consumed in batch:
+            event = consumed.event
+            if isinstance(event, ModelUpdate):
+                newest[event.name] = event  # a burst of updates: only the last one loads
+        for event in newest.values():
+            log.info("model update: %s v%s", event.name, event.version)
+            pool.on_model_update(event.name, event.version, event.sha256 or None)
+
+    return handle
+
+
+def teacher_label_handler(store: LabelStore) -> Handler:
+    def handle(batch: list[Any]) -> None:
+        store.add(c.event for c in batch if isinstance(c.event, TeacherLabel))
+
+    return handle
+
+
+def feedback_handler(writer: MetricsWriter) -> Handler:
+    def handle(batch: list[Any]) -> None:
+        writer.submit_feedback(c.event for c in batch if isinstance(c.event, FeedbackEvent))
+
+    return handle
+
+
+class StreamFollowers:
+    """Starts the configured consumers; `close` stops them."""
+
+    def __init__(self, settings: CommonSettings, instance: str | None = None) -> None:
+        self._settings = settings
+        # Every replica must see every model update and label: one group per instance.
+        self._instance = instance or uuid.uuid4().hex[:8]
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._producer: Any = None
+
+    def follow(self, topic: str, group: str, handler: Handler, *, shared: bool = False) -> None:
+        """Consume `topic` in a thread; `shared` groups split partitions across replicas."""
+        group_id = group if shared else f"{group}-{self._instance}"
+        thread = threading.Thread(
+            target=self._loop, args=(topic, group_id, handler), name=f"follow-{topic}",
+            daemon=True,
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _loop(self, topic: str, group_id: str, handler: Handler) -> None:
+        from streams.kafka_io import EventProducer, run_consumer
+
+        while not self._stop.is_set():
+            try:
+                if self._producer is None:
+                    self._producer = EventProducer(self._settings, client_id="serving")
+                run_consumer(self._settings, [topic], group_id, handler,
+                             producer=self._producer, stop=self._stop)
+            except Exception:  # broker down or a bug: log, pause, retry; scoring goes on
+                log.exception("consumer of %s failed; retrying in 5 s", topic)
+                self._stop.wait(5.0)
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self._producer is not None:
+            self._producer.close()
+
+
+def start_followers(
+    settings: Any, pool: ModelPool, labels: LabelStore, writer: MetricsWriter | None,
+) -> StreamFollowers | None:
+    """The consumers `ServingSettings` asks for, or None when none is enabled."""
+    wanted = settings.consume_model_updates or settings.consume_teacher_labels or (
+        settings.consume_feedback and writer is not None
+    )
+    if not wanted:
+        return None
+    followers = StreamFollowers(settings)
+    if settings.consume_model_updates:
+        followers.follow(topics.MODEL_UPDATES, "serving-models", model_update_handler(pool))
+    if settings.consume_teacher_labels:
+        followers.follow(topics.TEACHER_LABELS, "serving-labels", teacher_label_handler(labels))
+    if settings.consume_feedback and writer is not None:
+        # Feedback rows are written once per deployment, so replicas share one group.
+        followers.follow(topics.SEARCH_LOG, "serving-feedback", feedback_handler(writer),
+                         shared=True)
+    return followers
