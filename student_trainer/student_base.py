@@ -1,0 +1,136 @@
+"""What every student offers: batches, forward, the MKD loss hook, scores, checkpoints.
+
+A student is an `nn.Module` that knows how to turn examples into its batch, how to
+compute its outputs and the weighted MKD loss, how to mix grade probabilities into one
+relevance score, and which ONNX graphs it exports. The trainer owns everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from student_trainer.batching import Batch
+from student_trainer.config import GRADE_ORDER, LossWeights, StudentConfig
+from student_trainer.data import Example
+from student_trainer.errors import StudentTrainerError
+from student_trainer.losses import dimension_loss, hard_label_ce, kd_kl
+
+CHECKPOINT_FORMAT = "relstream-student-v1"
+
+
+class CheckpointError(StudentTrainerError):
+    """A checkpoint file is missing, of another format, or does not fit its config."""
+
+
+class Student(nn.Module):
+    """Base class of the two students; subclasses define the encoder use and the graphs."""
+
+    kind: str = ""
+
+    def __init__(self, config: StudentConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.max_length = config.encoder.max_length
+
+    # --- subclass hooks -------------------------------------------------------------------
+
+    def make_batch(self, examples: Sequence[Example], tokenizer: Any, weights: LossWeights | None
+                   = None) -> Batch:
+        raise NotImplementedError
+
+    def forward(self, batch: Batch, *, dims: bool = False, attention: bool = False,
+                cot: bool = False) -> dict[str, Tensor]:
+        """Outputs: `logits` [B, 4] always; `dim_logits` [B, D, 3] if dims; the
+        cross-encoder's `cls_attention` [B, L] if attention; the two-tower's CoT
+        embeddings if cot."""
+        raise NotImplementedError
+
+    def extra_loss_terms(self, out: dict[str, Tensor], batch: Batch,
+                         weights: LossWeights) -> dict[str, Tensor]:
+        """Student-specific CoT terms (attention or embedding alignment)."""
+        return {}
+
+    def onnx_graphs(self) -> dict[str, tuple[nn.Module, tuple[str, ...], tuple[str, ...]]]:
+        """Role → (module, input names, output names) of each exported graph."""
+        raise NotImplementedError
+
+    # --- shared -------------------------------------------------------------------------------
+
+    def loss(self, batch: Batch, weights: LossWeights) -> tuple[Tensor, dict[str, float]]:
+        """The weighted MKD loss and each term's value; zero-weight terms are not computed."""
+        out = self(batch, dims=weights.dim > 0, attention=weights.attn > 0, cot=weights.emb > 0)
+        terms: dict[str, Tensor] = {}
+        if weights.ce > 0:
+            terms["ce"] = hard_label_ce(out["logits"], batch["labels"])
+        if weights.kd > 0:
+            terms["kd"] = kd_kl(out["logits"], batch["teacher_probs"], weights.temperature)
+        if weights.dim > 0:
+            terms["dim"] = dimension_loss(out["dim_logits"], batch["dim_targets"])
+        terms.update(self.extra_loss_terms(out, batch, weights))
+        total = sum((getattr(weights, name) * value for name, value in terms.items()),
+                    start=torch.zeros((), device=out["logits"].device))
+        return total, {name: float(value.detach()) for name, value in terms.items()}
+
+    def score_vector(self) -> Tensor:
+        return torch.tensor([self.config.score_weights[g] for g in GRADE_ORDER])
+
+    def scores(self, logits: Tensor) -> Tensor:
+        """Relevance in [0, 1]: Σ_g w_g·softmax(logits)_g with the config's score weights."""
+        return torch.softmax(logits, dim=-1) @ self.score_vector().to(logits)
+
+    @torch.no_grad()
+    def predict_logits(self, examples: Sequence[Example], tokenizer: Any,
+                       batch_size: int = 64) -> Tensor:
+        """Logits [N, 4] in eval mode; the training mode is restored afterwards."""
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = [self(self.make_batch(examples[i:i + batch_size], tokenizer))["logits"]
+                      for i in range(0, len(examples), batch_size)]
+        finally:
+            self.train(was_training)
+        return torch.cat(chunks) if chunks else torch.zeros((0, len(GRADE_ORDER)))
+
+    def checkpoint(self, **extra: Any) -> dict[str, Any]:
+        """A self-describing checkpoint: config + weights (+ whatever the trainer adds)."""
+        return {"format": CHECKPOINT_FORMAT, "student_config": self.config.to_dict(),
+                "state_dict": {k: v.detach().clone() for k, v in self.state_dict().items()},
+                **extra}
+
+
+def build_student(config: StudentConfig, *, pretrained: bool = True,
+                  tokenizer: Any = None) -> Student:
+    """The student `config.kind` describes, with MiniLM weights or a tiny random encoder."""
+    from student_trainer.encoders import build_encoder, load_tokenizer
+
+    tokenizer = tokenizer or load_tokenizer()
+    encoder = build_encoder(config.encoder, len(tokenizer), pretrained=pretrained)
+    if config.kind == "cross_encoder":
+        from student_trainer.cross_encoder import CrossEncoder
+
+        return CrossEncoder(config, encoder)
+    from student_trainer.two_tower import TwoTower
+
+    return TwoTower(config, encoder)
+
+
+def load_checkpoint(path: str) -> tuple[Student, dict[str, Any]]:
+    """Rebuild a student from a checkpoint file; returns it (eval mode) and the checkpoint."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
+    config = StudentConfig.from_dict(ckpt["student_config"])
+    student = build_student(config, pretrained=False)
+    try:
+        student.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit the embedded config: {exc}") from exc
+    student.eval()
+    return student, ckpt
