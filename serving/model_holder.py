@@ -185,8 +185,8 @@ class ModelHolder:
         return LoadedModel(self.name, manifest.version, scorer)
 
     def _swap_in(self, model: LoadedModel) -> None:
-        now = time.time()
         with self._lock:
+            now = time.time()  # inside the lock: no lease can fall between swap and stamp
             old, self._current = self._current, model
             if old is not None:
                 old.retired = True

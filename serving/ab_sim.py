@@ -1,0 +1,117 @@
+"""Replay a simulated world's searches through the service and simulate users' feedback.
+
+For each search of a world's `search_log.jsonl`, the candidate items are sent to
+`/v1/score` (with the search's user and request id), shown in score order, and the
+simulator's click model (`streams.simulator.sessions.feedback_for`, driven by the
+world's ground-truth grades) decides clicks, carts and purchases. The feedback events go
+to a sink: the `search-log` topic (so serving joins them from the stream) or the writer.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+from serving.errors import ServingError
+from serving.metrics_writer import served_positions
+from streams.schemas import (
+    FeedbackEvent,
+    Grade,
+    SearchEvent,
+    decode_search_log_line,
+    normalize_query,
+)
+
+Sink = Callable[[list[FeedbackEvent]], None]
+
+
+def load_searches(path: Path, limit: int | None = None) -> list[SearchEvent]:
+    """The `search` events of a search log, in file order (feedback lines are skipped)."""
+    out: list[SearchEvent] = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if '"search"' not in line:
+                continue
+            event = decode_search_log_line(line)
+            if isinstance(event, SearchEvent):
+                out.append(event)
+                if limit is not None and len(out) >= limit:
+                    break
+    return out
+
+
+def load_grades(path: Path) -> dict[tuple[str, str], Grade]:
+    """(normalised query, item_id) → grade from a labels.jsonl."""
+    import json
+
+    grades: dict[tuple[str, str], Grade] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            grades[(normalize_query(row["query"]), row["item_id"])] = row["grade"]
+    return grades
+
+
+def simulated_feedback(
+    search: SearchEvent, request_id: str, item_ids: list[str], scores: list[float | None],
+    grades: dict[tuple[str, str], Grade], rng: random.Random, shown: int = 10,
+) -> list[FeedbackEvent]:
+    """Feedback of one user on the items shown in score order (unlabelled pairs: I)."""
+    from streams.simulator.sessions import feedback_for
+
+    positions = served_positions(scores)
+    query = normalize_query(search.query)
+    listing = sorted(
+        (pos, item_id, grades.get((query, item_id), "I"))
+        for pos, item_id in zip(positions, item_ids, strict=True) if pos <= shown
+    )
+    base = search.ts.timestamp()
+    return [
+        FeedbackEvent(
+            ts=search.ts + timedelta(seconds=ts - base), event_id=f"{request_id}-f{k}",
+            request_id=request_id, user_id=search.user_id, item_id=item_id,
+            action=action,  # type: ignore[arg-type]
+        )
+        for k, (ts, item_id, action) in enumerate(feedback_for(listing, base, rng))
+    ]
+
+
+@dataclass
+class TrafficStats:
+    searches: int = 0
+    feedback: int = 0
+    by_arm: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+
+
+def drive(
+    http: httpx.Client, searches: Iterable[SearchEvent], grades: dict[tuple[str, str], Grade],
+    sink: Sink, *, seed: int = 0, request_prefix: str = "",
+) -> TrafficStats:
+    """Send every search to `/v1/score`, simulate feedback, hand it to `sink` per search."""
+    rng = random.Random(seed)
+    stats = TrafficStats()
+    for search in searches:
+        item_ids = [r.item_id for r in search.results]
+        request_id = f"{request_prefix}{search.request_id}"
+        resp = http.post("/v1/score", json={"query": search.query, "item_ids": item_ids,
+                                            "user_id": search.user_id,
+                                            "request_id": request_id})
+        if resp.status_code != 200:
+            stats.failed += 1
+            if stats.failed > 10:
+                raise ServingError(f"/v1/score keeps failing: {resp.status_code} {resp.text}")
+            continue
+        out = resp.json()
+        events = simulated_feedback(search, request_id, item_ids, out["scores"], grades, rng)
+        if events:
+            sink(events)
+        stats.searches += 1
+        stats.feedback += len(events)
+        stats.by_arm[out["arm"]] = stats.by_arm.get(out["arm"], 0) + 1
+    return stats

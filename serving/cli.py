@@ -1,0 +1,103 @@
+"""`relstream serve`, `relstream ab-report` and `relstream bench serving`.
+
+Heavy imports (onnxruntime, fastapi, matplotlib, torch) happen inside the commands so
+`relstream --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from serving.app import run
+    from serving.settings import ServingSettings
+
+    overrides: dict[str, Any] = {
+        "host": args.host, "port": args.port, "registry_root": args.registry,
+        "model_name": args.model, "catalog_path": args.catalog, "ab_config_path": args.ab_config,
+        "feast_repo": args.feast_repo,
+    }
+    if args.feast_repo:
+        overrides["item_source"] = "feast"
+    if args.follow:
+        overrides.update(consume_model_updates=True, consume_teacher_labels=True,
+                         consume_feedback=True)
+    settings = ServingSettings(**{k: v for k, v in overrides.items() if v is not None})
+    run(settings)
+    return 0
+
+
+def _ab_report(args: argparse.Namespace) -> int:
+    from relstream.clickhouse import get_client
+    from serving.ab_render import render_text, save
+    from serving.ab_report import compute_report
+    from serving.settings import ServingSettings
+
+    settings = ServingSettings()
+    report = compute_report(
+        get_client(settings), args.experiment, requests_table=settings.metrics_table,
+        feedback_table=settings.feedback_table, labels=args.labels,
+        pre_experiment=args.pre_experiment, baseline=args.baseline, alpha=args.alpha,
+        min_requests=args.min_requests,
+    )
+    print(render_text(report))
+    json_path, png_path = save(report, args.out)
+    print(f"saved {json_path} and {png_path}")
+    return 0
+
+
+def _bench_serving(args: argparse.Namespace) -> int:
+    from serving.bench import run_bench
+
+    return run_bench(args)
+
+
+def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser(
+        "serve", help="run the scoring API (POST /v1/score, GET /v1/explain, /metrics)",
+        description="Serve the registry's students with hot swap and A/B arms. Settings come "
+        "from RELSTREAM_* variables; these flags override them.",
+    )
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--registry", type=Path, help="model registry root")
+    serve.add_argument("--model", help="model name of the default arm (cross_encoder)")
+    serve.add_argument("--catalog", type=Path, help="catalog.jsonl kept in memory")
+    serve.add_argument("--feast-repo", type=Path, help="read items from this Feast repo")
+    serve.add_argument("--ab-config", type=Path, help="A/B arms as JSON")
+    serve.add_argument("--follow", action="store_true",
+                       help="consume model-updates, teacher-labels and feedback from Kafka")
+    serve.set_defaults(func=_serve)
+
+    report = commands.add_parser(
+        "ab-report", help="per-arm metrics, differences, Welch tests and CUPED of an experiment",
+        description="Reads the serving tables in ClickHouse (RELSTREAM_CLICKHOUSE_URL) and "
+        "prints a table; writes JSON and a PNG chart.",
+    )
+    report.add_argument("--experiment", required=True, help="experiment name in the A/B config")
+    report.add_argument("--labels", type=Path, help="labels.jsonl: adds NDCG@10")
+    report.add_argument("--pre-experiment", help="experiment whose data is the CUPED covariate")
+    report.add_argument("--baseline", help="baseline arm (default: first arm by name)")
+    report.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    report.add_argument("--min-requests", type=int, default=200,
+                        help="warn when an arm has fewer requests")
+    report.add_argument("--out", type=Path, default=Path("ab-reports"), help="output dir")
+    report.set_defaults(func=_ab_report)
+
+    bench_serving = bench.add_parser(
+        "serving", help="latency and throughput, steady vs during hot swaps, in one run",
+    )
+    bench_serving.add_argument("--clients", type=int, default=20)
+    bench_serving.add_argument("--steady-s", type=float, default=30.0)
+    bench_serving.add_argument("--swap-s", type=float, default=60.0)
+    bench_serving.add_argument("--swaps", type=int, default=20)
+    bench_serving.add_argument("--items", type=int, default=20, help="items per request")
+    bench_serving.add_argument("--model-source", choices=("student", "toy"), default="student",
+                               help="tiny random-weight transformer student, or the toy ONNX")
+    bench_serving.add_argument("--kind", choices=("cross_encoder", "two_tower"),
+                               default="cross_encoder")
+    bench_serving.add_argument("--out", type=Path, default=Path("bench-results"))
+    bench_serving.set_defaults(func=_bench_serving)
