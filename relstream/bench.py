@@ -1,0 +1,69 @@
+"""Shared output for `relstream bench ...`: print a table, save JSON and Markdown.
+
+Every benchmark compares against a baseline measured in the same run; rows are dicts
+with the same keys, and the first row is usually the baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation; NaN for no values."""
+    if not values:
+        return float("nan")
+    data = sorted(values)
+    pos = (len(data) - 1) * q / 100
+    lo, hi = int(pos), min(int(pos) + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "-"
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    return str(value)
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    if not rows:
+        return "(no rows)\n"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def save_results(
+    name: str, rows: Sequence[dict[str, Any]], out_dir: Path, *,
+    command: str, notes: str = "", extra: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Print the table and write `<out_dir>/<name>.json` and `<name>.md`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(rows)
+    meta = {
+        "name": name, "command": command, "when": datetime.now(UTC).isoformat(),
+        "machine": f"{platform.node()} {platform.machine()} python {platform.python_version()}",
+        "notes": notes, **(extra or {}),
+    }
+    json_path = out_dir / f"{name}.json"
+    md_path = out_dir / f"{name}.md"
+    json_path.write_text(json.dumps({**meta, "rows": list(rows)}, indent=2, default=str))
+    md_path.write_text(f"## {name}\n\n`{command}`\n\n{table}\n{notes}\n")
+    print(f"\n{name}  ({command})\n\n{table}")
+    if notes:
+        print(notes)
+    print(f"saved {json_path} and {md_path}")
+    return json_path, md_path

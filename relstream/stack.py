@@ -1,0 +1,374 @@
+"""The local stack: a real Apache Kafka broker (KRaft, one node) and, when asked, Redis.
+
+Kafka comes from Maven Central: `mvn dependency:copy-dependencies` resolves
+`org.apache.kafka:kafka_2.13` into the download cache once, then `kafka.Kafka` runs on
+the machine's JDK with a generated `server.properties`, loopback only. ClickHouse needs
+no process here: it is embedded through clickhouse-connect's `chdb://` DSN.
+Every started process has a pid file under `<state_dir>/pids`, so `down` stops exactly
+what `up` started, even from another shell.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from relstream.errors import StackError
+from relstream.settings import CommonSettings
+
+KAFKA_VERSION = "3.9.1"
+"""3.9 keeps the older protocol versions that aiokafka (Faust) still sends."""
+SLF4J_BINDING = ("org.slf4j", "slf4j-reload4j", "1.7.36")
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>relstream</groupId><artifactId>kafka-broker</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{version}</version></dependency>
+    <dependency><groupId>{sg}</groupId><artifactId>{sa}</artifactId><version>{sv}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+_LOG4J = """log4j.rootLogger=WARN, file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File={log}
+log4j.appender.file.MaxFileSize=20MB
+log4j.appender.file.MaxBackupIndex=2
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaServer=INFO
+log4j.logger.kafka.server.BrokerServer=INFO
+"""
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    running: bool
+    where: str
+    pid: int | None = None
+    detail: str = ""
+
+
+def _host_port(bootstrap: str) -> tuple[str, int]:
+    first = bootstrap.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    if not host or not port.isdigit():
+        raise StackError(f"bootstrap servers {bootstrap!r} are not host:port")
+    return host, int(port)
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); read its state so `down` does not wait on a corpse.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class LocalStack:
+    """Starts, stops and reports the local services described by `settings`."""
+
+    def __init__(self, settings: CommonSettings) -> None:
+        self.settings = settings
+        self.state = settings.state_dir
+        self.pids = self.state / "pids"
+        self.logs = self.state / "logs"
+        self.kafka_libs = settings.cache_dir / "kafka" / KAFKA_VERSION / "libs"
+
+    # --- Kafka -------------------------------------------------------------------------
+
+    def install_kafka(self) -> Path:
+        """Resolve the broker's jars from Maven Central into the cache (once)."""
+        marker = self.kafka_libs / ".complete"
+        if marker.exists():
+            return self.kafka_libs
+        if shutil.which("mvn") is None or shutil.which("java") is None:
+            raise StackError("Kafka needs `java` (17+) and `mvn` on PATH to fetch the broker")
+        work = self.kafka_libs.parent
+        work.mkdir(parents=True, exist_ok=True)
+        sg, sa, sv = SLF4J_BINDING
+        (work / "pom.xml").write_text(_POM.format(version=KAFKA_VERSION, sg=sg, sa=sa, sv=sv))
+        cmd = [
+            "mvn", "-q", "-B", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.kafka_libs}",
+            f"-Dmaven.repo.local={self.settings.cache_dir / 'm2'}",
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise StackError(
+                f"resolving kafka_2.13:{KAFKA_VERSION} from Maven failed:\n{proc.stdout[-2000:]}"
+            )
+        marker.touch()
+        return self.kafka_libs
+
+    def _kafka_dir(self) -> Path:
+        return self.state / "kafka"
+
+    def _write_kafka_config(self, host: str, port: int) -> Path:
+        kdir = self._kafka_dir()
+        kdir.mkdir(parents=True, exist_ok=True)
+        controller = free_port()
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{host}:{controller}",
+            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
+            "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(kdir / "data"),
+            "num.partitions": "4",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "8",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            # Our topics are created explicitly with their configs (streams.topics); auto
+            # creation stays on for ad-hoc topics of tools and tests.
+            "auto.create.topics.enable": "true",
+            "message.max.bytes": "2097152",
+            "log.segment.bytes": str(64 * 1024 * 1024),
+            "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
+        }
+        path = kdir / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        (kdir / "log4j.properties").write_text(_LOG4J.format(log=self.logs / "kafka.log"))
+        return path
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        return [
+            "java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{self._kafka_dir() / 'log4j.properties'}",
+            "-cp", f"{self.kafka_libs}/*", main, *args,
+        ]
+
+    def start_kafka(self, timeout_s: float = 60.0) -> ServiceStatus:
+        host, port = _host_port(self.settings.kafka_bootstrap)
+        if host not in ("127.0.0.1", "localhost"):
+            return self.kafka_status()  # an external broker: nothing to start
+        running = self._running_pid("kafka")
+        if running:
+            return self.kafka_status()
+        if port_open(host, port):
+            raise StackError(f"port {port} is taken by a process this stack did not start")
+        self.install_kafka()
+        self.logs.mkdir(parents=True, exist_ok=True)
+        config = self._kafka_dir() / "server.properties"
+        data = self._kafka_dir() / "data"
+        if not (data / "meta.properties").exists():
+            config = self._write_kafka_config(host, port)
+            cluster_id = str(uuid.uuid4())
+            fmt = subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", "-t", _kafka_cluster_id(cluster_id),
+                           "-c", str(config)),
+                capture_output=True, text=True,
+            )
+            if fmt.returncode != 0:
+                raise StackError(f"formatting Kafka storage failed: {fmt.stdout}{fmt.stderr}")
+        out = open(self.logs / "kafka.out", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            self._java("kafka.Kafka", str(config)),
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives the shell that ran `stack up`
+        )
+        self._write_pid("kafka", proc.pid)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self._clear_pid("kafka")
+                raise StackError(
+                    f"Kafka exited with {proc.returncode}; see {self.logs / 'kafka.out'}"
+                )
+            if port_open(host, port) and _broker_answers(self.settings.kafka_bootstrap):
+                return self.kafka_status()
+            time.sleep(0.3)
+        self.stop("kafka")
+        raise StackError(f"Kafka did not answer on {host}:{port} within {timeout_s:.0f} s")
+
+    def kafka_status(self) -> ServiceStatus:
+        host, port = _host_port(self.settings.kafka_bootstrap)
+        pid = self._running_pid("kafka")
+        if pid is None and host not in ("127.0.0.1", "localhost"):
+            up = port_open(host, port, timeout=2)
+            return ServiceStatus("kafka", up, self.settings.kafka_bootstrap, None, "external")
+        return ServiceStatus(
+            "kafka", pid is not None and port_open(host, port), self.settings.kafka_bootstrap,
+            pid, f"Apache Kafka {KAFKA_VERSION} (KRaft), data in {self._kafka_dir() / 'data'}",
+        )
+
+    # --- Redis (only when configured) -----------------------------------------------------
+
+    def start_redis(self, timeout_s: float = 20.0) -> ServiceStatus | None:
+        url = self.settings.redis_url
+        if not url:
+            return None
+        host, port = _redis_host_port(url)
+        if host not in ("127.0.0.1", "localhost") or self._running_pid("redis"):
+            return self.redis_status()
+        server = shutil.which("redis-server")
+        if server is None:
+            raise StackError("redis-server is not installed (apt-get install redis-server)")
+        rdir = self.state / "redis"
+        rdir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen(
+            [server, "--port", str(port), "--bind", host, "--save", "", "--appendonly", "no",
+             "--dir", str(rdir), "--logfile", str(self.logs / "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._write_pid("redis", proc.pid)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if port_open(host, port):
+                return self.redis_status()
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop("redis")
+        raise StackError(f"redis-server did not start on {host}:{port}; see {self.logs}")
+
+    def redis_status(self) -> ServiceStatus | None:
+        if not self.settings.redis_url:
+            return None
+        host, port = _redis_host_port(self.settings.redis_url)
+        pid = self._running_pid("redis")
+        return ServiceStatus("redis", port_open(host, port), self.settings.redis_url, pid,
+                             "local redis-server" if pid else "external")
+
+    # --- the whole stack ---------------------------------------------------------------------
+
+    def up(self) -> list[ServiceStatus]:
+        from streams.topics import ensure_topics
+
+        statuses = [self.start_kafka()]
+        ensure_topics(self.settings.kafka_bootstrap, self.settings.topic_prefix)
+        redis = self.start_redis()
+        if redis:
+            statuses.append(redis)
+        statuses.append(self.clickhouse_status())
+        return statuses
+
+    def down(self) -> list[str]:
+        return [name for name in ("redis", "kafka") if self.stop(name)]
+
+    def status(self) -> list[ServiceStatus]:
+        statuses = [self.kafka_status()]
+        redis = self.redis_status()
+        if redis:
+            statuses.append(redis)
+        statuses.append(self.clickhouse_status())
+        return statuses
+
+    def clickhouse_status(self) -> ServiceStatus:
+        dsn = self.settings.chdb_dsn()
+        if dsn.startswith("chdb://"):
+            return ServiceStatus("clickhouse", True, dsn, None, "embedded chdb, in each process")
+        return ServiceStatus("clickhouse", True, dsn, None, "external server (not probed)")
+
+    # --- pid files ------------------------------------------------------------------------------
+
+    def _write_pid(self, name: str, pid: int) -> None:
+        self.pids.mkdir(parents=True, exist_ok=True)
+        (self.pids / f"{name}.pid").write_text(str(pid))
+
+    def _clear_pid(self, name: str) -> None:
+        (self.pids / f"{name}.pid").unlink(missing_ok=True)
+
+    def _running_pid(self, name: str) -> int | None:
+        path = self.pids / f"{name}.pid"
+        try:
+            pid = int(path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if _pid_alive(pid):
+            return pid
+        self._clear_pid(name)
+        return None
+
+    def stop(self, name: str, timeout_s: float = 30.0) -> bool:
+        """SIGTERM the process group, wait, then SIGKILL. True if something was stopped."""
+        pid = self._running_pid(name)
+        if pid is None:
+            return False
+        for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and _pid_alive(pid):
+                time.sleep(0.1)
+            if not _pid_alive(pid):
+                break
+        try:
+            os.waitpid(pid, os.WNOHANG)  # reap it if we are its parent (tests)
+        except ChildProcessError:
+            pass
+        self._clear_pid(name)
+        return True
+
+
+def _redis_host_port(url: str) -> tuple[str, int]:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url if "://" in url else f"redis://{url}")
+    return parsed.hostname or "127.0.0.1", parsed.port or 6379
+
+
+def _kafka_cluster_id(seed: str) -> str:
+    """Kafka wants a base64url-encoded 16-byte UUID without padding."""
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.UUID(seed).bytes).decode().rstrip("=")
+
+
+def _broker_answers(bootstrap: str) -> bool:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()

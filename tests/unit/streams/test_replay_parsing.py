@@ -1,0 +1,55 @@
+"""Replay's file reading: ordering, keys, gzip, bad lines counted (no broker needed)."""
+
+from __future__ import annotations
+
+import filecmp
+import gzip
+import json
+from pathlib import Path
+
+from streams.replay import ReplayStats, read_catalog, read_search_log
+from streams.schemas import normalize_query
+
+
+def test_examples_are_a_faithful_copy_of_the_contract(examples_dir: Path) -> None:
+    shared = Path(__file__).resolve().parents[4] / "shared" / "contracts" / "examples"
+    if shared.exists():
+        for name in ("catalog.jsonl", "search_log.jsonl", "labels.jsonl"):
+            assert filecmp.cmp(examples_dir / name, shared / name, shallow=False), name
+
+
+def test_search_log_is_sorted_and_feedback_keyed_by_its_query(
+    examples_dir: Path, tmp_path: Path
+) -> None:
+    lines = (examples_dir / "search_log.jsonl").read_text().splitlines()
+    shuffled = tmp_path / "log.jsonl.gz"
+    with gzip.open(shuffled, "wt") as fh:
+        fh.write("\n".join(reversed(lines)) + "\n")
+    stats = ReplayStats()
+    read = read_search_log(shuffled, None, stats)
+    assert [line.event.event_id for line in read] == ["e1", "e2", "e3", "e4"]
+    assert [line.key for line in read] == [normalize_query("stride runner 4 mens black")] * 2 + [
+        "waterproof hiking boots"] * 2
+    assert stats.dead_lettered == 0
+
+
+def test_bad_lines_are_counted_and_valid_ones_kept(examples_dir: Path, tmp_path: Path) -> None:
+    good = (examples_dir / "search_log.jsonl").read_text().splitlines()
+    bad = ['{"type": "search"', json.dumps({"type": "click", "event_id": "x"}), "[]"]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(good[:2] + bad + good[2:]) + "\n\n")
+    stats = ReplayStats()
+    read = read_search_log(path, None, stats)
+    assert len(read) == 4
+    assert stats.dead_lettered == 3
+
+
+def test_catalog_duplicates_are_rejected(examples_dir: Path, tmp_path: Path) -> None:
+    lines = (examples_dir / "catalog.jsonl").read_text().splitlines()
+    path = tmp_path / "catalog.jsonl"
+    path.write_text("\n".join(lines + lines[:1]) + "\n")
+    stats = ReplayStats()
+    items = read_catalog(path, None, stats)
+    assert [i.item_id for i in items] == ["sku-1001", "sku-1002", "sku-2001", "sku-3001",
+                                          "sku-4001"]
+    assert stats.dead_lettered == 1 and "duplicate" in next(iter(stats.bad_reasons))
