@@ -1,0 +1,6 @@
+"""The search-log simulator: a seeded e-commerce world with graded ground truth.
+
+`simulate(SimConfig(...))` writes the contract files (catalog, search log, labels) plus
+splits, query metadata, a scenario description and ideal CoT annotations; the loaders
+in `streams.simulator.loaders` read them back for evaluators.
+"""

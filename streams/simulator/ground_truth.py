@@ -1,0 +1,108 @@
+"""The ESCI ground truth, decided from the query's intent and the item's true attributes.
+
+Rules (documented in docs/simulator.md), applied in order:
+
+1. Same product type as the query: **E** when every stated constraint is met, else **S**.
+   A constraint is met when the item's true value equals the stated one; gender `men` or
+   `women` is also met by a `unisex` item; a feature is met when the item has it. A
+   constraint on a dimension the item does not have is not met (`not_stated`).
+2. A different type of the same substitute family (running shoes for sneakers): **S**.
+3. A complement type (socks for shoes, a case for a phone, and the other way round):
+   **C**, provided that when one side is a device and the other an accessory made for a
+   specific device, the accessory fits a device that meets the query's brand, model and
+   compatibility constraints. An accessory that fits another device is **I**.
+4. Anything else: **I**.
+
+Text overlap plays no part: the grade never looks at titles or query words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streams.schemas import Grade
+from streams.simulator.catalog import SimItem
+from streams.simulator.queries import Intent
+from streams.simulator.taxonomy import BY_KEY, is_complement, same_family
+
+MATCH, MISMATCH, NOT_STATED = "match", "mismatch", "not_stated"
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one constrained dimension: which value was asked, which was found."""
+
+    dimension: str
+    status: str
+    wanted: str
+    found: str | None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    grade: Grade
+    relation: str
+    """`same_type`, `substitute_type`, `complement`, `incompatible_accessory` or `unrelated`."""
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+
+
+def check_constraint(dim: str, wanted: str, item: SimItem) -> Check:
+    """Does `item` meet the constraint `dim = wanted`?"""
+    if dim == "brand":
+        found: str | None = item.brand.lower()
+    elif dim == "model":
+        found = item.model.key
+    elif dim == "feature":
+        has = wanted in item.features
+        return Check(dim, MATCH if has else NOT_STATED, wanted, wanted if has else None)
+    else:
+        found = item.values.get(dim)
+    if found is None:
+        return Check(dim, NOT_STATED, wanted, None)
+    ok = found == wanted or (dim == "gender" and found == "unisex" and wanted in ("men", "women"))
+    return Check(dim, MATCH if ok else MISMATCH, wanted, found)
+
+
+def _device_fits(intent: Intent, device_brand: str, device_model: str,
+                 device_key: str) -> bool:
+    """Would a device with these names satisfy the query's device-side constraints?"""
+    for dim, value in intent.constraints:
+        if dim == "brand" and value != device_brand:
+            return False
+        if dim == "model" and value != device_model:
+            return False
+        if dim == "compatibility" and value != device_key:
+            return False
+    return True
+
+
+def _complement_fits(intent: Intent, item: SimItem) -> bool:
+    wanted, have = BY_KEY[intent.ptype], item.type
+    if have.accessory_of == wanted.key and item.compat is not None:
+        # the item is an accessory for the wanted device type: it must fit the wanted device
+        c = item.compat
+        dev_cons = Intent(intent.ptype, tuple(
+            (d, v) for d, v in intent.constraints if d in ("brand", "model")))
+        return _device_fits(dev_cons, c.brand.lower(), c.key, c.device_key)
+    if wanted.accessory_of == have.key:
+        # the query wants an accessory, the item is a device: it must be the device meant
+        compat = intent.values("compatibility")
+        return not compat or compat[0] == item.model.device_key
+    return True
+
+
+def judge(intent: Intent, item: SimItem) -> Judgement:
+    """The ESCI grade of `item` for a query stating `intent`, with per-dimension checks."""
+    wanted, have = BY_KEY[intent.ptype], item.type
+    checks = tuple(check_constraint(d, v, item) for d, v in intent.constraints)
+    if have.key == wanted.key:
+        grade: Grade = "E" if all(c.status == MATCH for c in checks) else "S"
+        return Judgement(grade, "same_type", checks)
+    type_check = Check("type", MISMATCH, wanted.key, have.key)
+    if same_family(wanted, have):
+        return Judgement("S", "substitute_type", (type_check,) + checks)
+    if is_complement(wanted, have):
+        if _complement_fits(intent, item):
+            return Judgement("C", "complement", (type_check,) + checks)
+        return Judgement("I", "incompatible_accessory", (type_check,) + checks)
+    return Judgement("I", "unrelated", (type_check,))

@@ -1,0 +1,221 @@
+"""Shopper queries: structured intents, their surface text and their popularity.
+
+An `Intent` is exactly what a query states: a product type and canonical constraints.
+Queries are drawn from catalog items (so most have exact matches), rendered with varying
+surface forms and word order, sometimes with a synonym for the type or a typo, and given
+a heavy-tailed popularity; the head/torso/tail bucket follows from the traffic share.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.simulator.catalog import SimItem
+from streams.simulator.surface import add_typo, query_value
+from streams.simulator.taxonomy import BY_KEY, DIMENSIONS, TYPES
+
+KINDS = ("bare_type", "type_attribute", "brand_type", "model", "accessory", "multi_constraint")
+VARIANT_KINDS = ("synonym", "typo", "reordered")
+KIND_WEIGHT = {"bare_type": 30.0, "type_attribute": 5.0, "brand_type": 6.0, "model": 4.0,
+               "accessory": 5.0, "multi_constraint": 1.5}
+KIND_SHARE = {"type_attribute": 0.2, "brand_type": 0.15, "model": 0.15, "accessory": 0.1,
+              "multi_constraint": 0.4}
+_POST_DIMS = ("size", "capacity", "pack")
+_ATTR_DIMS = ("color", "gender", "material", "size", "capacity", "pack")
+HEAD_SHARE, TORSO_SHARE = 0.35, 0.75
+"""Queries covering the first 35% of traffic are head, up to 75% torso, the rest tail."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A product type and the constraints a query states, as canonical (dim, value) pairs."""
+
+    ptype: str
+    constraints: tuple[tuple[str, str], ...] = ()
+
+    def values(self, dim: str) -> list[str]:
+        return [v for d, v in self.constraints if d == dim]
+
+    @property
+    def key(self) -> str:
+        return self.ptype + "|" + "|".join(f"{d}={v}" for d, v in self.constraints)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": BY_KEY[self.ptype].noun, "category": BY_KEY[self.ptype].path}
+        for d, v in self.constraints:
+            if d == "feature":
+                out.setdefault("feature", []).append(v)
+            else:
+                out[d] = v
+        return out
+
+
+@dataclass
+class SimQuery:
+    text: str
+    intent: Intent
+    kind: str
+    base_kind: str
+    weight: float
+    surface: dict[str, str] = field(default_factory=dict)
+    bucket: str = "tail"
+    new_brand: bool = False
+
+    @property
+    def department(self) -> str:
+        return BY_KEY[self.intent.ptype].department
+
+
+def _order(constraints: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(set(constraints), key=lambda c: (DIMENSIONS.index(c[0]), c[1])))
+
+
+def render_query(intent: Intent, kind: str, variant: str | None,
+                 rng: random.Random) -> tuple[str, dict[str, str]]:
+    """The query text for `intent` and the words that state each dimension in it."""
+    t = BY_KEY[intent.ptype]
+    noun = rng.choice(t.synonyms) if variant == "synonym" else rng.choice(t.query_nouns)
+    surface = {"type": noun}
+    pre: list[str] = []
+    post: list[str] = []
+    for dim, value in intent.constraints:
+        if dim == "brand":
+            words = value
+            pre.insert(0, words)
+        elif dim == "model":
+            words = value
+            pre.append(words)
+        elif dim == "compatibility":
+            parts = value.split()
+            words = " ".join(parts[1:]) if len(parts) > 2 and rng.random() < 0.5 else value
+            if rng.random() < 0.6:
+                post.append(f"for {words}")
+            else:
+                pre.insert(0, words)
+        else:
+            words = query_value(dim, value, rng)
+            after = dim in _POST_DIMS or rng.random() < 0.25
+            (post if after else pre).append(words)
+        surface[f"feature:{value}" if dim == "feature" else dim] = words
+    # the type is always stated: a bare model name ("luna 3") could belong to many types
+    parts = pre + [noun] + post
+    if variant == "reordered" and len(parts) > 1:
+        rng.shuffle(parts)
+    text = " ".join(parts).lower()
+    if variant == "typo":
+        text = add_typo(text, rng)
+    return " ".join(text.split()), surface
+
+
+def _constraints(kind: str, item: SimItem, rng: random.Random) -> list[tuple[str, str]] | None:
+    vals = [(d, v) for d, v in item.values.items() if d in _ATTR_DIMS]
+    feats = [("feature", f) for f in item.features]
+    if kind == "type_attribute":
+        pool = vals + feats
+        return [rng.choice(pool)] if pool else None
+    if kind == "brand_type":
+        return [("brand", item.brand.lower())]
+    if kind == "model":
+        model = [("model", item.model.key)]
+        return model + [("brand", item.brand.lower())] if rng.random() < 0.7 else model
+    if kind == "accessory":
+        if "compatibility" not in item.values:
+            return None
+        extra = [c for c in vals if c[0] in ("color", "material", "pack")]
+        out = [("compatibility", item.values["compatibility"])]
+        return out + rng.sample(extra, 1) if extra and rng.random() < 0.3 else out
+    pool = vals + feats + [("brand", item.brand.lower())]
+    if len(pool) < 2:
+        return None
+    picked = rng.sample(pool, min(len(pool), rng.randint(2, 4)))
+    if rng.random() < 0.15:  # shoppers also ask for combinations nobody sells
+        i = rng.randrange(len(picked))
+        dim, _ = picked[i]
+        options = BY_KEY[item.ptype].dims.get(dim, ())
+        if options:
+            picked[i] = (dim, rng.choice(options))
+    return picked
+
+
+def _variant(t_has_synonyms: bool, rng: random.Random) -> str | None:
+    r = rng.random()
+    if r < 0.12 and t_has_synonyms:
+        return "synonym"
+    if r < 0.2:
+        return "typo"
+    if r < 0.28:
+        return "reordered"
+    return None
+
+
+def _add(out: dict[str, SimQuery], intent: Intent, kind: str, item_weight: float,
+         rng: random.Random, new_brand: bool = False) -> None:
+    t = BY_KEY[intent.ptype]
+    variant = _variant(bool(t.synonyms), rng)
+    text, surface = render_query(intent, kind, variant, rng)
+    if not text or text in out:
+        return
+    weight = KIND_WEIGHT[kind] * item_weight * min(rng.paretovariate(1.1), 200.0)
+    out[text] = SimQuery(text, intent, variant or kind, kind, weight, surface,
+                         new_brand=new_brand)
+
+
+def make_queries(rng: random.Random, items: list[SimItem], n_queries: int) -> list[SimQuery]:
+    """Every bare type query plus about `n_queries` others, with popularity and buckets."""
+    out: dict[str, SimQuery] = {}
+    for t in TYPES:
+        for noun in t.query_nouns + t.synonyms:
+            q = SimQuery(noun, Intent(t.key), "synonym" if noun in t.synonyms else "bare_type",
+                         "bare_type", KIND_WEIGHT["bare_type"] * t.weight
+                         * min(rng.paretovariate(1.1), 200.0), {"type": noun})
+            out.setdefault(noun, q)
+            if rng.random() < 0.5:
+                typo_text = add_typo(noun, rng)
+                if typo_text not in out:
+                    out[typo_text] = SimQuery(typo_text, Intent(t.key), "typo", "bare_type",
+                                              q.weight * 0.1, {"type": typo_text})
+    accessories = [i for i in items if "compatibility" in i.values]
+    kinds = list(KIND_SHARE)
+    shares = [KIND_SHARE[k] for k in kinds]
+    attempts = 0
+    target = len(out) + n_queries
+    while len(out) < target and attempts < n_queries * 5:
+        attempts += 1
+        kind = rng.choices(kinds, shares)[0]
+        item = rng.choice(accessories if kind == "accessory" else items)
+        cons = _constraints(kind, item, rng)
+        if cons is None:
+            continue
+        _add(out, Intent(item.ptype, _order(cons)), kind, item.type.weight, rng)
+    return assign_buckets(list(out.values()))
+
+
+def assign_buckets(queries: list[SimQuery]) -> list[SimQuery]:
+    """Label head/torso/tail by cumulative traffic share; returns queries by weight."""
+    ranked = sorted(queries, key=lambda q: (-q.weight, q.text))
+    total = sum(q.weight for q in ranked) or 1.0
+    cum = 0.0
+    for q in ranked:
+        share = cum / total
+        q.bucket = "head" if share < HEAD_SHARE else ("torso" if share < TORSO_SHARE else "tail")
+        cum += q.weight
+    return ranked
+
+
+def brand_launch_queries(rng: random.Random, items: list[SimItem], n: int) -> list[SimQuery]:
+    """Queries about a newly launched brand's items (brand, model, multi, accessory)."""
+    out: dict[str, SimQuery] = {}
+    attempts = 0
+    while len(out) < n and attempts < n * 10:
+        attempts += 1
+        item = rng.choice(items)
+        kind = rng.choice(("brand_type", "brand_type", "model", "multi_constraint"))
+        cons = _constraints(kind, item, rng)
+        if cons is None:
+            continue
+        if not any(d in ("brand", "model") for d, _ in cons):
+            cons.append(("brand", item.brand.lower()))
+        _add(out, Intent(item.ptype, _order(cons)), kind, item.type.weight * 3, rng, True)
+    return list(out.values())
