@@ -60,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("kafka", "aiokafka", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # kafka-python 3 warns whenever its I/O loop is starved, which a busy 2-core machine
+    # does constantly; it is not actionable.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
