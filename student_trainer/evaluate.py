@@ -1,0 +1,120 @@
+"""Evaluation against ground truth: binary AUC, NDCG@10, macro-F1, for students and teacher.
+
+Ground truth (`labels.jsonl`) is used here only, never in training. Metrics:
+- `auc`: ROC AUC of the relevance score, E vs rest (the contract's binary reading);
+- `ndcg@10`: per query, items ranked by score, linear gains 3/2/1/0 for E/S/C/I,
+  DCG = Σ gain / log2(rank + 1), divided by the ideal DCG; mean over queries whose ideal
+  DCG is positive;
+- `macro_f1`: F1 of the argmax grade, averaged over the four grades.
+Each is computed on a split's pairs and on its long-tail subset.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from streams.schemas import normalize_query
+from student_trainer.config import GRADE_ORDER
+from student_trainer.data import DataError
+
+GAINS = {"E": 3.0, "S": 2.0, "C": 1.0, "I": 0.0}
+Pair = tuple[str, str]
+
+
+def load_truth(path: Path) -> dict[Pair, str]:
+    """(normalised query, item_id) → grade from a contract labels.jsonl."""
+    truth: dict[Pair, str] = {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    truth[(normalize_query(row["query"]), row["item_id"])] = row["grade"]
+    except FileNotFoundError as exc:
+        raise DataError(f"ground-truth labels not found: {path}") from exc
+    return truth
+
+
+def load_splits(path: Path) -> dict[str, list[str]]:
+    try:
+        return {k: list(v) for k, v in json.loads(Path(path).read_text()).items()}
+    except FileNotFoundError as exc:
+        raise DataError(f"splits file not found: {path}") from exc
+
+
+def binary_auc(scores: Sequence[float], grades: Sequence[str]) -> float:
+    """ROC AUC of E vs S/C/I; NaN when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.array([g == "E" for g in grades], dtype=int)
+    if y.min(initial=1) == y.max(initial=0):
+        return float("nan")
+    return float(roc_auc_score(y, np.asarray(scores, dtype=float)))
+
+
+def ndcg_at_k(queries: Sequence[str], scores: Sequence[float], grades: Sequence[str],
+              k: int = 10) -> float:
+    """Mean NDCG@k over queries (linear gains 3/2/1/0); ties keep input order."""
+    by_query: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for q, s, g in zip(queries, scores, grades, strict=True):
+        by_query[q].append((float(s), GAINS[g]))
+    values = []
+    for rows in by_query.values():
+        ideal = sorted((g for _, g in rows), reverse=True)[:k]
+        idcg = sum(g / math.log2(r + 2) for r, g in enumerate(ideal))
+        if idcg <= 0:
+            continue
+        ranked = sorted(rows, key=lambda sg: -sg[0])[:k]
+        dcg = sum(g / math.log2(r + 2) for r, (_, g) in enumerate(ranked))
+        values.append(dcg / idcg)
+    return float(np.mean(values)) if values else float("nan")
+
+
+def macro_f1(predicted: Sequence[str], grades: Sequence[str]) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(list(grades), list(predicted), labels=list(GRADE_ORDER),
+                          average="macro", zero_division=0))
+
+
+def grade_metrics(queries: Sequence[str], probs: np.ndarray, grades: Sequence[str],
+                  score_weights: Mapping[str, float]) -> dict[str, float]:
+    """AUC, NDCG@10, macro-F1 of grade distributions `probs` [N, 4] (E, S, C, I order)."""
+    if len(grades) == 0:
+        return {"auc": float("nan"), "ndcg@10": float("nan"), "macro_f1": float("nan"), "n": 0}
+    weights = np.array([score_weights[g] for g in GRADE_ORDER])
+    scores = probs @ weights
+    predicted = [GRADE_ORDER[i] for i in probs.argmax(axis=1)]
+    return {
+        "auc": binary_auc(scores, grades),
+        "ndcg@10": ndcg_at_k(queries, scores, grades),
+        "macro_f1": macro_f1(predicted, grades),
+        "n": float(len(grades)),
+    }
+
+
+def split_pairs(truth: Mapping[Pair, str], queries: Sequence[str]) -> list[Pair]:
+    """The ground-truth pairs whose query is in `queries`, in a stable order."""
+    wanted = {normalize_query(q) for q in queries}
+    return sorted(p for p in truth if p[0] in wanted)
+
+
+def evaluate_pairs(pairs: Sequence[Pair], probs: np.ndarray, truth: Mapping[Pair, str],
+                   score_weights: Mapping[str, float],
+                   long_tail: Sequence[str] = ()) -> dict[str, float]:
+    """Metrics overall and on the long-tail subset, keys `auc`, ..., `lt_auc`, ..."""
+    grades = [truth[p] for p in pairs]
+    queries = [p[0] for p in pairs]
+    out = grade_metrics(queries, probs, grades, score_weights)
+    tail = {normalize_query(q) for q in long_tail}
+    idx = [i for i, p in enumerate(pairs) if p[0] in tail]
+    lt = grade_metrics([queries[i] for i in idx], probs[idx] if idx else probs[:0],
+                       [grades[i] for i in idx], score_weights)
+    out.update({f"lt_{k}": v for k, v in lt.items()})
+    return out
