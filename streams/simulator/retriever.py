@@ -110,9 +110,8 @@ class LexicalRetriever:
                     idx = np.concatenate([idx, extra])
                     val = np.concatenate([val, 1.5 + self.prior[extra] - 2.0])
                     cross = self.cross_sell[guess]
-                    if len(cross):
-                        idx = np.concatenate([idx, cross])
-                        val = np.concatenate([val, self.prior[cross] - 0.5 * self.rng.random()])
+                else:
+                    cross = np.zeros(0, dtype=np.int64)
                 if active is not None:
                     keep = active[idx]
                     idx, val = idx[keep], val[keep]
@@ -123,5 +122,14 @@ class LexicalRetriever:
                     top = part[np.argsort(-val[part], kind="stable")]
                 else:
                     top = np.argsort(-val, kind="stable")
-                out.append([int(i) for i in idx[top]])
+                ranked = [int(i) for i in idx[top]]
+                # "customers also bought": two complement-type items slotted mid-list, as
+                # marketplaces do; whether they fit the wanted device is not checked
+                picks = [int(c) for c in cross if int(c) not in ranked]
+                for slot in (3, 7):
+                    if picks and len(ranked) > slot:
+                        pick = picks.pop(self.rng.randrange(len(picks)))
+                        if active is None or active[pick]:
+                            ranked.insert(slot, pick)
+                out.append(ranked[:k])
         return out
