@@ -27,7 +27,8 @@ from streams.schemas import (
     normalize_query,
 )
 
-Sink = Callable[[list[FeedbackEvent]], None]
+Sink = Callable[[str, list[FeedbackEvent]], None]
+"""Receives (the search's query, its feedback events); the query keys the Kafka record."""
 
 
 def load_searches(path: Path, limit: int | None = None) -> list[SearchEvent]:
@@ -87,6 +88,8 @@ class TrafficStats:
     feedback: int = 0
     by_arm: dict[str, int] = field(default_factory=dict)
     failed: int = 0
+    skipped: int = 0
+    """Searches that showed no results: nothing to score."""
 
 
 def drive(
@@ -98,6 +101,9 @@ def drive(
     stats = TrafficStats()
     for search in searches:
         item_ids = [r.item_id for r in search.results]
+        if not item_ids:
+            stats.skipped += 1
+            continue
         request_id = f"{request_prefix}{search.request_id}"
         resp = http.post("/v1/score", json={"query": search.query, "item_ids": item_ids,
                                             "user_id": search.user_id,
@@ -110,7 +116,7 @@ def drive(
         out = resp.json()
         events = simulated_feedback(search, request_id, item_ids, out["scores"], grades, rng)
         if events:
-            sink(events)
+            sink(search.query, events)
         stats.searches += 1
         stats.feedback += len(events)
         stats.by_arm[out["arm"]] = stats.by_arm.get(out["arm"], 0) + 1

@@ -36,7 +36,7 @@ def test_twenty_swaps_under_load(tmp_path: Path, chdb_url: str) -> None:
     )
     result = run_swap_drill(
         settings, MemoryItemLookup(items), body_maker(queries, [i.item_id for i in items], 10),
-        model="cross_encoder", versions=(v1, v2), clients=10, steady_s=6, swap_s=40, swaps=20,
+        model="cross_encoder", versions=(v1, v2), clients=10, steady_s=5, swap_s=30, swaps=20,
     )
     assert result.swaps_done == 20 and result.swap_failures == 0
     assert len(result.steady) > 50 and len(result.swapping) > 300
