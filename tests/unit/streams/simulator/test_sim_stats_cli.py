@@ -25,7 +25,7 @@ def test_stats_tables(make_world: World) -> None:
             "TF-IDF baseline (E vs rest)"} <= set(tables)
     ctr = {r["grade"]: r["CTR %"] for r in tables["click-through by grade"]}
     assert ctr["E"] > ctr["I"]
-    auc = tables["TF-IDF baseline (E vs rest)"][0]["auc_e_vs_rest"]
+    auc = tables["TF-IDF baseline (E vs rest)"][0]["AUC (E vs rest)"]
     assert math.isnan(auc) or 0.0 < auc < 1.0
     assert "### summary" in format_stats(tables)
 
