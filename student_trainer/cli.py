@@ -1,0 +1,189 @@
+"""`relstream train offline|eval|export|sim-labels` and `relstream bench mkd|serve-models`.
+
+Commands parse arguments, build configs and call one function; torch, transformers and
+onnxruntime are imported inside those functions so `relstream --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _student_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kind", choices=["cross_encoder", "two_tower"], default="cross_encoder")
+    p.add_argument("--layers", type=int, default=3, help="MiniLM layers kept (1-6, default 3)")
+    p.add_argument("--max-length", type=int, default=64, help="tokens per text (default 64)")
+    p.add_argument("--tiny", action="store_true", help="tiny random encoder (smoke tests)")
+
+
+def _loss_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--loss", choices=["hard", "score", "cot", "full"], default="full",
+                   help="loss preset (default full MKD); the weight flags below override it")
+    p.add_argument("--alpha", type=float, default=0.5, help="α of α·CE + (1−α)·T²·KL")
+    for name, what in (("ce", "hard-label CE"), ("kd", "T²·KL score distillation"),
+                       ("dim", "per-dimension heads"), ("attn", "attention alignment (CE)"),
+                       ("emb", "CoT embedding alignment (2T)")):
+        p.add_argument(f"--w-{name}", type=float, default=None, help=f"weight of {what}")
+    p.add_argument("--temperature", type=float, default=2.0, help="KD temperature T")
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-5, help="encoder learning rate")
+    p.add_argument("--head-lr", type=float, default=1e-3, help="heads' learning rate")
+    p.add_argument("--patience", type=int, default=2, help="evaluations without improvement")
+    p.add_argument("--eval-every", type=int, default=0, help="steps between validations "
+                   "(default: once per epoch)")
+    p.add_argument("--max-steps", type=int, default=0)
+    p.add_argument("--max-train", type=int, default=0, help="subsample the training pairs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+
+
+def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    train = commands.add_parser("train", help="train, evaluate and export the students")
+    sub = train.add_subparsers(dest="train_command", metavar="ACTION", required=True)
+
+    off = sub.add_parser("offline", help="train a student offline on teacher labels")
+    off.add_argument("--data", type=Path, required=True,
+                     help="data dir: catalog.jsonl, labels.jsonl (eval only), splits.json")
+    off.add_argument("--labels", type=Path, help="teacher labels (JSONL of TeacherLabel)")
+    off.add_argument("--topic", action="store_true",
+                     help="read teacher labels from the teacher-labels topic instead")
+    off.add_argument("--out", type=Path, default=Path("checkpoints"))
+    _student_args(off)
+    _loss_args(off)
+    _train_args(off)
+    off.set_defaults(func=run_offline)
+
+    ev = sub.add_parser("eval", help="AUC, NDCG@10, macro-F1 of a checkpoint (and teacher)")
+    ev.add_argument("--checkpoint", type=Path, required=True)
+    ev.add_argument("--data", type=Path, required=True)
+    ev.add_argument("--labels", type=Path, help="teacher labels, for the teacher's row")
+    ev.add_argument("--split", default="test")
+    ev.set_defaults(func=run_eval)
+
+    ex = sub.add_parser("export", help="ONNX export with parity check (+ INT8, + publish)")
+    ex.add_argument("--checkpoint", type=Path, required=True)
+    ex.add_argument("--out", type=Path, required=True, help="staging dir to write")
+    ex.add_argument("--quantize", action="store_true", help="also write INT8 graphs")
+    ex.add_argument("--data", type=Path, help="data dir: report metrics (and the INT8 AUC "
+                    "change) on its test split")
+    ex.add_argument("--labels", type=Path, help="teacher labels for --data's eval pairs")
+    ex.add_argument("--publish", type=Path, metavar="REGISTRY", help="publish to this registry")
+    ex.add_argument("--name", help="model name in the registry (default: the student kind)")
+    ex.set_defaults(func=run_export)
+
+    sim = sub.add_parser("sim-labels", help="simulator CoT annotations → teacher-label "
+                         "JSONL marked 'simulator-cot' (development only)")
+    sim.add_argument("--cot", type=Path, required=True, help="cot_annotations.jsonl")
+    sim.add_argument("--out", type=Path, required=True)
+    sim.set_defaults(func=run_sim_labels)
+
+    mkd = bench.add_parser("mkd", help="MKD ablation: hard / +score / +CoT / full, both students")
+    mkd.add_argument("--data", type=Path, required=True)
+    mkd.add_argument("--labels", type=Path, required=True, help="teacher labels (JSONL)")
+    mkd.add_argument("--kinds", default="cross_encoder,two_tower")
+    mkd.add_argument("--presets", default="hard,score,cot,full")
+    mkd.add_argument("--out", type=Path, default=Path("bench-results"))
+    _student_args(mkd)
+    _train_args(mkd)
+    mkd.set_defaults(func=run_bench_mkd, epochs=2, max_train=3000)
+
+    serve = bench.add_parser("serve-models", help="torch vs onnxruntime vs INT8 latency")
+    serve.add_argument("--items", type=int, default=32, help="items per query (default 32)")
+    serve.add_argument("--repeats", type=int, default=100)
+    serve.add_argument("--layers", type=int, default=3)
+    serve.add_argument("--max-length", type=int, default=64)
+    serve.add_argument("--threads", type=int, default=1)
+    serve.add_argument("--checkpoint", type=Path, action="append",
+                       help="trained checkpoint(s) to time instead of fresh MiniLM students")
+    serve.add_argument("--out", type=Path, default=Path("bench-results"))
+    serve.set_defaults(func=run_bench_serve)
+
+
+def student_config_from(args: argparse.Namespace) -> Any:
+    from student_trainer.config import EncoderConfig, StudentConfig
+
+    encoder = EncoderConfig(source="tiny" if args.tiny else "minilm", num_layers=args.layers,
+                            max_length=args.max_length)
+    return StudentConfig(kind=args.kind, encoder=encoder)
+
+
+def loss_weights_from(args: argparse.Namespace) -> Any:
+    from student_trainer.config import LossWeights
+
+    base = LossWeights.preset(args.loss, args.alpha).to_dict()
+    base["temperature"] = args.temperature
+    for name in ("ce", "kd", "dim", "attn", "emb"):
+        value = getattr(args, f"w_{name}")
+        if value is not None:
+            base[name] = value
+    return LossWeights.from_dict(base)
+
+
+def train_config_from(args: argparse.Namespace) -> Any:
+    from student_trainer.config import TrainConfig
+
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       head_lr=args.head_lr, patience=args.patience, eval_every=args.eval_every,
+                       max_steps=args.max_steps, seed=args.seed, threads=args.threads)
+
+
+def run_offline(args: argparse.Namespace) -> int:
+    from student_trainer.runs import train_and_evaluate
+
+    if bool(args.labels) == bool(args.topic):
+        raise SystemExit("give exactly one of --labels FILE or --topic")
+    labels: Any = args.labels
+    if args.topic:
+        from student_trainer.topic_labels import read_label_topic
+
+        labels = read_label_topic()
+    report = train_and_evaluate(args.data, labels, student_config_from(args),
+                                loss_weights_from(args), train_config_from(args),
+                                checkpoint_dir=args.out, max_train=args.max_train)
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from student_trainer.runs import evaluate_checkpoint
+
+    print(json.dumps(evaluate_checkpoint(args.checkpoint, args.data, args.labels, args.split),
+                     indent=2))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from student_trainer.runs import export_checkpoint
+
+    result = export_checkpoint(args.checkpoint, args.out, quantize=args.quantize,
+                               data=args.data, labels=args.labels, registry=args.publish,
+                               name=args.name)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def run_sim_labels(args: argparse.Namespace) -> int:
+    from student_trainer.data import cot_annotations_to_labels, write_labels
+
+    n = write_labels(cot_annotations_to_labels(args.cot), args.out)
+    print(f"wrote {n} simulator-cot teacher labels to {args.out}")
+    return 0
+
+
+def run_bench_mkd(args: argparse.Namespace) -> int:
+    from student_trainer.bench_mkd import run
+
+    return run(args)
+
+
+def run_bench_serve(args: argparse.Namespace) -> int:
+    from student_trainer.bench_serve_models import run
+
+    return run(args)

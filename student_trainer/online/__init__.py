@@ -1,0 +1,1 @@
+"""Continuous student training: teacher labels in, gated ONNX versions out (`train online`)."""

@@ -1,0 +1,110 @@
+"""Candidate → ONNX staging dir → gate → registry version → `ModelUpdate` on Kafka.
+
+The staging dir lives inside the registry root under the registry's temp prefix, so a
+crash mid-export leaves only something `registry.clean_partial` removes at the next
+start. Besides the ONNX graphs, tokenizer and manifest, a version carries `student.pt`
+(the torch checkpoint of exactly those weights): a trainer can resume from a published
+version, and serving ignores the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from streams.kafka_io import EventProducer
+from streams.schemas import ModelUpdate, utcnow
+from streams.topics import MODEL_UPDATES
+from student_trainer import registry
+from student_trainer.export import ExportError, export_student
+from student_trainer.student_base import Student
+
+log = logging.getLogger(__name__)
+
+STUDENT_FILE = "student.pt"
+"""The torch checkpoint inside a published version (`Student.checkpoint()` format)."""
+
+
+@dataclass(frozen=True)
+class Staged:
+    """An exported candidate waiting for the gate, or the reason its export failed."""
+
+    path: Path
+    manifest: dict[str, Any] | None
+    error: str | None
+
+
+def stage_candidate(root: Path, name: str, student: Student, tokenizer: Any, *,
+                    metrics: dict[str, float], config: dict[str, Any],
+                    training_window: dict[str, Any], parent_version: str | None) -> Staged:
+    """Export `student` into a fresh staging dir under `root` (parity checked)."""
+    import torch
+
+    staging = Path(root) / f"{registry.TMP_PREFIX}staging-{name}-{uuid.uuid4().hex}"
+    try:
+        manifest = export_student(
+            student, tokenizer, staging, metrics=metrics, config=config,
+            training_window=training_window, parent_version=parent_version)
+    except ExportError as exc:
+        return Staged(staging, None, str(exc))
+    torch.save(student.checkpoint(), staging / STUDENT_FILE)
+    return Staged(staging, manifest, None)
+
+
+def discard(staged: Staged) -> None:
+    shutil.rmtree(staged.path, ignore_errors=True)
+
+
+def publish_and_announce(root: Path, name: str, staged: Staged,
+                         producer: EventProducer | None) -> str:
+    """Publish the staged candidate as the next version of `name`, then send the event.
+
+    The event goes out only after the rename made the version visible, and is flushed
+    before this returns, so a consumer of `model-updates` never sees a version that is
+    not complete on disk.
+    """
+    version = registry.publish(root, staged.path, name)
+    discard(staged)
+    announce(root, name, version, producer)
+    return version
+
+
+def announce(root: Path, name: str, version: str, producer: EventProducer | None) -> None:
+    """Send (and flush) the `ModelUpdate` of a published version."""
+    if producer is None:
+        return
+    manifest = registry.load_manifest(root, name, version)
+    event = ModelUpdate(
+        ts=utcnow(), event_id=uuid.uuid4().hex, name=name, version=version,
+        artifact_uri=str(registry.version_dir(root, name, version).resolve()),
+        sha256=registry.manifest_sha256(root, name, version),
+        metrics={k: float(v) for k, v in (manifest.get("metrics") or {}).items()
+                 if isinstance(v, int | float)},
+        parent_version=manifest.get("parent_version"),
+    )
+    producer.send(MODEL_UPDATES, event, key=name)
+    producer.flush()
+    log.info("published %s version %s (%s)", name, version, event.artifact_uri)
+
+
+def load_published_student(root: Path, name: str, version: str) -> Student:
+    """The torch student of a published version, verified against its manifest first."""
+    import torch
+
+    from student_trainer.config import StudentConfig
+    from student_trainer.student_base import CheckpointError, build_student
+
+    vdir = registry.version_dir(root, name, version)
+    registry.verify(vdir)
+    path = vdir / STUDENT_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{name} version {version} has no {STUDENT_FILE}: it was not "
+                              "published by the online trainer, so it cannot be resumed")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    student = build_student(StudentConfig.from_dict(ckpt["student_config"]), pretrained=False)
+    student.load_state_dict(ckpt["state_dict"])
+    return student

@@ -1,0 +1,315 @@
+"""The incremental trainer: test-then-train on each label batch, replay, gate, checkpoint.
+
+`OnlineTrainer.handle` takes teacher labels (already joined with their catalog items) in
+stream order: it scores them with the current model (prequential), holds one pair in
+`holdout_every` out for the validation set, and trains on the rest in small steps, each
+step mixing the new labels with labels replayed from the buffer. `maybe_gate` exports,
+gates and publishes a candidate when one is due. `state_dict`/`restore` cover everything
+the next step depends on, Kafka offsets included; `loop.py` owns Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from streams.kafka_io import EventProducer
+from streams.schemas import CatalogItem, TeacherLabel
+from student_trainer import registry
+from student_trainer.config import GRADE_ORDER, EncoderConfig, LossWeights, StudentConfig
+from student_trainer.data import Example, example_from_label
+from student_trainer.evaluate import binary_auc
+from student_trainer.export import tiny_config
+from student_trainer.online import publisher
+from student_trainer.online.gate import Cadence, GateConfig, GateDecision, decide
+from student_trainer.online.metrics import OnlineMetrics
+from student_trainer.online.prequential import (
+    GroundTruth,
+    Prequential,
+    PrequentialPoint,
+    write_points_jsonl,
+)
+from student_trainer.online.replay_buffer import ReplayBuffer
+from student_trainer.online.settings import OnlineSettings
+from student_trainer.student_base import Student, build_student
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """A teacher label with where it came from (`tp` = "topic/partition")."""
+
+    label: TeacherLabel
+    tp: str
+    offset: int
+
+
+def holdout(pair_key: str, every: int) -> bool:
+    """Whether a pair belongs to the validation set: a stable hash, same in every process."""
+    return zlib.crc32(pair_key.encode()) % every == 0
+
+
+def validation_metrics(student: Student, tokenizer: Any,
+                       examples: Sequence[Example]) -> dict[str, float]:
+    """Soft CE and accuracy against the teacher, and AUC of E vs rest, on `examples`."""
+    if not examples:
+        return {"val_soft_ce": float("nan"), "val_teacher_acc": float("nan"),
+                "val_auc": float("nan")}
+    logits = student.predict_logits(examples, tokenizer)
+    probs = torch.tensor([e.teacher_probs for e in examples])
+    soft_ce = -(probs * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+    acc = (logits.argmax(dim=-1) == probs.argmax(dim=-1)).float().mean()
+    scores = student.scores(logits).tolist()
+    grades = [GRADE_ORDER[i] for i in probs.argmax(dim=-1).tolist()]
+    return {"val_soft_ce": float(soft_ce), "val_teacher_acc": float(acc),
+            "val_auc": binary_auc(scores, grades)}
+
+
+def base_config(settings: OnlineSettings) -> StudentConfig:
+    if settings.online_encoder == "tiny":
+        return tiny_config(settings.online_kind, settings.online_max_length)
+    return StudentConfig(kind=settings.online_kind, encoder=EncoderConfig(
+        source="minilm", num_layers=settings.online_layers,
+        max_length=settings.online_max_length))
+
+
+class OnlineTrainer:
+    """One student trained continuously; see the module docstring."""
+
+    def __init__(self, settings: OnlineSettings, tokenizer: Any, *,
+                 producer: EventProducer | None = None, metrics: OnlineMetrics | None = None,
+                 truth: GroundTruth | None = None, points_path: Path | None = None) -> None:
+        self.settings = settings
+        self.name = settings.model_name()
+        self.root = Path(settings.registry_root())
+        self.tokenizer = tokenizer
+        self.producer = producer
+        self.metrics = metrics
+        self.points_path = points_path
+        self.weights = LossWeights.preset(settings.online_loss)
+        self.gate_config = GateConfig(settings.online_gate_every_labels,
+                                      settings.online_gate_every_minutes,
+                                      settings.online_tolerance,
+                                      settings.online_min_validation)
+        self.cadence = Cadence(self.gate_config)
+        seed = settings.online_seed
+        self.buffer: ReplayBuffer[Example] = ReplayBuffer(
+            settings.online_buffer_size, settings.online_buffer_policy, seed)
+        self.validation: ReplayBuffer[Example] = ReplayBuffer(
+            settings.online_validation_size, "reservoir", seed + 1)
+        self.prequential = Prequential(truth=truth)
+        self.offsets: dict[str, int] = {}
+        self.counters = {"labels_seen": 0, "labels_trained": 0, "labels_held_out": 0,
+                         "labels_skipped": 0, "steps": 0, "gates": 0, "published": 0,
+                         "rejected": 0}
+        self.window: dict[str, str] = {}
+        self.published_version: str | None = None
+        self.announced_version: str | None = None
+        self.published_student: Student | None = None
+        self.student: Student
+        self.optimizer: torch.optim.Optimizer
+
+    # --- model set-up -------------------------------------------------------------------
+
+    def _set_student(self, student: Student) -> None:
+        self.student = student
+        self.student.train()
+        enc = {id(p) for p in student.encoder.parameters()}
+        self.optimizer = torch.optim.AdamW([
+            {"params": [p for p in student.encoder.parameters()], "lr": self.settings.online_lr},
+            {"params": [p for p in student.parameters() if id(p) not in enc],
+             "lr": self.settings.online_head_lr},
+        ], weight_decay=0.01)
+
+    def init_fresh(self) -> str:
+        """No checkpoint: start from the latest published version or the base encoder."""
+        torch.manual_seed(self.settings.online_seed)
+        latest = registry.latest_version(self.root, self.name)
+        mode = self.settings.online_init
+        if mode == "published" and latest is None:
+            from student_trainer.errors import StudentTrainerError
+
+            raise StudentTrainerError(f"online_init=published but {self.root} has no "
+                                      f"version of {self.name!r}")
+        if latest is not None and mode in ("auto", "published"):
+            self._set_student(publisher.load_published_student(self.root, self.name, latest))
+            self._adopt_published(latest)
+            self.announced_version = latest
+            return f"published version {latest}"
+        self._set_student(build_student(base_config(self.settings), tokenizer=self.tokenizer))
+        return f"base encoder ({self.settings.online_encoder})"
+
+    def _adopt_published(self, version: str) -> None:
+        self.published_version = version
+        self.published_student = publisher.load_published_student(self.root, self.name, version)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue exactly where the checkpoint `state` left off."""
+        config = StudentConfig.from_dict(state["student"]["student_config"])
+        student = build_student(config, pretrained=False, tokenizer=self.tokenizer)
+        student.load_state_dict(state["student"]["state_dict"])
+        self._set_student(student)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.validation.load_state_dict(state["validation"])
+        self.cadence.load_state_dict(state["cadence"])
+        self.offsets = dict(state["offsets"])
+        self.counters.update(state["counters"])
+        self.window = dict(state.get("window", {}))
+        torch.set_rng_state(state["torch_rng"])
+        self.announced_version = state.get("announced_version")
+        version = state.get("published_version")
+        if version is not None:
+            self._adopt_published(version)
+
+    def sync_registry(self) -> None:
+        """After a crash between publish and checkpoint the registry is ahead of the
+        checkpoint: compare against (and announce) what is really published."""
+        latest = registry.latest_version(self.root, self.name)
+        if latest is None:
+            return
+        if latest != self.published_version:
+            try:
+                self._adopt_published(latest)
+            except Exception as exc:  # a version from elsewhere: keep gating against ours
+                log.warning("cannot load published %s v%s as the reference: %s",
+                            self.name, latest, exc)
+        if latest != self.announced_version:
+            publisher.announce(self.root, self.name, latest, self.producer)
+            self.announced_version = latest
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "student": self.student.checkpoint(), "optimizer": self.optimizer.state_dict(),
+            "buffer": self.buffer.state_dict(), "validation": self.validation.state_dict(),
+            "cadence": self.cadence.state_dict(), "offsets": dict(self.offsets),
+            "counters": dict(self.counters), "window": dict(self.window),
+            "torch_rng": torch.get_rng_state(), "published_version": self.published_version,
+            "announced_version": self.announced_version,
+            "settings": self.settings.model_dump(mode="json"),
+        }
+
+    # --- test, then train ----------------------------------------------------------------
+
+    def handle(self, records: Sequence[LabelRecord], catalog: dict[str, CatalogItem]) -> int:
+        """Score, hold out or train on each label; returns how many were trained on."""
+        joined: list[tuple[LabelRecord, Example, int]] = []
+        for rec in records:
+            seq = self.counters["labels_seen"]  # the label's position in the stream
+            self.offsets[rec.tp] = rec.offset + 1
+            self.counters["labels_seen"] += 1
+            item = catalog.get(rec.label.item_id)
+            if item is None:
+                self.counters["labels_skipped"] += 1
+                if self.producer is not None:
+                    self.producer.dead_letter(
+                        "online-trainer", f"teacher label for item_id {rec.label.item_id!r} "
+                        "that the catalog topic does not (yet) hold", rec.label.to_bytes(),
+                        f"{rec.tp}/{rec.offset}")
+                continue
+            joined.append((rec, example_from_label(rec.label, item), seq))
+        if not joined:
+            return 0
+        self._score_first(joined)
+        train: list[Example] = []
+        for rec, ex, _ in joined:
+            if holdout(rec.label.pair_key, self.settings.online_holdout_every):
+                self.validation.add(ex)
+                self.counters["labels_held_out"] += 1
+            else:
+                train.append(ex)
+        self._train(train)
+        ts = [rec.label.ts.isoformat() for rec, _, _ in joined]
+        self.window.setdefault("first_label_ts", min(ts))
+        self.window["last_label_ts"] = max(ts)
+        return len(train)
+
+    def _score_first(self, joined: list[tuple[LabelRecord, Example, int]]) -> None:
+        logits = self.student.predict_logits([ex for _, ex, _ in joined], self.tokenizer)
+        probs = torch.softmax(logits, dim=-1)
+        scores = self.student.scores(logits).tolist()
+        points: list[PrequentialPoint] = []
+        for (rec, _, seq), p, s in zip(joined, probs.tolist(), scores, strict=True):
+            points.append(self.prequential.make_point(
+                seq, rec.label.ts, rec.label.query, rec.label.item_id, p, s,
+                rec.label.grade, self.counters["steps"]))
+        self.prequential.record(points)
+        if self.metrics is not None:
+            self.metrics.write_points(points)
+        if self.points_path is not None:
+            write_points_jsonl(points, self.points_path)
+
+    def _train(self, examples: list[Example]) -> None:
+        size = self.settings.online_batch_size
+        self.student.train()
+        for start in range(0, len(examples), size):
+            fresh = examples[start:start + size]
+            replay = self.buffer.sample(round(len(fresh) * self.settings.online_replay_ratio))
+            batch = self.student.make_batch(fresh + replay, self.tokenizer, self.weights)
+            loss, terms = self.student.loss(batch, self.weights)
+            if not torch.isfinite(loss):
+                from student_trainer.train_offline import TrainingError
+
+                raise TrainingError(f"online loss became {float(loss)} at step "
+                                    f"{self.counters['steps']} (terms {terms})")
+            self.optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
+            self.optimizer.step()
+            self.counters["steps"] += 1
+            self.buffer.extend(fresh)
+        self.counters["labels_trained"] += len(examples)
+        self.cadence.note(len(examples))
+
+    # --- gate and publish -------------------------------------------------------------------
+
+    def maybe_gate(self, force: bool = False) -> GateDecision | None:
+        """Export, evaluate and (if it passes) publish a candidate when one is due."""
+        if not (self.cadence.due() or (force and self.cadence.labels_since > 0)):
+            return None
+        val = self.validation.items()
+        candidate = validation_metrics(self.student, self.tokenizer, val)
+        candidate.update({f"preq_{k}": v for k, v in self.prequential.summary().items()})
+        published = (validation_metrics(self.published_student, self.tokenizer, val)
+                     if self.published_student is not None else None)
+        window = {**self.window, "labels_trained": self.counters["labels_trained"],
+                  "steps": self.counters["steps"], "offsets": dict(self.offsets)}
+        staged = None
+        error = None
+        if len(val) >= self.gate_config.min_validation:
+            staged = publisher.stage_candidate(
+                self.root, self.name, self.student, self.tokenizer, metrics=candidate,
+                config={"online": {"loss": self.weights.to_dict(),
+                                   "lr": self.settings.online_lr,
+                                   "replay": self.settings.online_buffer_policy}},
+                training_window=window, parent_version=self.published_version)
+            error = staged.error
+        decision = decide(self.gate_config, candidate, published, validation_size=len(val),
+                          parity_error=error)
+        version = None
+        if decision.accepted and staged is not None:
+            version = publisher.publish_and_announce(self.root, self.name, staged, self.producer)
+            self.announced_version = version
+            self._adopt_published(version)
+            self.counters["published"] += 1
+        else:
+            if staged is not None:
+                publisher.discard(staged)
+            self.counters["rejected"] += 1
+            log.warning("candidate of %s rejected: %s", self.name, decision.reason)
+        self.counters["gates"] += 1
+        if self.metrics is not None:
+            self.metrics.write_gate(decision, self.counters["steps"], version, len(val))
+        log.info("gate %d: %s -> %s (%s)", self.counters["gates"],
+                 "published v" + version if version else "rejected", self.name, decision.reason)
+        self.cadence.reset()
+        self.student.train()
+        return decision

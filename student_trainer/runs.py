@@ -1,0 +1,106 @@
+"""The functions behind `relstream train offline|eval|export`: one call per command."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from streams.schemas import TeacherLabel
+from student_trainer.config import LossWeights, StudentConfig, TrainConfig
+from student_trainer.pipeline import Dataset, evaluate_student, evaluate_teacher, load_dataset
+
+
+def train_and_evaluate(
+    data_dir: Path, labels: Path | list[TeacherLabel], student_config: StudentConfig,
+    weights: LossWeights, train_config: TrainConfig, *, checkpoint_dir: Path | None = None,
+    max_train: int = 0, dataset: Dataset | None = None, progress: bool = True,
+) -> dict[str, Any]:
+    """Train one student on the teacher labels and evaluate it (and the teacher) on test."""
+    import torch
+
+    from student_trainer.encoders import load_tokenizer
+    from student_trainer.student_base import build_student
+    from student_trainer.train_offline import train_offline
+
+    ds = dataset or load_dataset(data_dir, labels, max_train=max_train, seed=train_config.seed)
+    tokenizer = load_tokenizer()
+    torch.manual_seed(train_config.seed)
+    student = build_student(student_config, tokenizer=tokenizer)
+    started = time.monotonic()
+    result = train_offline(
+        student, tokenizer, ds.train, ds.validation, weights, train_config,
+        checkpoint_dir=checkpoint_dir, progress=progress,
+        extra={"data": str(data_dir), "teacher": ds.teacher_models,
+               "training_window": {"pairs": len(ds.train)}},
+    )
+    seconds = time.monotonic() - started
+    return {
+        "kind": student_config.kind,
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        "steps": result.steps,
+        "train_seconds": round(seconds, 1),
+        "validation": result.best_metrics,
+        "test": evaluate_student(result.student, tokenizer, ds),
+        "teacher": evaluate_teacher(ds, student_config.score_weights),
+        "dataset": ds.describe(),
+        "loss_weights": weights.to_dict(),
+    }
+
+
+def evaluate_checkpoint(checkpoint: Path, data_dir: Path, labels: Path | None,
+                        split: str = "test") -> dict[str, Any]:
+    from student_trainer.encoders import load_tokenizer
+    from student_trainer.student_base import load_checkpoint
+
+    student, _ = load_checkpoint(str(checkpoint))
+    ds = load_dataset(data_dir, labels if labels else [], split=split)
+    return {"kind": student.kind, "split": split, "pairs": len(ds.eval_pairs),
+            "student": evaluate_student(student, load_tokenizer(), ds),
+            "teacher": evaluate_teacher(ds, student.config.score_weights)}
+
+
+def export_checkpoint(
+    checkpoint: Path, out: Path, *, quantize: bool = False, data: Path | None = None,
+    labels: Path | None = None, registry: Path | None = None, name: str | None = None,
+) -> dict[str, Any]:
+    """Export a checkpoint (parity-checked), measure it and its INT8 twin, maybe publish."""
+    from student_trainer import registry as reg
+    from student_trainer.encoders import load_tokenizer
+    from student_trainer.evaluate import evaluate_pairs
+    from student_trainer.export import export_student
+    from student_trainer.onnx_predict import OnnxStudent
+    from student_trainer.registry import MANIFEST
+    from student_trainer.student_base import load_checkpoint
+
+    student, ckpt = load_checkpoint(str(checkpoint))
+    tokenizer = load_tokenizer()
+    config = {k: ckpt.get(k) for k in ("train_config", "loss_weights", "teacher", "data")}
+    manifest = export_student(student, tokenizer, out, quantize=quantize,
+                              metrics=dict(ckpt.get("metrics") or {}), config=config,
+                              training_window=ckpt.get("training_window"))
+    if data is not None:
+        ds = load_dataset(data, labels if labels else [])
+        weights = student.config.score_weights
+        probs = OnnxStudent(out, manifest).predict_probs(ds.eval_examples, tokenizer)
+        metrics = evaluate_pairs(ds.eval_pairs, probs, ds.truth, weights, ds.long_tail)
+        manifest["metrics"].update({f"test_{k}": v for k, v in metrics.items()})
+        if quantize:
+            probs8 = OnnxStudent(out, manifest, int8=True).predict_probs(
+                ds.eval_examples, tokenizer)
+            m8 = evaluate_pairs(ds.eval_pairs, probs8, ds.truth, weights, ds.long_tail)
+            manifest["metrics"].update({
+                "int8_test_auc": m8["auc"], "int8_auc_change": m8["auc"] - metrics["auc"],
+                "int8_test_ndcg@10": m8["ndcg@10"],
+            })
+        (Path(out) / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    result: dict[str, Any] = {"staging": str(out), "graphs": manifest["graphs"],
+                              "metrics": manifest["metrics"],
+                              "parity_max_abs_diff": manifest["parity_max_abs_diff"]}
+    if registry is not None:
+        model = name or student.kind
+        version = reg.publish(registry, out, model)
+        result.update({"published": str(reg.version_dir(registry, model, version)),
+                       "version": version})
+    return result

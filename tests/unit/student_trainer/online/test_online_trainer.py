@@ -1,0 +1,134 @@
+"""The incremental trainer without Kafka: test-then-train, hold-out, gate and publish,
+and a checkpoint that resumes bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from streams.schemas import CatalogItem, TeacherLabel
+from student_trainer import registry
+from student_trainer.encoders import load_tokenizer
+from student_trainer.online.publisher import STUDENT_FILE
+from student_trainer.online.settings import OnlineSettings
+from student_trainer.online.trainer import LabelRecord, OnlineTrainer, holdout
+
+
+def _settings(tmp_path: Path, **extra: object) -> OnlineSettings:
+    base = dict(state_dir=tmp_path / "state", online_encoder="tiny", online_max_length=32,
+                online_batch_size=8, online_buffer_size=64, online_holdout_every=3,
+                online_min_validation=5, online_gate_every_labels=40,
+                online_lr=1e-3, online_head_lr=1e-2, online_tolerance=0.05)
+    base.update(extra)
+    return OnlineSettings(**base)  # type: ignore[arg-type]
+
+
+def _stream(labels: list[TeacherLabel], copies: int) -> list[LabelRecord]:
+    """The hand-made labels, repeated with query variants, as records of one partition."""
+    out = []
+    for k in range(copies):
+        for label in labels:
+            variant = label.model_copy(update={"query": f"{label.query} v{k}",
+                                               "event_id": f"{label.event_id}-{k}"})
+            out.append(LabelRecord(variant, "teacher-labels/0", len(out)))
+    return out
+
+
+def _weights(trainer: OnlineTrainer) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in trainer.student.state_dict().items()}
+
+
+@pytest.fixture
+def tokenizer():  # type: ignore[no-untyped-def]
+    return load_tokenizer()
+
+
+def test_each_label_is_scored_before_training_and_accounted_once(
+    tmp_path: Path, labels: list[TeacherLabel], catalog: dict[str, CatalogItem], tokenizer,
+) -> None:
+    trainer = OnlineTrainer(_settings(tmp_path), tokenizer, points_path=tmp_path / "p.jsonl")
+    trainer.init_fresh()
+    records = _stream(labels, 3)
+    unknown = LabelRecord(labels[0].model_copy(update={"item_id": "nope"}), "teacher-labels/0",
+                          len(records))
+    before = _weights(trainer)
+    trained = trainer.handle([*records, unknown], catalog)
+    c = trainer.counters
+    assert c["labels_seen"] == len(records) + 1
+    assert c["labels_skipped"] == 1
+    assert c["labels_trained"] == trained
+    assert c["labels_trained"] + c["labels_held_out"] + c["labels_skipped"] == c["labels_seen"]
+    held = sum(holdout(r.label.pair_key, 3) for r in records)
+    assert c["labels_held_out"] == held == len(trainer.validation) > 0
+    assert trainer.offsets == {"teacher-labels/0": len(records) + 1}
+    assert trainer.prequential.count == len(records)
+    # the first batch was scored by the untrained model, every point at model step 0
+    assert all(p.model_step == 0 for p in trainer.prequential.window)
+    assert any(not torch.equal(before[k], v) for k, v in trainer.student.state_dict().items())
+    assert len(trainer.buffer) == trained
+
+
+def test_gate_publishes_a_verified_version_then_rejects_a_worse_one(
+    tmp_path: Path, labels: list[TeacherLabel], catalog: dict[str, CatalogItem], tokenizer,
+) -> None:
+    settings = _settings(tmp_path)
+    trainer = OnlineTrainer(settings, tokenizer)
+    trainer.init_fresh()
+    for chunk in range(0, 96, 24):
+        trainer.handle(_stream(labels, 12)[chunk:chunk + 24], catalog)
+    decision = trainer.maybe_gate()
+    assert decision is not None and decision.accepted, decision
+    root = Path(settings.registry_root())
+    assert registry.list_versions(root, "cross_encoder") == ["1"]
+    vdir = registry.version_dir(root, "cross_encoder", "1")
+    registry.verify(vdir)
+    manifest = registry.load_manifest(root, "cross_encoder", "1")
+    assert STUDENT_FILE in manifest["files"] and "model.onnx" in manifest["files"]
+    assert manifest["training_window"]["labels_trained"] == trainer.counters["labels_trained"]
+    assert "val_soft_ce" in manifest["metrics"]
+    assert not [p for p in root.iterdir() if p.name.startswith(registry.TMP_PREFIX)]
+    # Sabotage the candidate: it must be rejected, with the reason, and nothing published.
+    with torch.no_grad():
+        trainer.student.grade_head.bias.copy_(torch.tensor([-20.0, -20.0, -20.0, 20.0]))
+    trainer.cadence.note(1)
+    decision = trainer.maybe_gate(force=True)
+    assert decision is not None and not decision.accepted
+    assert "worse than the published" in decision.reason
+    assert registry.list_versions(root, "cross_encoder") == ["1"]
+    assert trainer.counters["rejected"] == 1
+    # A fresh trainer without a checkpoint starts from the published version.
+    again = OnlineTrainer(settings, tokenizer)
+    assert again.init_fresh() == "published version 1"
+    assert again.published_version == "1"
+
+
+def test_restored_checkpoint_continues_exactly_like_an_uninterrupted_run(
+    tmp_path: Path, labels: list[TeacherLabel], catalog: dict[str, CatalogItem], tokenizer,
+) -> None:
+    from student_trainer.online.checkpoint import load_checkpoint, save_checkpoint
+
+    records = _stream(labels, 6)
+    first, second = records[:20], records[20:]
+    straight = OnlineTrainer(_settings(tmp_path / "a"), tokenizer)
+    straight.init_fresh()
+    straight.handle(first, catalog)
+    straight.handle(second, catalog)
+
+    crashed = OnlineTrainer(_settings(tmp_path / "b"), tokenizer)
+    crashed.init_fresh()
+    crashed.handle(first, catalog)
+    save_checkpoint(tmp_path / "ck", crashed.state_dict())
+    crashed.handle(second[:7], catalog)  # work after the checkpoint, lost in the "crash"
+    resumed = OnlineTrainer(_settings(tmp_path / "b"), tokenizer)
+    state = load_checkpoint(tmp_path / "ck")
+    assert state is not None
+    resumed.restore(state)
+    assert resumed.offsets == {"teacher-labels/0": 20}
+    resumed.handle(second, catalog)
+
+    assert resumed.counters == straight.counters
+    assert resumed.offsets == straight.offsets
+    for key, value in straight.student.state_dict().items():
+        assert torch.equal(value, resumed.student.state_dict()[key]), key
