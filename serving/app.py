@@ -92,9 +92,7 @@ def build_state(
     """Everything the service holds, started: models loading, writer and pollers running."""
     if items is None:
         if settings.item_source == "feast":
-            if settings.feast_repo is None:
-                raise ValueError("item_source 'feast' needs feast_repo (RELSTREAM_FEAST_REPO)")
-            items = FeastItemLookup.from_repo(settings.feast_repo)
+            items = FeastItemLookup.from_settings(settings)
         elif settings.catalog_path is not None:
             items = MemoryItemLookup.from_jsonl(settings.catalog_path)
         else:

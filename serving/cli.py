@@ -18,9 +18,9 @@ def _serve(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {
         "host": args.host, "port": args.port, "registry_root": args.registry,
         "model_name": args.model, "catalog_path": args.catalog, "ab_config_path": args.ab_config,
-        "feast_repo": args.feast_repo,
+        "feature_repo": args.feature_repo,
     }
-    if args.feast_repo:
+    if args.feast:
         overrides["item_source"] = "feast"
     if args.follow:
         overrides.update(consume_model_updates=True, consume_teacher_labels=True,
@@ -66,7 +66,10 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     serve.add_argument("--registry", type=Path, help="model registry root")
     serve.add_argument("--model", help="model name of the default arm (cross_encoder)")
     serve.add_argument("--catalog", type=Path, help="catalog.jsonl kept in memory")
-    serve.add_argument("--feast-repo", type=Path, help="read items from this Feast repo")
+    serve.add_argument("--feast", action="store_true",
+                       help="read items from the Feast online store instead of --catalog")
+    serve.add_argument("--feature-repo", type=Path,
+                       help="Feast repo (default <state_dir>/feature_repo)")
     serve.add_argument("--ab-config", type=Path, help="A/B arms as JSON")
     serve.add_argument("--follow", action="store_true",
                        help="consume model-updates, teacher-labels and feedback from Kafka")

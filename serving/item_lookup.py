@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from relstream.settings import CommonSettings
 from serving.errors import ServingError
 from streams.errors import SchemaError
 from streams.schemas import CatalogItem, decode_catalog_line
@@ -77,13 +78,18 @@ class FeastItemLookup:
         self._store = store
 
     @classmethod
-    def from_repo(cls, repo: Path) -> FeastItemLookup:
-        from feast import FeatureStore  # import costs seconds: only when configured
+    def from_settings(cls, settings: CommonSettings) -> FeastItemLookup:
+        """The features package's store for these settings (`feature_repo`, Redis or SQLite).
+
+        Importing feast costs seconds, so it happens only when this source is configured.
+        """
+        from feature_store.config import open_store
+        from feature_store.errors import FeatureStoreError
 
         try:
-            return cls(FeatureStore(repo_path=str(repo)))
-        except Exception as exc:  # feast raises many types for a bad repo
-            raise ItemLookupError(f"cannot open the Feast repo at {repo}: {exc}") from exc
+            return cls(open_store(settings))
+        except FeatureStoreError as exc:
+            raise ItemLookupError(str(exc)) from exc
 
     def get_items(self, item_ids: Sequence[str]) -> dict[str, CatalogItem | None]:
         from feature_store.client import get_items

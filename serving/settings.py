@@ -24,14 +24,16 @@ class ServingSettings(CommonSettings):
     item_source: Literal["memory", "feast"] = Field(
         "memory",
         description="Where item content comes from: an in-memory catalog (catalog_path) or "
-        "the Feast online store (feast_repo).",
+        "the Feast online store (feature_repo, the features package's repo).",
     )
     catalog_path: Path | None = Field(
         None, description="catalog.jsonl loaded into memory when item_source is 'memory'."
     )
-    feast_repo: Path | None = Field(
-        None, description="Feast repo directory when item_source is 'feast'."
+    feature_repo: Path | None = Field(
+        None, description="Feast repo directory (same setting as the features package); "
+        "empty means <state_dir>/feature_repo.",
     )
+    feast_project: str = Field("relstream", description="Feast project name.")
     max_items: int = Field(200, ge=1, description="Most items one /v1/score request may carry.")
     max_query_chars: int = Field(512, ge=1, description="Longest query accepted, in characters.")
     max_body_bytes: int = Field(
