@@ -40,7 +40,8 @@ def tfidf_scores(pairs: Sequence[tuple[str, str]],
     return np.asarray(a.multiply(b).sum(axis=1)).ravel()
 
 
-def binary_auc(grades: Sequence[Grade], scores: Sequence[float], positive: str = "E") -> float:
+def binary_auc(grades: Sequence[Grade], scores: Sequence[float] | np.ndarray,
+               positive: str = "E") -> float:
     """ROC AUC of `scores` for `positive` against every other grade (NaN if one class)."""
     from sklearn.metrics import roc_auc_score
 
@@ -50,8 +51,8 @@ def binary_auc(grades: Sequence[Grade], scores: Sequence[float], positive: str =
     return float(roc_auc_score(y, scores))
 
 
-def ndcg_at_k(queries: Sequence[str], grades: Sequence[Grade], scores: Sequence[float],
-              k: int = 10) -> float:
+def ndcg_at_k(queries: Sequence[str], grades: Sequence[Grade],
+              scores: Sequence[float] | np.ndarray, k: int = 10) -> float:
     """Mean NDCG@k over queries with any gain, ranking each query's labelled items."""
     by_q: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for q, g, s in zip(queries, grades, scores, strict=True):

@@ -15,7 +15,7 @@ from streams.schemas import CotSteps, DimensionCheck
 from streams.simulator.catalog import SimItem
 from streams.simulator.ground_truth import Judgement
 from streams.simulator.queries import SimQuery
-from streams.simulator.taxonomy import BY_KEY
+from streams.simulator.taxonomy import BY_KEY, DEVICE_TYPES
 
 _NOT_STATED = "not stated"
 
@@ -29,18 +29,27 @@ def _item_value(dim: str, wanted: str, item: SimItem) -> str:
         return item.model.key
     if dim == "feature":
         return wanted if wanted in item.features else ", ".join(item.features) or _NOT_STATED
+    if dim == "compatibility" and item.ptype in DEVICE_TYPES:
+        return item.model.device_key  # a device "is compatible with" itself
     return item.values.get(dim, _NOT_STATED)
 
 
 def _item_words(dim: str, wanted: str, item: SimItem) -> str | None:
     if dim == "feature":
         return item.surface.get(f"feature:{wanted}")
+    if dim == "compatibility" and "compatibility" not in item.surface:
+        return item.surface.get("model")  # a device: its model is what an accessory fits
     return item.surface.get(dim)
 
 
 def _query_words(dim: str, wanted: str, query: SimQuery) -> str | None:
-    key = f"feature:{wanted}" if dim == "feature" else dim
-    return query.surface.get(key)
+    if dim == "feature":
+        return query.surface.get(f"feature:{wanted}")
+    if dim == "compatibility" and "compatibility" not in query.surface:
+        # a device query: the device it names is its model (or brand)
+        named = [query.surface[d] for d in ("brand", "model") if d in query.surface]
+        return " ".join(named) or None
+    return query.surface.get(dim)
 
 
 def cot_steps(query: SimQuery, item: SimItem, judgement: Judgement) -> CotSteps:

@@ -63,32 +63,29 @@ def check_constraint(dim: str, wanted: str, item: SimItem) -> Check:
     return Check(dim, MATCH if ok else MISMATCH, wanted, found)
 
 
-def _device_fits(intent: Intent, device_brand: str, device_model: str,
-                 device_key: str) -> bool:
-    """Would a device with these names satisfy the query's device-side constraints?"""
-    for dim, value in intent.constraints:
-        if dim == "brand" and value != device_brand:
-            return False
-        if dim == "model" and value != device_model:
-            return False
-        if dim == "compatibility" and value != device_key:
-            return False
-    return True
+def _fit_check(intent: Intent, item: SimItem) -> Check | None:
+    """For a device/accessory complement pair: does the accessory fit the device meant?
 
-
-def _complement_fits(intent: Intent, item: SimItem) -> bool:
+    None when the pair is a generic complement, or the query names no device to fit.
+    """
     wanted, have = BY_KEY[intent.ptype], item.type
     if have.accessory_of == wanted.key and item.compat is not None:
         # the item is an accessory for the wanted device type: it must fit the wanted device
         c = item.compat
-        dev_cons = Intent(intent.ptype, tuple(
-            (d, v) for d, v in intent.constraints if d in ("brand", "model")))
-        return _device_fits(dev_cons, c.brand.lower(), c.key, c.device_key)
+        named = [(d, v) for d, v in intent.constraints if d in ("brand", "model")]
+        if not named:
+            return None
+        ok = all(v == (c.brand.lower() if d == "brand" else c.key) for d, v in named)
+        return Check("compatibility", MATCH if ok else MISMATCH, " ".join(v for _, v in named),
+                     c.device_key)
     if wanted.accessory_of == have.key:
-        # the query wants an accessory, the item is a device: it must be the device meant
+        # the query wants an accessory, the item is a device: it must be the device named
         compat = intent.values("compatibility")
-        return not compat or compat[0] == item.model.device_key
-    return True
+        if not compat:
+            return None
+        ok = compat[0] == item.model.device_key
+        return Check("compatibility", MATCH if ok else MISMATCH, compat[0], item.model.device_key)
+    return None
 
 
 def judge(intent: Intent, item: SimItem) -> Judgement:
@@ -102,7 +99,9 @@ def judge(intent: Intent, item: SimItem) -> Judgement:
     if same_family(wanted, have):
         return Judgement("S", "substitute_type", (type_check,) + checks)
     if is_complement(wanted, have):
-        if _complement_fits(intent, item):
-            return Judgement("C", "complement", (type_check,) + checks)
-        return Judgement("I", "incompatible_accessory", (type_check,) + checks)
+        # the item is another kind of product: only its fit, not its color or size, matters
+        fit = _fit_check(intent, item)
+        if fit is None or fit.status == MATCH:
+            return Judgement("C", "complement", (type_check,) + ((fit,) if fit else ()))
+        return Judgement("I", "incompatible_accessory", (type_check, fit))
     return Judgement("I", "unrelated", (type_check,))

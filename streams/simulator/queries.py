@@ -101,12 +101,19 @@ def render_query(intent: Intent, kind: str, variant: str | None,
         surface[f"feature:{value}" if dim == "feature" else dim] = words
     # the type is always stated: a bare model name ("luna 3") could belong to many types
     parts = pre + [noun] + post
+    if variant == "typo":
+        # slip in one dimension's words, so the CoT evidence quotes the query as typed
+        keys = [k for k, w in surface.items() if any(len(x) >= 5 and x.isalpha()
+                                                     for x in w.split())]
+        if keys:
+            key = rng.choice(keys)
+            before, after = surface[key], add_typo(surface[key], rng)
+            i = next(i for i, p in enumerate(parts) if before in p)
+            parts[i] = parts[i].replace(before, after, 1)
+            surface[key] = after
     if variant == "reordered" and len(parts) > 1:
         rng.shuffle(parts)
-    text = " ".join(parts).lower()
-    if variant == "typo":
-        text = add_typo(text, rng)
-    return " ".join(text.split()), surface
+    return " ".join(" ".join(parts).lower().split()), surface
 
 
 def _constraints(kind: str, item: SimItem, rng: random.Random) -> list[tuple[str, str]] | None:

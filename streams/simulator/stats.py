@@ -83,7 +83,7 @@ def world_stats(world_dir: Path | str, baseline: bool = True) -> dict[str, Table
     buckets = [{"bucket": b, "distinct queries": q_buckets[b],
                 "search share %": _pct(bucket_searches[b], n_search)}
                for b in ("head", "torso", "tail")]
-    tables = {"summary": summary, "grade mix by query kind": grade_mix,
+    tables: dict[str, Table] = {"summary": summary, "grade mix by query kind": grade_mix,
               "click-through by grade": ctr_grade, "click-through by position": ctr_pos,
               "head / torso / tail": buckets}
     if baseline:

@@ -122,6 +122,7 @@ def _run_searches(world: World, searches: list, progress: bool) -> None:
     seed = int.from_bytes(hashlib.sha256(f"{config.seed}/ranking".encode()).digest()[:8], "big")
     noise = np.random.default_rng(seed).normal(0.0, 2.0, (len(searches), config.candidate_pool))
     noise += np.arange(config.candidate_pool)
+    orders = np.argsort(noise, axis=1, kind="stable")
     raw: list[tuple[float, int, dict[str, Any]]] = []
     seq = 0
     for n, s in enumerate(tqdm(searches, desc="searches", disable=not progress, unit="search")):
@@ -129,8 +130,8 @@ def _run_searches(world: World, searches: list, progress: bool) -> None:
         pool = pools[q.text]
         if world.change_at is not None and s.ts < world.change_at:
             pool = [i for i in pool if launched[i]]
-        order = np.argsort(noise[n, :len(pool)], kind="stable")[:config.results_per_search]
-        shown_idx = [pool[r] for r in order]
+        # ranks beyond a shortened pool are skipped; the rest keep their noisy order
+        shown_idx = [pool[r] for r in orders[n] if r < len(pool)][:config.results_per_search]
         request_id = f"rq-{config.seed}-{n:07d}"
         user_id = f"u{s.user:06d}"
         shown: list[tuple[int, str, Grade]] = []

@@ -64,7 +64,8 @@ def test_substitute_family_type_is_s_even_with_all_constraints_met() -> None:
 
 def test_generic_complements_are_c_both_ways() -> None:
     socks = item("socks", color="black", pack="6")
-    assert judge(RUNNING, socks).grade == "C"
+    j = judge(RUNNING, socks)
+    assert j.grade == "C" and [c.dimension for c in j.checks] == ["type"]
     assert judge(Intent("socks", (("pack", "6"),)), SHOE).grade == "C"
 
 
@@ -72,9 +73,14 @@ def test_accessory_for_the_wanted_device_is_c_and_for_another_device_is_i() -> N
     phone_query = Intent("smartphones", (("brand", "aurex"), ("model", "nova 12")))
     fits = item("phone_cases", "Shellco", "Armor 2", compat=PHONE, color="black")
     other = item("phone_cases", "Shellco", "Armor 2", compat=OLD_PHONE, color="black")
-    assert judge(phone_query, fits).grade == "C"
+    j = judge(phone_query, fits)
+    assert j.grade == "C"
+    # another product: its fit decides, not its color
+    assert [(c.dimension, c.status) for c in j.checks] == [
+        ("type", "mismatch"), ("compatibility", "match")]
     j = judge(phone_query, other)
     assert (j.grade, j.relation) == ("I", "incompatible_accessory")
+    assert j.checks[-1].status == "mismatch" and j.checks[-1].found == OLD_PHONE.device_key
     # a query that names no model accepts any case for a phone of its brand
     assert judge(Intent("smartphones", (("brand", "aurex"),)), other).grade == "C"
     assert judge(Intent("smartphones", (("brand", "zentro"),)), other).grade == "I"
