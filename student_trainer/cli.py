@@ -100,6 +100,7 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     serve.add_argument("--layers", type=int, default=3)
     serve.add_argument("--max-length", type=int, default=64)
     serve.add_argument("--threads", type=int, default=1)
+    serve.add_argument("--tiny", action="store_true", help="tiny random encoders (smoke)")
     serve.add_argument("--checkpoint", type=Path, action="append",
                        help="trained checkpoint(s) to time instead of fresh MiniLM students")
     serve.add_argument("--out", type=Path, default=Path("bench-results"))

@@ -11,6 +11,7 @@ and exports it: other packages' tests use it.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -115,14 +116,19 @@ def quantize_graphs(out_dir: Path, graphs: dict[str, str]) -> dict[str, str]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantized = {}
-    for role, file in graphs.items():
-        target = file.replace(".onnx", ".int8.onnx")
-        try:
-            quantize_dynamic(str(out_dir / file), str(out_dir / target),
-                             weight_type=QuantType.QInt8)
-        except Exception as exc:
-            raise ExportError(f"INT8 quantization of {file} failed: {exc}") from exc
-        quantized[role] = target
+    # The quantizer logs a line per tensor on the root logger: keep the CLI readable.
+    logging.disable(logging.WARNING)
+    try:
+        for role, file in graphs.items():
+            target = file.replace(".onnx", ".int8.onnx")
+            try:
+                quantize_dynamic(str(out_dir / file), str(out_dir / target),
+                                 weight_type=QuantType.QInt8)
+            except Exception as exc:
+                raise ExportError(f"INT8 quantization of {file} failed: {exc}") from exc
+            quantized[role] = target
+    finally:
+        logging.disable(logging.NOTSET)
     return quantized
 
 

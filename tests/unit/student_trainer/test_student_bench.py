@@ -1,0 +1,31 @@
+"""The two benchmark programs run end to end with tiny encoders and write their tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from relstream.cli import main
+
+
+def test_bench_mkd_writes_rows_for_teacher_and_students(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    assert main(["bench", "mkd", "--data", str(data_dir), "--labels",
+                 str(data_dir / "teacher_labels.jsonl"), "--tiny", "--kinds", "cross_encoder",
+                 "--presets", "hard,full", "--epochs", "1", "--batch-size", "4",
+                 "--threads", "1", "--out", str(out)]) == 0
+    rows = json.loads((out / "mkd.json").read_text())["rows"]
+    assert [r["losses"] for r in rows] == ["-", "hard", "full"]
+    assert rows[0]["model"].startswith("teacher") and rows[0]["auc_vs_teacher"] == 1.0
+    assert "| model |" in (out / "mkd.md").read_text()
+
+
+def test_bench_serve_models_times_every_backend(tmp_path: Path) -> None:
+    assert main(["bench", "serve-models", "--tiny", "--layers", "2", "--items", "4",
+                 "--repeats", "2", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "serve-models.json").read_text())["rows"]
+    backends = [(r["model"], r["backend"]) for r in rows]
+    assert ("cross_encoder", "onnxruntime int8") in backends
+    assert ("two_tower", "onnxruntime, cached items") in backends
+    fp32 = [r for r in rows if r["backend"] in ("onnxruntime", "onnxruntime, cached items")]
+    assert all(r["max_abs_logit_diff"] <= 1e-4 for r in fp32)
