@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -121,3 +122,33 @@ def drive(
         stats.feedback += len(events)
         stats.by_arm[out["arm"]] = stats.by_arm.get(out["arm"], 0) + 1
     return stats
+
+
+def run_world(
+    settings: Any, world: Path, *, limit: int | None = None, seed: int = 0,
+) -> TrafficStats:
+    """Replay a world's searches through an in-process app (`relstream ab-simulate`).
+
+    The app is built from `settings` (its A/B config, registry, ClickHouse); items come
+    from the world's catalog unless settings name another source. Feedback goes straight
+    to the app's metrics writer, which flushes when the app shuts down.
+    """
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+
+    if settings.item_source == "memory" and settings.catalog_path is None:
+        settings = settings.model_copy(update={"catalog_path": world / "catalog.jsonl"})
+    searches = load_searches(world / "search_log.jsonl", limit=limit)
+    grades = load_grades(world / "labels.jsonl")
+    app = create_app(settings)
+    with TestClient(app) as http:
+        writer = app.state.serving.writer
+        if writer is None:
+            raise ServingError("metrics are disabled (metrics_enabled=false): nothing to report")
+
+        def to_writer(_query: str, events: list[FeedbackEvent]) -> None:
+            writer.submit_feedback(events)
+
+        return drive(http, searches, grades, to_writer, seed=seed,
+                     request_prefix=f"{app.state.serving.router.config.experiment}-")

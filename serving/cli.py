@@ -49,6 +49,18 @@ def _ab_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ab_simulate(args: argparse.Namespace) -> int:
+    from serving.ab_sim import run_world
+    from serving.settings import ServingSettings
+
+    overrides: dict[str, Any] = {"ab_config_path": args.ab_config, "registry_root": args.registry}
+    settings = ServingSettings(**{k: v for k, v in overrides.items() if v is not None})
+    stats = run_world(settings, args.world, limit=args.searches, seed=args.seed)
+    print(f"{stats.searches} searches scored ({stats.skipped} without results skipped, "
+          f"{stats.failed} failed), {stats.feedback} feedback events, by arm {stats.by_arm}")
+    return 0
+
+
 def _bench_serving(args: argparse.Namespace) -> int:
     from serving.bench import run_bench
 
@@ -89,6 +101,19 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                         help="warn when an arm has fewer requests")
     report.add_argument("--out", type=Path, default=Path("ab-reports"), help="output dir")
     report.set_defaults(func=_ab_report)
+
+    sim = commands.add_parser(
+        "ab-simulate", help="replay a simulated world's searches through the service's arms",
+        description="Scores each search of <world>/search_log.jsonl in-process with the A/B "
+        "config, simulates users' feedback with the simulator's click model and the world's "
+        "labels, and writes requests and feedback to ClickHouse for `ab-report`.",
+    )
+    sim.add_argument("--world", type=Path, required=True, help="`relstream simulate` output")
+    sim.add_argument("--ab-config", type=Path, help="A/B arms as JSON")
+    sim.add_argument("--registry", type=Path, help="model registry root")
+    sim.add_argument("--searches", type=int, help="replay only the first N searches")
+    sim.add_argument("--seed", type=int, default=0, help="click-model randomness")
+    sim.set_defaults(func=_ab_simulate)
 
     bench_serving = bench.add_parser(
         "serving", help="latency and throughput, steady vs during hot swaps, in one run",
