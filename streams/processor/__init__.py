@@ -1,0 +1,1 @@
+"""The stream processor: Faust app, aggregation, label-request policy, metrics."""

@@ -1,0 +1,165 @@
+"""Hourly count buckets and the 1 h / 24 h window sums derived from them (pure logic).
+
+State lives in Faust tables as one value per (entity, UTC hour): the counts of that hour
+plus the `event_id`s already counted in it. An event always falls in the bucket of its
+own time, so a redelivered or replayed event meets its id in the very value it would
+update, and the count and the "seen" mark are written in one changelog message: a crash
+can lose or repeat neither separately.
+
+Windows, as of the entity's latest event time `t` (hour bucket `H = floor(t / 1 h)`):
+`1h` = the bucket `H` (the clock hour of the latest event), `24h` = buckets `H-23 … H`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+HOUR_MS = 3_600_000
+WINDOW_HOURS: dict[str, int] = {"1h": 1, "24h": 24}
+ACTIONS: tuple[str, ...] = ("click", "add_to_cart", "purchase")
+COUNT_NAMES: tuple[str, ...] = ("impressions", "clicks", "add_to_carts", "purchases")
+"""Order of the 4-vectors `[impressions, clicks, add_to_carts, purchases]`."""
+QUERY_COUNT_NAMES: tuple[str, ...] = ("searches", *COUNT_NAMES)
+KEY_SEP = "\x1f"
+
+
+def hour_of(ts_ms: int) -> int:
+    return ts_ms // HOUR_MS
+
+
+def bucket_key(entity: str, hour: int) -> str:
+    return f"{entity}{KEY_SEP}{hour}"
+
+
+def split_bucket_key(key: str) -> tuple[str, int]:
+    entity, _, hour = key.rpartition(KEY_SEP)
+    return entity, int(hour)
+
+
+def action_vector(action: str) -> list[int]:
+    """The 4-vector of one feedback action."""
+    vec = [0, 0, 0, 0]
+    vec[1 + ACTIONS.index(action)] = 1
+    return vec
+
+
+def add_into(target: list[int], delta: Iterable[int]) -> None:
+    for k, d in enumerate(delta):
+        target[k] += d
+
+
+@dataclass(frozen=True)
+class CtrPrior:
+    """CTR smoothed towards `prior`: `(clicks + strength·prior) / (impressions + strength)`."""
+
+    prior: float = 0.05
+    strength: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.prior <= 1.0:
+            raise ValueError(f"CTR prior must be in [0, 1], got {self.prior}")
+        if self.strength <= 0:
+            raise ValueError(f"CTR prior strength must be > 0, got {self.strength}")
+
+    def ctr(self, clicks: int, impressions: int) -> float:
+        return (clicks + self.strength * self.prior) / (impressions + self.strength)
+
+
+def new_query_bucket() -> dict[str, Any]:
+    """Value of one (query, hour): query 5-vector `[searches, *COUNT_NAMES]`, per item the
+    pair's `[*COUNT_NAMES, latest ts]`, the counted event ids, the latest event time."""
+    return {"q": [0, 0, 0, 0, 0], "p": {}, "ids": [], "t": 0}
+
+
+def new_item_bucket() -> dict[str, Any]:
+    return {"c": [0, 0, 0, 0], "ids": [], "t": 0}
+
+
+def search_deltas(item_ids: Iterable[str]) -> dict[str, list[int]]:
+    """Per shown item, its impressions in one search (an item listed twice counts twice)."""
+    out: dict[str, list[int]] = {}
+    for item_id in item_ids:
+        out.setdefault(item_id, [0, 0, 0, 0])[0] += 1
+    return out
+
+
+def apply_query_event(bucket: dict[str, Any], event_id: str, ts_ms: int, searches: int,
+                      deltas: dict[str, list[int]]) -> bool:
+    """Count one search (`searches=1`) or feedback into a (query, hour) bucket.
+
+    Returns False, changing nothing, when the bucket already counted `event_id`.
+    """
+    if event_id in bucket["ids"]:
+        return False
+    bucket["ids"].append(event_id)
+    bucket["t"] = max(bucket["t"], ts_ms)
+    query = bucket["q"]
+    query[0] += searches
+    for item_id, vec in deltas.items():
+        for k, d in enumerate(vec):
+            query[1 + k] += d
+        pair = bucket["p"].setdefault(item_id, [0, 0, 0, 0, 0])
+        add_into(pair, vec)
+        pair[4] = max(pair[4], ts_ms)
+    return True
+
+
+def apply_item_event(bucket: dict[str, Any], event_id: str, ts_ms: int,
+                     vec: list[int]) -> bool:
+    """Count one event's 4-vector into an (item, hour) bucket; False if already counted."""
+    if event_id in bucket["ids"]:
+        return False
+    bucket["ids"].append(event_id)
+    bucket["t"] = max(bucket["t"], ts_ms)
+    add_into(bucket["c"], vec)
+    return True
+
+
+@dataclass(frozen=True)
+class WindowRow:
+    """Window sums of one entity as of its latest event: counts per window and the time."""
+
+    latest_ms: int
+    sums: dict[str, list[int]]
+
+    def version_us(self) -> int:
+        """A sub-millisecond version for the feature timestamp (see `feature_row`)."""
+        return min(999, sum(self.sums["24h"]))
+
+
+def window_sums(get: Callable[[int], list[int] | None], latest_hour: int,
+                latest_ms: int, width: int) -> WindowRow:
+    """Sum `get(hour)` (a `width`-vector, or None for an empty bucket) over each window."""
+    sums: dict[str, list[int]] = {}
+    for name, hours in WINDOW_HOURS.items():
+        total = [0] * width
+        for hour in range(latest_hour - hours + 1, latest_hour + 1):
+            vec = get(hour)
+            if vec is not None:
+                add_into(total, vec)
+        sums[name] = total
+    return WindowRow(latest_ms, sums)
+
+
+def feature_row(row: WindowRow, names: tuple[str, ...], prior: CtrPrior) -> dict[str, Any]:
+    """The stats columns of a Feast row: `<count>_<window>` and `ctr_<window>`.
+
+    `event_timestamp` is the latest event time (ms) plus a sub-millisecond version that
+    grows with the 24 h total: Feast's Redis store ignores a write whose timestamp is not
+    newer than the stored one, and a late event can change the counts without moving the
+    latest event time. (After 999 events in the same millisecond the version saturates;
+    the next later event then brings the row up to date.)
+    """
+    from datetime import UTC, datetime, timedelta
+
+    out: dict[str, Any] = {}
+    for window, vec in row.sums.items():
+        named = dict(zip(names, vec, strict=True))
+        out.update({f"{name}_{window}": value for name, value in named.items()})
+        out[f"ctr_{window}"] = prior.ctr(named["clicks"], named["impressions"])
+    out["event_timestamp"] = (datetime.fromtimestamp(row.latest_ms / 1000, UTC)
+                              .replace(microsecond=(row.latest_ms % 1000) * 1000)
+                              + timedelta(microseconds=row.version_us()))
+    return out

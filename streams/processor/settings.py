@@ -1,0 +1,48 @@
+"""Settings of the stream processor (`relstream streams run`), all `RELSTREAM_*`."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from feature_store.config import FeatureStoreSettings
+
+
+class ProcessorSettings(FeatureStoreSettings):
+    """Where the processor reads and writes, how often it pushes, how it samples pairs."""
+
+    streams_app_id: str = Field(
+        "relstream-streams",
+        description="Faust app id (consumer group, changelog topic names); the topic prefix "
+        "is prepended so deployments sharing a broker stay apart.",
+    )
+    push_interval_s: float = Field(
+        1.0, description="Seconds between pushes of changed aggregates to Feast and ClickHouse."
+    )
+    label_budget_per_minute: float = Field(
+        120.0, description="Label requests per minute (wall time) the teacher may receive."
+    )
+    label_burst: float | None = Field(
+        None, description="Token-bucket size in requests; empty means one minute of budget."
+    )
+    label_reserve: float = Field(
+        0.5, description="Share of the bucket only high-priority pairs may use."
+    )
+    label_dedup_window_s: float = Field(
+        86400.0, description="A pair requested within this much event time is not re-requested."
+    )
+    tail_searches: int = Field(
+        3, description="Queries with at most this many searches in 24 h count as long-tail."
+    )
+    new_item_impressions: int = Field(
+        20, description="Items with fewer impressions than this in 24 h count as new."
+    )
+    ctr_prior: float = Field(0.05, description="Prior CTR the smoothed CTR shrinks towards.")
+    ctr_prior_strength: float = Field(
+        20.0, description="Pseudo-impressions of the CTR prior."
+    )
+    metrics_to_clickhouse: bool = Field(
+        True, description="Write label-request and aggregate rows to ClickHouse."
+    )
+
+    def app_id(self) -> str:
+        return f"{self.topic_prefix}{self.streams_app_id}"

@@ -1,0 +1,289 @@
+"""The Faust stream processor on the real broker: exact counts in Feast across a SIGKILL,
+and label requests that are deduplicated, within budget and tilted to the long tail."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relstream.settings import CommonSettings
+from streams.schemas import format_ts, normalize_query
+
+pytestmark = pytest.mark.integration
+
+HOUR = 3_600_000
+START = datetime(2026, 3, 1, 10, 40, tzinfo=UTC)
+HEAD = ["running shoes", "usb c charger", "Wireless  Earbuds"]
+
+
+def write_stream(folder: Path, seed: int = 7) -> tuple[Path, Path]:
+    """A catalog and a search log: a few head queries over ~3 h plus many one-off tail
+    queries, items 30-39 appearing only in the second half, a duplicated line, an orphan
+    feedback, a bad line."""
+    rng = random.Random(seed)
+    items = [{"item_id": f"sku-{k}", "title": f"Thing {k}", "category": "A > B",
+              "brand": "Acme", "attributes": {"color": rng.choice(["red", "blue"])},
+              "price": 10.0 + k} for k in range(40)]
+    lines: list[dict[str, Any]] = []
+    ts = START
+    for n in range(220):
+        ts += timedelta(seconds=rng.randint(10, 90))
+        late = n >= 110
+        pool = list(range(40 if late else 30))
+        if n % 4 == 0:
+            query = f"tail query {n}"
+        else:
+            query = rng.choice(HEAD)
+        shown = rng.sample(pool[:12] if query in HEAD and not late else pool, 5)
+        if late and query in HEAD:
+            shown[0] = rng.choice(range(30, 40))
+        results = [{"item_id": f"sku-{k}", "position": p + 1} for p, k in enumerate(shown)]
+        req = f"r{n}"
+        lines.append({"type": "search", "event_id": f"s{n}", "ts": format_ts(ts),
+                      "request_id": req, "user_id": f"u{n % 17}", "query": query,
+                      "results": results})
+        for j in range(rng.choice([0, 1, 1, 2])):
+            action = rng.choice(["click", "click", "add_to_cart", "purchase"])
+            fts = ts + timedelta(seconds=rng.uniform(1, 40))
+            lines.append({"type": "feedback", "event_id": f"f{n}-{j}", "ts": format_ts(fts),
+                          "request_id": req, "user_id": f"u{n % 17}",
+                          "item_id": rng.choice(results)["item_id"], "action": action})
+    lines.append(dict(lines[5]))  # the same event twice: counted once
+    lines.append({"type": "feedback", "event_id": "orphan-1", "ts": format_ts(START),
+                  "request_id": "r-unknown", "user_id": "u1", "item_id": "sku-3",
+                  "action": "click"})
+    catalog, log = folder / "catalog.jsonl", folder / "search_log.jsonl"
+    catalog.write_text("".join(json.dumps(i) + "\n" for i in items))
+    with log.open("w") as fh:
+        for line in lines:
+            fh.write(json.dumps(line) + "\n")
+        fh.write("{not json\n")
+    return catalog, log
+
+
+def expected_counts(log: Path) -> dict[str, dict[Any, dict[str, int]]]:
+    """Window counts computed from the file alone, the way docs/features.md defines them."""
+    seen: set[str] = set()
+    events = []
+    for raw in log.read_text().splitlines():
+        try:
+            events.append(json.loads(raw))
+        except json.JSONDecodeError:
+            continue
+    query_of = {e["request_id"]: normalize_query(e["query"]) for e in events
+                if e["type"] == "search"}
+    touched: dict[str, dict[Any, list[tuple[int, dict[str, int]]]]] = {
+        "query": defaultdict(list), "pair": defaultdict(list), "item": defaultdict(list)}
+    for e in events:
+        if e["event_id"] in seen:
+            continue
+        seen.add(e["event_id"])
+        t = int(datetime.fromisoformat(e["ts"].replace("Z", "+00:00")).timestamp() * 1000)
+        if e["type"] == "search":
+            q = normalize_query(e["query"])
+            touched["query"][q].append(
+                (t, {"searches": 1, "impressions": len(e["results"])}))
+            for r in e["results"]:
+                touched["pair"][(q, r["item_id"])].append((t, {"impressions": 1}))
+                touched["item"][r["item_id"]].append((t, {"impressions": 1}))
+        else:
+            name = {"click": "clicks", "add_to_cart": "add_to_carts",
+                    "purchase": "purchases"}[e["action"]]
+            touched["item"][e["item_id"]].append((t, {name: 1}))
+            q = query_of.get(e["request_id"])
+            if q is not None:
+                touched["query"][q].append((t, {name: 1}))
+                touched["pair"][(q, e["item_id"])].append((t, {name: 1}))
+    out: dict[str, dict[Any, dict[str, int]]] = {}
+    for kind, by_entity in touched.items():
+        out[kind] = {}
+        for entity, rows in by_entity.items():
+            last_hour = max(t for t, _ in rows) // HOUR
+            sums: Counter[str] = Counter()
+            for t, counts in rows:
+                for window, hours in (("1h", 1), ("24h", 24)):
+                    if last_hour - hours < t // HOUR <= last_hour:
+                        for name, n in counts.items():
+                            sums[f"{name}_{window}"] += n
+            out[kind][entity] = dict(sums)
+    return out
+
+
+def mismatches(settings: CommonSettings, expected: dict[str, dict[Any, dict[str, int]]]
+               ) -> list[str]:
+    from feature_store.config import FeatureStoreSettings, open_store
+    from feature_store.definitions import COUNTS, QUERY_COUNTS, WINDOWS
+
+    store = open_store(FeatureStoreSettings(**settings.model_dump()))
+    bad: list[str] = []
+    for kind, view, names in (("query", "query_stats", QUERY_COUNTS),
+                              ("pair", "pair_stats", COUNTS), ("item", "item_stats", COUNTS)):
+        entities = list(expected[kind])
+        rows = [{"query": e} if kind == "query" else {"item_id": e} if kind == "item"
+                else {"query": e[0], "item_id": e[1]} for e in entities]
+        fields = [f"{n}_{w}" for n in names for w in WINDOWS]
+        try:
+            got = store.get_online_features(features=[f"{view}:{f}" for f in fields],
+                                            entity_rows=rows).to_dict()
+        except Exception as exc:  # the worker has not applied the repo yet
+            return [f"{view}: {exc}"]
+        for k, entity in enumerate(entities):
+            for f in fields:
+                want = expected[kind][entity].get(f, 0)
+                if got[f][k] != want:
+                    bad.append(f"{view} {entity} {f}: feast {got[f][k]} != file {want}")
+    return bad
+
+
+def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "relstream.cli", "streams", "run"], env=env,
+        stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
+    )
+
+
+def wait_for(check: Any, timeout_s: float, what: str, proc: subprocess.Popen[bytes]) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"worker exited with {proc.returncode} while waiting for {what}")
+        last = check()
+        if last is True or (last and not isinstance(last, list)):
+            return last
+        time.sleep(1.0)
+    raise AssertionError(f"timed out waiting for {what}; last: {str(last)[:2000]}")
+
+
+def stats(settings: CommonSettings) -> dict[str, Any]:
+    path = settings.state_dir / "streams-stats.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_exact_counts_survive_sigkill(stack_settings: CommonSettings, subprocess_env: Any,
+                                      tmp_path: Path) -> None:
+    from streams.replay import replay_files
+
+    catalog, log = write_stream(tmp_path)
+    expected = expected_counts(log)
+    env = subprocess_env(RELSTREAM_PUSH_INTERVAL_S="0.5",
+                         RELSTREAM_LABEL_BUDGET_PER_MINUTE="100000")
+    worker_log = tmp_path / "worker.log"
+    proc = start_worker(env, worker_log)
+    try:
+        # Paced replay (~8 s) so the worker is killed with part of the stream still ahead.
+        replay_files(stack_settings, catalog, None)
+        t_replay = time.monotonic()
+        import threading
+
+        replayer = threading.Thread(
+            target=replay_files, args=(stack_settings, None, log), kwargs={"speed": 1500.0})
+        replayer.start()
+        wait_for(lambda: stats(stack_settings).get("stats", {}).get("search", 0) >= 40,
+                 120, "the worker to count some searches", proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        before = stats(stack_settings)["stats"]
+        proc = start_worker(env, worker_log)
+        replayer.join()
+        assert time.monotonic() - t_replay > 2
+        assert wait_for(lambda: mismatches(stack_settings, expected) or True, 120,
+                        "exact counts in Feast", proc) is True
+        # The same file again: every event is a duplicate, nothing may move.
+        replay_files(stack_settings, None, log)
+        wait_for(lambda: stats(stack_settings).get("stats", {}).get("duplicates", 0) >= 200,
+                 120, "the replayed duplicates to be seen", proc)
+        time.sleep(2.0)  # two push intervals
+        assert mismatches(stack_settings, expected) == []
+        assert before.get("search", 0) < 220, "the kill came after the whole stream"
+    finally:
+        stop(proc)
+        print(worker_log.read_text()[-3000:])
+
+
+def _pair_traffic(log: Path) -> list[tuple[str, str]]:
+    """(query, item) of every listing in every distinct search: the candidate traffic."""
+    seen: set[str] = set()
+    out = []
+    for raw in log.read_text().splitlines():
+        try:
+            e = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        if e["type"] == "search" and e["event_id"] not in seen:
+            seen.add(e["event_id"])
+            out += [(normalize_query(e["query"]), r["item_id"]) for r in e["results"]]
+    return out
+
+
+def test_label_requests_deduped_within_budget_and_tilted(
+        stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path) -> None:
+    from streams.replay import replay_files
+    from streams.schemas import CatalogItem, LabelRequest, decode_event
+    from streams.topics import LABEL_REQUESTS
+    from tests.integration.kafka_read import read_topic
+
+    catalog, log = write_stream(tmp_path, seed=11)
+    budget, burst = 30.0, 10.0
+    env = subprocess_env(RELSTREAM_PUSH_INTERVAL_S="0.5",
+                         RELSTREAM_LABEL_BUDGET_PER_MINUTE=str(budget),
+                         RELSTREAM_LABEL_BURST=str(burst))
+    traffic = _pair_traffic(log)
+    started = time.monotonic()
+    proc = start_worker(env, tmp_path / "worker.log")
+    try:
+        replay_files(stack_settings, catalog, log)
+        wait_for(lambda: stats(stack_settings).get("stats", {}).get("search", 0) >= 220
+                 and stats(stack_settings)["stats"].get("item_counted", 0) >= len(traffic),
+                 180, "all searches and their deltas", proc)
+        elapsed = time.monotonic() - started
+        worker = stats(stack_settings)["stats"]
+    finally:
+        stop(proc)
+    records = read_topic(stack_settings, LABEL_REQUESTS)
+    requests = [decode_event(r.value) for r in records]
+    assert requests and all(isinstance(r, LabelRequest) for r in requests)
+
+    pairs = [(r.query, r.item_id) for r in requests]
+    assert len(set(pairs)) == len(pairs), "a pair was requested twice within the window"
+    assert all(r.key == r_.pair_key.encode() for r, r_ in zip(records, requests, strict=True))
+    items = {json.loads(line)["item_id"]: json.loads(line)
+             for line in catalog.read_text().splitlines()}
+    for r in requests:
+        assert r.item == CatalogItem.model_validate(items[r.item_id])
+
+    assert len(requests) <= burst + budget / 60 * elapsed, (len(requests), elapsed)
+
+    counts = Counter(q for q, _ in traffic)
+    tail = {q for q, n in counts.items() if n <= 3}
+    new_items = {f"sku-{k}" for k in range(30, 40)}
+    share = {
+        "long_tail": (sum(q in tail for q, _ in pairs) / len(pairs),
+                      sum(q in tail for q, _ in traffic) / len(traffic)),
+        "new_item": (sum(i in new_items for _, i in pairs) / len(pairs),
+                     sum(i in new_items for _, i in traffic) / len(traffic)),
+    }
+    print(f"{len(requests)} requests in {elapsed:.0f} s; share in requests vs traffic: "
+          f"{share}; worker counters: {worker}")
+    for name, (in_requests, in_traffic) in share.items():
+        assert in_requests > in_traffic, f"{name} not over-represented: {share}"
