@@ -191,7 +191,10 @@ def make_queries(rng: random.Random, items: list[SimItem], n_queries: int) -> li
     while len(out) < target and attempts < n_queries * 5:
         attempts += 1
         kind = rng.choices(kinds, shares)[0]
-        item = rng.choice(accessories if kind == "accessory" else items)
+        pool = accessories if kind == "accessory" else items
+        if not pool:
+            continue  # a catalog too small to hold any accessory
+        item = rng.choice(pool)
         cons = _constraints(kind, item, rng)
         if cons is None:
             continue

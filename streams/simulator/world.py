@@ -122,7 +122,7 @@ def _run_searches(world: World, searches: list, progress: bool) -> None:
     seed = int.from_bytes(hashlib.sha256(f"{config.seed}/ranking".encode()).digest()[:8], "big")
     noise = np.random.default_rng(seed).normal(0.0, 2.0, (len(searches), config.candidate_pool))
     noise += np.arange(config.candidate_pool)
-    orders = np.argsort(noise, axis=1, kind="stable")
+    orders = np.argsort(noise, axis=1, kind="stable").tolist()
     raw: list[tuple[float, int, dict[str, Any]]] = []
     seq = 0
     for n, s in enumerate(tqdm(searches, desc="searches", disable=not progress, unit="search")):
