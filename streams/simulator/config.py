@@ -63,6 +63,12 @@ class SimConfig:
                 f"split_fractions={self.split_fractions}: need three shares summing to 1")
         self.start_ts()  # validates the format
 
+    @classmethod
+    def tiny(cls, out: Path, seed: int = 0, **overrides: Any) -> SimConfig:
+        """A world for unit tests: 500 items, 300 searches in one day (about a second)."""
+        args: dict[str, Any] = {"items": 500, "searches": 300, "days": 1.0, "cot_share": 0.5}
+        return cls(out=out, seed=seed, **{**args, **overrides})
+
     def start_ts(self) -> float:
         try:
             dt = datetime.fromisoformat(self.start.replace("Z", "+00:00"))

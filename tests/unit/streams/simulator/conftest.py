@@ -1,4 +1,4 @@
-"""Tiny simulated worlds, built once per module: 500 items and a few hundred searches."""
+"""Tiny simulated worlds, built once per session (`SimConfig.tiny`, overridable per test)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import pytest
 from streams.simulator.config import SimConfig
 from streams.simulator.world import simulate
 
-TINY = {"items": 500, "searches": 300, "days": 1.0, "cot_share": 0.5}
-
 
 @pytest.fixture(scope="session")
 def make_world(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
@@ -19,11 +17,10 @@ def make_world(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     cache: dict[tuple, Path] = {}
 
     def build(**overrides: object) -> Path:
-        args = {**TINY, **overrides}
-        key = tuple(sorted(args.items()))
+        key = tuple(sorted(overrides.items()))
         if key not in cache:
             out = tmp_path_factory.mktemp("world")
-            simulate(SimConfig(out=out, **args))  # type: ignore[arg-type]
+            simulate(SimConfig.tiny(out, **overrides))
             cache[key] = out
         return cache[key]
 

@@ -41,8 +41,7 @@ def test_same_seed_gives_byte_identical_files(make_world: World, tmp_path: Path)
     from streams.simulator.world import simulate
 
     first = make_world(seed=1)
-    tiny = {"items": 500, "searches": 300, "days": 1.0, "cot_share": 0.5}  # as in conftest
-    again = simulate(SimConfig(out=tmp_path / "again", seed=1, **tiny))  # type: ignore[arg-type]
+    again = simulate(SimConfig.tiny(tmp_path / "again", seed=1))
     for name in FILES:
         assert (first / name).read_bytes() == (again / name).read_bytes(), name
 
