@@ -57,7 +57,7 @@ def explain(label: TeacherLabel, query: str) -> ExplainResponse:
         query=query,
         item_id=label.item_id,
         grade=label.grade,
-        grade_probs=dict(label.grade_probs),
+        grade_probs={str(g): p for g, p in label.grade_probs.items()},
         steps=render_cot(label.steps.model_copy(update={"grade": label.grade})).splitlines(),
         teacher=label.teacher,
         cot=label.steps,

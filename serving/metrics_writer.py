@@ -99,8 +99,8 @@ class MetricsWriter:
         self._batch_size = batch_size
         self._flush_s = flush_s
         self._buffer_max = buffer_max
-        self._requests: deque[list[Any]] = deque()
-        self._feedback: deque[list[Any]] = deque()
+        self._requests: deque[RequestRow] = deque()
+        self._feedback: deque[FeedbackEvent] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -161,10 +161,11 @@ class MetricsWriter:
 
     def flush(self) -> bool:
         """Insert everything buffered now; False (rows kept) if ClickHouse failed."""
-        for buffer, table, columns, convert in (
+        targets: list[tuple[deque[Any], str, list[str], Callable[[Any], list[Any]]]] = [
             (self._requests, self.requests_table, REQUEST_COLUMNS, RequestRow.values),
             (self._feedback, self.feedback_table, FEEDBACK_COLUMNS, feedback_values),
-        ):
+        ]
+        for buffer, table, columns, convert in targets:
             while True:
                 with self._lock:
                     batch = [buffer.popleft() for _ in range(min(self._batch_size, len(buffer)))]

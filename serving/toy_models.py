@@ -143,7 +143,7 @@ def tower_graph(vocab_size: int, seed: int, dim: int = 16) -> onnx.ModelProto:
 
 def head_graph(seed: int, dim: int = 16) -> onnx.ModelProto:
     rng = np.random.default_rng(seed)
-    emb = ["batch", dim]
+    emb: list[str | int | None] = ["batch", dim]
     graph = helper.make_graph(
         [helper.make_node("Mul", ["query_embedding", "item_embedding"], ["prod"]),
          helper.make_node("MatMul", ["prod", "w"], ["logits"])],
