@@ -48,6 +48,8 @@ class ProductModel:
 
 @dataclass(frozen=True)
 class Brand:
+    """A seller: its display name, home department and the product types it makes."""
+
     name: str
     department: str
     ptypes: tuple[str, ...]

@@ -40,6 +40,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Judgement:
+    """A pair's grade, how the item relates to the wanted type, and the deciding checks."""
+
     grade: Grade
     relation: str
     """`same_type`, `substitute_type`, `complement`, `incompatible_accessory` or `unrelated`."""

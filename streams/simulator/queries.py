@@ -36,6 +36,7 @@ class Intent:
     constraints: tuple[tuple[str, str], ...] = ()
 
     def values(self, dim: str) -> list[str]:
+        """The stated values of `dim` (several only for `feature`)."""
         return [v for d, v in self.constraints if d == dim]
 
     @property
@@ -54,6 +55,8 @@ class Intent:
 
 @dataclass
 class SimQuery:
+    """One distinct query: its text, intent, kind, popularity and the words per dimension."""
+
     text: str
     intent: Intent
     kind: str
@@ -96,8 +99,8 @@ def render_query(intent: Intent, kind: str, variant: str | None,
                 pre.insert(0, words)
         else:
             words = query_value(dim, value, rng)
-            after = dim in _POST_DIMS or rng.random() < 0.25
-            (post if after else pre).append(words)
+            at_end = dim in _POST_DIMS or rng.random() < 0.25
+            (post if at_end else pre).append(words)
         surface[f"feature:{value}" if dim == "feature" else dim] = words
     # the type is always stated: a bare model name ("luna 3") could belong to many types
     parts = pre + [noun] + post
@@ -107,10 +110,10 @@ def render_query(intent: Intent, kind: str, variant: str | None,
                                                      for x in w.split())]
         if keys:
             key = rng.choice(keys)
-            before, after = surface[key], add_typo(surface[key], rng)
-            i = next(i for i, p in enumerate(parts) if before in p)
-            parts[i] = parts[i].replace(before, after, 1)
-            surface[key] = after
+            typed, slipped = surface[key], add_typo(surface[key], rng)
+            i = next(i for i, p in enumerate(parts) if typed in p)
+            parts[i] = parts[i].replace(typed, slipped, 1)
+            surface[key] = slipped
     if variant == "reordered" and len(parts) > 1:
         rng.shuffle(parts)
     return " ".join(" ".join(parts).lower().split()), surface

@@ -37,6 +37,8 @@ _ByType = dict[str, tuple[list[SimQuery], list[float]]]
 
 @dataclass(frozen=True)
 class Search:
+    """One search before retrieval: when, who, in which session, which query."""
+
     ts: float
     user: int
     session: int
