@@ -49,19 +49,27 @@ class BodySizeLimit:
             await self._reject(send, int(declared))
             return
         seen = 0
+        rejected = False
 
         async def limited() -> Message:
-            nonlocal seen
+            # A streamed body over the limit: answer 413 here and tell the app the client
+            # left (raising would reach FastAPI's body parser and come out as a 400).
+            nonlocal seen, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise _TooLarge(seen)
+                rejected = True
+                await self._reject(send, seen)
+                return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge as exc:
-            await self._reject(send, exc.size)
+        async def guarded_send(message: Message) -> None:
+            if not rejected:  # the 413 is already out: drop whatever the app says
+                await send(message)
+
+        await self.app(scope, limited, guarded_send)
 
     async def _reject(self, send: Send, size: int) -> None:
         body = json.dumps({"detail": f"request body of {size}+ bytes exceeds the limit of "
@@ -70,11 +78,6 @@ class BodySizeLimit:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    def __init__(self, size: int) -> None:
-        self.size = size
 
 
 def _state(request: Request) -> ServingState:

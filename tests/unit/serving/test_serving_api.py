@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,6 +89,17 @@ def test_limits_give_413_with_a_message(client: TestClient) -> None:
     huge = client.post("/v1/score", content=b'{"query": "' + b"x" * 5000 + b'"}',
                        headers={"content-type": "application/json"})
     assert huge.status_code == 413 and "4096 bytes" in huge.json()["detail"]
+
+    def streamed() -> Iterator[bytes]:  # no content-length: chunked transfer
+        yield b'{"query": "'
+        for _ in range(10):
+            yield b"x" * 1000
+        yield b'", "item_ids": ["sku-1001"]}'
+
+    chunked = client.post("/v1/score", content=streamed(),
+                          headers={"content-type": "application/json"})
+    assert chunked.status_code == 413 and "4096 bytes" in chunked.json()["detail"]
+    assert client.post("/v1/score", json={"query": "x", "item_ids": ["sku-1001"]}).is_success
 
 
 def test_no_model_gives_503_and_not_ready(tmp_path: Path, catalog: MemoryItemLookup) -> None:
