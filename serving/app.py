@@ -158,6 +158,11 @@ def create_app(
         errors = exc.errors()
         parts = []
         for err in errors[:5]:
+            if err.get("type") == "json_invalid":
+                reason = (err.get("ctx") or {}).get("error", "")
+                parts.append(f"body: not valid JSON ({reason}) near character "
+                             f"{err.get('loc', ('', '?'))[-1]}")
+                continue
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
             parts.append(f"{where}: {err.get('msg')}")
         return JSONResponse(status_code=422, content={
