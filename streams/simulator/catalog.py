@@ -111,6 +111,9 @@ def render_item(item: SimItem, rng: random.Random) -> None:
         if place in ("title", "both"):
             if dim == "compatibility":
                 words = _compat_title(item, value, rng)
+                if value.split()[0] not in words.lower():
+                    # "for Nova 12" alone could be another maker's Nova 12: say whose
+                    attrs[dim] = value
             else:
                 words = title_value(dim, value, rng)
             item.surface[dim] = words
