@@ -114,6 +114,8 @@ class OnlineTrainer:
         self.published_version: str | None = None
         self.announced_version: str | None = None
         self.published_student: Student | None = None
+        self.all_points: list[PrequentialPoint] | None = None
+        """Set to a list to keep every prequential point in memory (comparisons, plots)."""
         self.student: Student
         self.optimizer: torch.optim.Optimizer
 
@@ -199,8 +201,11 @@ class OnlineTrainer:
 
     # --- test, then train ----------------------------------------------------------------
 
-    def handle(self, records: Sequence[LabelRecord], catalog: dict[str, CatalogItem]) -> int:
-        """Score, hold out or train on each label; returns how many were trained on."""
+    def handle(self, records: Sequence[LabelRecord], catalog: dict[str, CatalogItem], *,
+               train: bool = True) -> int:
+        """Score, hold out or train on each label; returns how many were trained on.
+
+        `train=False` only scores (a frozen model's prequential curve, for comparisons)."""
         joined: list[tuple[LabelRecord, Example, int]] = []
         for rec in records:
             seq = self.counters["labels_seen"]  # the label's position in the stream
@@ -219,18 +224,20 @@ class OnlineTrainer:
         if not joined:
             return 0
         self._score_first(joined)
-        train: list[Example] = []
+        if not train:
+            return 0
+        fresh: list[Example] = []
         for rec, ex, _ in joined:
             if holdout(rec.label.pair_key, self.settings.online_holdout_every):
                 self.validation.add(ex)
                 self.counters["labels_held_out"] += 1
             else:
-                train.append(ex)
-        self._train(train)
+                fresh.append(ex)
+        self._train(fresh)
         ts = [rec.label.ts.isoformat() for rec, _, _ in joined]
         self.window.setdefault("first_label_ts", min(ts))
         self.window["last_label_ts"] = max(ts)
-        return len(train)
+        return len(fresh)
 
     def _score_first(self, joined: list[tuple[LabelRecord, Example, int]]) -> None:
         logits = self.student.predict_logits([ex for _, ex, _ in joined], self.tokenizer)
@@ -242,6 +249,8 @@ class OnlineTrainer:
                 seq, rec.label.ts, rec.label.query, rec.label.item_id, p, s,
                 rec.label.grade, self.counters["steps"]))
         self.prequential.record(points)
+        if self.all_points is not None:
+            self.all_points.extend(points)
         if self.metrics is not None:
             self.metrics.write_points(points)
         if self.points_path is not None:

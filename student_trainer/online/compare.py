@@ -1,0 +1,115 @@
+"""Continuous vs frozen on a simulated world: prequential AUC over stream time, as a PNG.
+
+Both students see the same teacher labels in stream order (the rule-based stand-in
+teacher over every shown pair, stamped with its search's time). Until the world's
+change (the new brand's launch) they are one and the same student, trained continuously;
+at the change a copy is frozen and from then on only scores, while the other keeps
+training. Every label is scored by both before the continuous one trains on it; AUC is
+measured against the world's ground truth, overall and on the new brand's queries.
+Runs in-process without Kafka, so the curve is reproducible from the world alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from student_trainer.online.prequential import GroundTruth, PrequentialPoint, curve, summarise
+from student_trainer.online.settings import OnlineSettings
+from student_trainer.online.trainer import LabelRecord, OnlineTrainer
+
+log = logging.getLogger(__name__)
+
+
+def stream_labels(world_dir: Path, limit: int | None = None) -> list[Any]:
+    """Teacher labels of every first-seen shown pair, stamped with its search's time."""
+    from streams.simulator.loaders import load_catalog
+    from student_trainer.online.lexical_teacher import LexicalTeacher
+    from student_trainer.online.world_feed import label_requests
+
+    catalog = load_catalog(world_dir)
+    requests = [r.model_copy(update={"item": catalog.get(r.item_id)})
+                for r in label_requests(world_dir, limit)]
+    out = []
+    for req, label in zip(requests, LexicalTeacher().label(requests), strict=True):
+        if hasattr(label, "grade_probs"):
+            out.append(label.model_copy(update={"ts": req.ts}))
+    return out
+
+
+def compare(world_dir: Path, settings: OnlineSettings, *, limit: int | None = None,
+            chunk: int = 32, progress: bool = True) -> dict[str, list[PrequentialPoint]]:
+    """Prequential points of the continuous and the frozen student (see module doc)."""
+    from tqdm.auto import tqdm
+
+    from streams.simulator.loaders import load_catalog
+    from student_trainer.encoders import load_tokenizer
+
+    truth = GroundTruth.from_world(world_dir)
+    catalog = load_catalog(world_dir)
+    labels = stream_labels(world_dir, limit)
+    continuous = OnlineTrainer(settings, load_tokenizer(), truth=truth)
+    continuous.init_fresh()
+    continuous.all_points = []
+    frozen: OnlineTrainer | None = None
+    for start in tqdm(range(0, len(labels), chunk), desc="continuous vs frozen",
+                      disable=not progress):
+        batch = [LabelRecord(lb, "stream/0", start + k)
+                 for k, lb in enumerate(labels[start:start + chunk])]
+        if frozen is None and truth.change_at is not None and batch[0].label.ts >= truth.change_at:
+            frozen = copy.deepcopy(continuous)
+            frozen.all_points = []
+            log.info("froze a copy at label %d (%s)", start, batch[0].label.ts)
+        if frozen is not None:
+            frozen.handle(batch, catalog, train=False)
+        continuous.handle(batch, catalog)
+    after = [p for p in continuous.all_points
+             if truth.change_at is None or p.stream_ts >= truth.change_at]
+    return {"continuous": continuous.all_points, "continuous_after": after,
+            "frozen": frozen.all_points if frozen else []}
+
+
+def plot(points: dict[str, list[PrequentialPoint]], out: Path, *, change_at: Any = None,
+         buckets: int = 8, title: str = "") -> dict[str, Any]:
+    """Write the PNG (two panels: all queries, new-brand queries); returns the numbers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    numbers: dict[str, Any] = {}
+    for ax, brand_only, name in ((axes[0], False, "all queries"),
+                                 (axes[1], True, "new brand's queries")):
+        for key, style in (("continuous", "-o"), ("frozen", "--s")):
+            rows = curve(points[key], buckets, target="truth", new_brand_only=brand_only)
+            numbers[f"{key} / {name}"] = [{**r, "start": str(r["start"]), "end": str(r["end"])}
+                                          for r in rows]
+            if rows:
+                xs = [r["start"] + (r["end"] - r["start"]) / 2 for r in rows]
+                label = ("continuously trained" if key == "continuous"
+                         else "frozen at the launch")
+                ax.plot(xs, [r["auc"] for r in rows], style, label=label)
+        if change_at is not None:
+            ax.axvline(change_at, color="grey", linestyle=":", label="new brand launches")
+        ax.set_title(f"prequential AUC vs ground truth: {name}")
+        ax.set_xlabel("stream time (search time of the labelled pair)")
+        ax.grid(alpha=0.3)
+        ax.tick_params(axis="x", rotation=30)
+    axes[0].set_ylabel("AUC (E vs rest), equal-count buckets")
+    axes[1].legend(loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    for key in ("continuous_after", "frozen"):
+        for brand_only in (False, True):
+            pts = [p for p in points[key] if p.new_brand or not brand_only]
+            numbers[f"after launch {key} {'new-brand' if brand_only else 'all'}"] = summarise(pts)
+    out.with_suffix(".json").write_text(json.dumps(numbers, indent=1, default=str))
+    return numbers
