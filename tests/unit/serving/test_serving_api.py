@@ -176,3 +176,17 @@ def test_admin_needs_the_token(client: TestClient) -> None:
     assert no_user["arm"] == "A"
     bad = dict(config, arms=[])
     assert client.put("/admin/ab-config", json=bad, headers=auth).status_code == 422
+
+
+def test_arm_whose_model_never_loaded_falls_back_to_the_default(client: TestClient) -> None:
+    auth = {"Authorization": "Bearer s3cret"}
+    config = {"default_arm": "A", "arms": [
+        {"name": "A", "model": "cross_encoder", "version": "1", "share": 0.5},
+        {"name": "B", "model": "cross_encoder", "version": "99", "share": 0.5}]}
+    assert client.put("/admin/ab-config", json=config, headers=auth).status_code == 200
+    outs = [client.post("/v1/score", json={"query": "x", "item_ids": ["sku-1001"],
+                                           "user_id": f"u{k}"}).json() for k in range(20)]
+    assert {o["arm"] for o in outs} == {"A", "B"}
+    assert {o["model"]["version"] for o in outs} == {"1"}
+    models = client.get("/admin/models", headers=auth).json()["holders"]
+    assert any(h["spec"] == "99" and h["version"] is None for h in models)
