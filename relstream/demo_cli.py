@@ -1,4 +1,4 @@
-"""`relstream demo`: start the local stack and drive the system with a replayed stream."""
+"""`relstream demo`: the whole loop on the embedded local stack, start to A/B report."""
 
 from __future__ import annotations
 
@@ -7,15 +7,46 @@ from pathlib import Path
 
 
 def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
-    demo = commands.add_parser("demo", help="run the whole system on the embedded local stack")
+    demo = commands.add_parser(
+        "demo", help="run the whole system on the embedded local stack",
+        description="Simulate a world where a new brand launches mid-stream, run the stream "
+        "processor, a teacher, the continuous trainer and the server as child processes, "
+        "replay the stream while simulated users search and click, and end with the A/B "
+        "report (frozen vs continuously trained student) and plots. ~15 min; --quick ~3 min.")
+    mode = demo.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true",
+                      help="a smaller world and a 1-layer student (~3 min)")
+    mode.add_argument("--tiny", action="store_true",
+                      help="stand-in teacher, random-weight student, tiny world (tests, ~2 min)")
+    demo.add_argument("--teacher", choices=("auto", "llm", "stand-in"), default=None,
+                      help="auto (default): the LLM teacher when an SFT'd ELLM-rele is in the "
+                      "cache, else the rule-based stand-in; llm: always the LLM (slow on CPU)")
     demo.add_argument("--out", type=Path, default=Path("demo-out"),
-                      help="folder for the world, logs, reports and plots")
-    demo.add_argument("--examples", type=Path, default=None,
-                      help="replay these contract files instead of a simulated world")
+                      help="folder for the world, logs, registry, report and plots "
+                      "(default demo-out)")
+    demo.add_argument("--seed", type=int, default=None, help="world seed (default 7)")
+    demo.add_argument("--speedup", type=float, default=None, metavar="X",
+                      help="scale both replay phases' wall time by 1/X (e.g. 2 = twice as fast)")
     demo.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from relstream.demo import run_demo
+    from dataclasses import replace
 
-    return run_demo(args)
+    from relstream.demo import run_demo
+    from relstream.demo_plan import PLANS
+    from relstream.settings import CommonSettings
+
+    plan = PLANS["tiny" if args.tiny else "quick" if args.quick else "full"]
+    if args.seed is not None:
+        plan = replace(plan, seed=args.seed)
+    if args.teacher is not None:
+        plan = replace(plan, teacher=args.teacher)
+    if args.speedup:
+        plan = replace(plan, pre_seconds=plan.pre_seconds / args.speedup,
+                       post_seconds=plan.post_seconds / args.speedup)
+    result = run_demo(CommonSettings(), plan, args.out)
+    failed = bool(result.leftovers) or result.report_dir is None
+    print(f"demo finished in {result.seconds / 60:.1f} min"
+          + (f"; skipped: {', '.join(result.skipped)}" if result.skipped else ""))
+    return 1 if failed else 0

@@ -1,0 +1,62 @@
+"""The demo's last stage: A/B tables, plots and the summary, printed and written to disk."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from relstream.demo_world import World
+
+if TYPE_CHECKING:
+    from relstream.demo import Demo
+
+
+def report_and_plots(demo: Demo, world: World) -> None:
+    """Open the stopped server's chdb path, build both reports, draw the plots, summarise."""
+    from relstream import demo_plots as plots
+    from relstream.demo import MODEL_NAME, say
+    from relstream.demo_report import build_report, open_server_data, write_summary
+    from serving.ab_render import render_text
+    from serving.ab_sim import load_grades
+
+    layout, result = demo.layout, demo.result
+    server_state = layout.state("server")
+    # The server has stopped, so its chdb path is free for this process (which opened none).
+    client = open_server_data(demo.settings.model_copy(update={"state_dir": server_state}))
+    min_requests = 200 if demo.plan.mode == "full" else 30
+    report = build_report(client, demo.plan.experiment, world.labels,
+                          world.new_brand_queries, layout.report, min_requests=min_requests)
+    say("\n================ A/B report: all queries ================")
+    say(render_text(report.all_queries) if report.all_queries else "(no data)")
+    say(f"\n================ A/B report: the new brand's queries ({world.new_brand}) "
+        "================")
+    say(render_text(report.new_brand) if report.new_brand else "(no data)")
+    for error in report.errors:
+        say(f"!! {error}")
+    grades = load_grades(world.labels)
+    published = plots.published_times(layout.registry, MODEL_NAME)
+    if report.rows:
+        result.plots = [
+            plots.plot_prequential_auc(report.rows, grades, layout.plots / "prequential_auc.png"),
+            plots.plot_ab_ctr(report.rows, layout.plots / "ab_ctr.png"),
+            plots.plot_freshness(report.rows, published, layout.plots / "freshness.png"),
+        ]
+    for png in sorted(layout.report.glob("ab-report-*.png")):
+        target = layout.plots / png.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(png.read_bytes())
+        result.plots.append(target)
+    result.verdict = report.verdict()
+    result.report_dir = layout.report
+    traffic = demo.traffic.stats if demo.traffic is not None else None
+    summary = write_summary(report, layout.report / "summary.json", {
+        "plan": demo.plan.to_json(), "skipped": result.skipped, "stopped": result.stopped,
+        "versions_published": sorted(published, key=int),
+        "traffic": traffic.__dict__ if traffic else None,
+        "new_brand": world.new_brand,
+    })
+    say(f"\n== {result.verdict}")
+    say(f"== versions published: {len(published)}; traffic: "
+        f"{traffic.sent if traffic else 0} requests")
+    say(f"== report: {summary} (and ab-report-*.json/png in {layout.report})")
+    say("== plots: " + ", ".join(str(p) for p in result.plots))
+    say(f"== logs: {layout.logs}")

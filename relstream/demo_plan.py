@@ -1,0 +1,120 @@
+"""The demo's sizes and timeline, one validated dataclass per mode (full, quick, tiny).
+
+The timeline has two replay phases split at the world's `change_at` (the new brand's
+launch): phase 1 replays the pre-launch stream until the continuous trainer has published
+its first version (the frozen arm pins it), phase 2 replays the launch while the traffic
+driver runs the A/B experiment. Wall-time budgets below are for a 2-core machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+from relstream.errors import RelstreamError
+
+Mode = Literal["full", "quick", "tiny"]
+TeacherChoice = Literal["auto", "llm", "stand-in"]
+
+
+class DemoError(RelstreamError):
+    """The demo cannot run as asked (bad plan, a required stage failed)."""
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Every knob of one demo run."""
+
+    mode: Mode = "full"
+    seed: int = 7
+    # --- the simulated world
+    items: int = 6000
+    days: float = 2.0
+    searches: int = 16000
+    change_at: float = 0.35
+    """Launch of the new brand, as a share of the world's time range."""
+    # --- replay
+    pre_seconds: float = 150.0
+    """Wall seconds the pre-launch replay takes."""
+    post_seconds: float = 480.0
+    """Wall seconds the post-launch replay (the experiment) takes."""
+    first_version_timeout_s: float = 300.0
+    """How long to wait after phase 1 for the trainer's first version before going on."""
+    # --- teacher and labels
+    teacher: TeacherChoice = "auto"
+    """auto: the LLM teacher when an SFT'd ELLM-rele is in the cache, else the stand-in."""
+    label_budget_per_minute: float = 30.0
+    """Label requests per minute for the LLM teacher (a few labels/s at best on CPU)."""
+    stand_in_budget_per_minute: float = 600.0
+    """Label requests per minute for the rule-based stand-in teacher (it is fast)."""
+    teacher_max_new_tokens: int = 96
+    # --- continuous trainer
+    student_encoder: Literal["minilm", "tiny"] = "minilm"
+    student_layers: int = 2
+    max_length: int = 48
+    gate_every_labels: int = 96
+    gate_every_minutes: float = 1.5
+    batch_size: int = 16
+    holdout_every: int = 8
+    min_validation: int = 10
+    # --- traffic driver
+    traffic_rps: float = 6.0
+    """Most scoring requests per second the driver sends."""
+    new_brand_share: float = 0.4
+    """Share of driver requests drawn from the new brand's queries (when it has any)."""
+    experiment: str = "demo"
+    # --- children
+    ready_timeout_s: float = 180.0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.items >= 100, f"items={self.items}: need at least 100"),
+            (0 < self.days <= 60, f"days={self.days}: expected 0 < days <= 60"),
+            (self.searches >= 10, f"searches={self.searches}: need at least 10"),
+            (0.05 <= self.change_at <= 0.95, f"change_at={self.change_at}: expected 0.05..0.95"),
+            (self.pre_seconds > 0 and self.post_seconds > 0,
+             "pre_seconds and post_seconds must be > 0"),
+            (self.label_budget_per_minute > 0 and self.stand_in_budget_per_minute > 0,
+             "label budgets must be > 0"),
+            (self.holdout_every >= 2, "holdout_every must be >= 2"),
+            (self.min_validation >= 1, "min_validation must be >= 1"),
+            (self.teacher_max_new_tokens >= 1, "teacher_max_new_tokens must be >= 1"),
+            (1 <= self.student_layers <= 6, f"student_layers={self.student_layers}: 1..6"),
+            (self.gate_every_labels >= 1, "gate_every_labels must be >= 1"),
+            (self.traffic_rps > 0, "traffic_rps must be > 0"),
+            (0 <= self.new_brand_share < 1, "new_brand_share must be in [0, 1)"),
+            (self.first_version_timeout_s >= 0, "first_version_timeout_s must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise DemoError(f"invalid demo plan: {message}")
+
+    def speed(self, world_seconds: float) -> tuple[float, float]:
+        """Replay speeds (event seconds per wall second) of phase 1 and phase 2."""
+        return (world_seconds * self.change_at / self.pre_seconds,
+                world_seconds * (1 - self.change_at) / self.post_seconds)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FULL = DemoPlan()
+"""About 15 minutes on 2 cores: ~2.5 min pre-launch, ~8 min experiment, plus start-up."""
+
+QUICK = DemoPlan(
+    mode="quick", items=2000, days=1.0, searches=5000, pre_seconds=45.0, post_seconds=80.0,
+    first_version_timeout_s=60.0, teacher_max_new_tokens=48,
+    student_layers=1, max_length=40, gate_every_labels=32, gate_every_minutes=0.5,
+    traffic_rps=6.0, ready_timeout_s=120.0,
+)
+"""About 3 minutes: a smaller world, a 1-layer MiniLM student, short teacher outputs."""
+
+TINY = replace(
+    QUICK, mode="tiny", items=300, searches=600, pre_seconds=12.0, post_seconds=20.0,
+    first_version_timeout_s=40.0, teacher="stand-in", teacher_max_new_tokens=8,
+    student_encoder="tiny", gate_every_labels=4, gate_every_minutes=0.2, batch_size=4,
+    traffic_rps=4.0, holdout_every=5, min_validation=4,
+)
+"""For the integration test: the stand-in teacher, a random-weight student, a tiny world."""
+
+PLANS: dict[str, DemoPlan] = {"full": FULL, "quick": QUICK, "tiny": TINY}

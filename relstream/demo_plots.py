@@ -1,0 +1,158 @@
+"""The demo's plots: prequential AUC, A/B CTR over time and model freshness, per arm.
+
+All three come from the server's own record of every scored request (scores, arm, model
+version, time) and the feedback joined to it. Prequential AUC: each request was scored
+before anything learned from it (test, then train), so the AUC of the served scores
+against the world's ground truth (E vs the rest) per time bucket is the prequential curve
+of each arm. Freshness: the served version over time, and the age of the served model
+(time since its version was published) at each request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from relstream.demo_report import RequestRow
+from streams.schemas import Grade, normalize_query
+
+ARM_COLORS = {"frozen": "tab:blue", "continuous": "tab:orange"}
+
+
+def _buckets(rows: Sequence[RequestRow], n: int) -> tuple[float, list[list[RequestRow]]]:
+    t0 = min(r.t for r in rows)
+    span = max(max(r.t for r in rows) - t0, 1e-9)
+    out: list[list[RequestRow]] = [[] for _ in range(n)]
+    for r in rows:
+        out[min(int((r.t - t0) / span * n), n - 1)].append(r)
+    return t0, out
+
+
+def _auc(rows: Sequence[RequestRow], grades: dict[tuple[str, str], Grade]) -> float:
+    from student_trainer.evaluate import binary_auc
+
+    scores, truth = [], []
+    for r in rows:
+        q = normalize_query(r.query)
+        for item, score in zip(r.item_ids, r.scores, strict=False):
+            if score is not None:
+                scores.append(score)
+                truth.append(grades.get((q, item), "I"))
+    return binary_auc(scores, truth) if scores else math.nan
+
+
+def _arms(rows: Sequence[RequestRow]) -> list[str]:
+    return sorted({r.arm for r in rows}, key=lambda a: (a != "frozen", a))
+
+
+def _series(rows: Sequence[RequestRow], t0: float, buckets: list[list[RequestRow]],
+            value) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+    xs, ys = [], []
+    for b in buckets:
+        if b:
+            xs.append((sum(r.t for r in b) / len(b) - t0) / 60)
+            ys.append(value(b))
+    return xs, ys
+
+
+def plot_prequential_auc(rows: Sequence[RequestRow], grades: dict[tuple[str, str], Grade],
+                         path: Path, buckets: int = 8) -> Path:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for ax, subset, title in ((axes[0], rows, "all queries"),
+                              (axes[1], [r for r in rows if r.new_brand], "new brand's queries")):
+        if subset:
+            t0, parts = _buckets(subset, buckets)
+            for arm in _arms(subset):
+                per = [[r for r in b if r.arm == arm] for b in parts]
+                xs, ys = _series(subset, t0, [p for p in per if p], lambda b: _auc(b, grades))
+                ax.plot(xs, ys, marker="o", label=arm, color=ARM_COLORS.get(arm))
+        ax.set_title(f"prequential AUC (E vs rest) — {title}")
+        ax.set_xlabel("minutes into the experiment")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0].set_ylabel("AUC of served scores vs ground truth")
+    return _save(fig, path)
+
+
+def plot_ab_ctr(rows: Sequence[RequestRow], path: Path, buckets: int = 8) -> Path:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for ax, subset, title in ((axes[0], rows, "all queries"),
+                              (axes[1], [r for r in rows if r.new_brand], "new brand's queries")):
+        if subset:
+            t0, parts = _buckets(subset, buckets)
+            for arm in _arms(subset):
+                per = [[r for r in b if r.arm == arm] for b in parts]
+                xs, ys = _series(subset, t0, [p for p in per if p],
+                                 lambda b: sum(r.clicks for r in b) / len(b))
+                n = sum(len(p) for p in per)
+                ax.plot(xs, ys, marker="o", label=f"{arm} (n={n})", color=ARM_COLORS.get(arm))
+        ax.set_title(f"A/B: clicks per search — {title}")
+        ax.set_xlabel("minutes into the experiment")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0].set_ylabel("clicks per search (top 10)")
+    return _save(fig, path)
+
+
+def plot_freshness(rows: Sequence[RequestRow], published: dict[str, float], path: Path
+                   ) -> Path:
+    """Served version per arm over time, and the served model's age at each request."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    if rows:
+        t0 = min(r.t for r in rows)
+        for arm in _arms(rows):
+            mine = [r for r in rows if r.arm == arm]
+            xs = [(r.t - t0) / 60 for r in mine]
+            left.step(xs, [int(r.version) if r.version.isdigit() else 0 for r in mine],
+                      where="post", label=arm, color=ARM_COLORS.get(arm))
+            ages = [(r.t - published[r.version]) / 60 if r.version in published else math.nan
+                    for r in mine]
+            right.plot(xs, ages, ".", markersize=3, label=arm, color=ARM_COLORS.get(arm))
+        for when in sorted(published.values()):
+            if when >= t0:
+                left.axvline((when - t0) / 60, color="gray", alpha=0.3, linewidth=0.8)
+    left.set_title("served model version (gray: a version was published)")
+    left.set_xlabel("minutes into the experiment")
+    left.set_ylabel("version")
+    left.legend()
+    right.set_title("freshness: age of the served model")
+    right.set_xlabel("minutes into the experiment")
+    right.set_ylabel("minutes since the served version was published")
+    right.legend()
+    return _save(fig, path)
+
+
+def published_times(registry: Path, name: str) -> dict[str, float]:
+    """Version → publish time (epoch seconds) from the registry's manifests."""
+    from student_trainer.registry import list_versions, load_manifest
+
+    out = {}
+    for version in list_versions(registry, name):
+        created = load_manifest(registry, name, version).get("created_at")
+        if created:
+            out[version] = datetime.fromisoformat(created).timestamp()
+    return out
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path

@@ -1,0 +1,159 @@
+"""The demo's final report, computed where the server wrote its data.
+
+The server writes scored requests and feedback to its own embedded ClickHouse (chdb)
+path, and chdb admits one process per path. So the report runs after the server has
+stopped, in the demo process (which opens no other chdb path): the A/B report of
+`serving.ab_report` over all queries and over the new brand's queries only, plus the
+per-request rows the plots need (`relstream.demo_plots`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from relstream.clickhouse import LockedClient, get_client
+from relstream.settings import CommonSettings
+from serving.ab_report import ABReport, ReportError, compute_report
+from serving.ab_sql import NORMALIZE, per_request_sql
+from streams.schemas import normalize_query
+
+log = logging.getLogger(__name__)
+
+REQUESTS = "serving_requests"
+FEEDBACK = "serving_feedback"
+NEW_BRAND_REQUESTS = "demo_new_brand_requests"
+BASELINE = "frozen"
+CHALLENGER = "continuous"
+
+
+@dataclass
+class RequestRow:
+    """One scored request of the experiment with its outcome."""
+
+    t: float
+    arm: str
+    version: str
+    query: str
+    item_ids: list[str]
+    scores: list[float | None]
+    clicks: int
+    new_brand: bool
+
+
+@dataclass
+class DemoReport:
+    all_queries: ABReport | None
+    new_brand: ABReport | None
+    rows: list[RequestRow] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def verdict(self) -> str:
+        """One sentence: does the continuously trained arm beat the frozen one on the brand?"""
+        report = self.new_brand
+        if report is None:
+            return "no verdict: no new-brand requests were scored"
+        cmp = report.comparison("clicks_per_search")
+        ndcg = report.comparison("ndcg@10")
+        parts = []
+        for name, c in (("clicks/search", cmp), ("NDCG@10", ndcg)):
+            if c is None:
+                continue
+            direction = "higher" if c.diff > 0 else "lower" if c.diff < 0 else "equal"
+            sig = "significant" if c.significant else "not significant"
+            parts.append(f"{name} {c.mean_arm:.4g} vs {c.mean_baseline:.4g} "
+                         f"({direction}, p={c.p:.3g}, {sig})")
+        won = cmp is not None and cmp.diff > 0 and (ndcg is None or ndcg.diff >= 0)
+        head = ("continuous BEATS frozen on the new brand's queries" if won
+                else "continuous does NOT beat frozen on the new brand's queries")
+        return f"{head}: " + "; ".join(parts)
+
+
+def open_server_data(settings: CommonSettings) -> LockedClient:
+    """The server's ClickHouse (its chdb path, now that the server has stopped)."""
+    return get_client(settings)
+
+
+def _new_brand_table(client: LockedClient, new_brand_queries: list[str]) -> int:
+    client.command(f"DROP TABLE IF EXISTS {NEW_BRAND_REQUESTS}")
+    client.command(f"CREATE TABLE {NEW_BRAND_REQUESTS} AS {REQUESTS}")
+    norm = NORMALIZE.format(col="query")
+    client.command(
+        f"INSERT INTO {NEW_BRAND_REQUESTS} SELECT * FROM {REQUESTS} "
+        f"WHERE {norm} IN {{queries:Array(String)}}",
+        parameters={"queries": sorted({normalize_query(q) for q in new_brand_queries})})
+    return int(client.command(f"SELECT count() FROM {NEW_BRAND_REQUESTS}"))
+
+
+def _report(client: LockedClient, experiment: str, requests_table: str, labels: Path,
+            min_requests: int) -> ABReport:
+    return compute_report(client, experiment, requests_table=requests_table,
+                          feedback_table=FEEDBACK, labels=labels, baseline=BASELINE,
+                          min_requests=min_requests)
+
+
+def request_rows(client: LockedClient, experiment: str, new_brand_queries: list[str]
+                 ) -> list[RequestRow]:
+    """Every request of the experiment with time, arm, version, scores and clicks."""
+    per_request = per_request_sql(REQUESTS, FEEDBACK, "exp")
+    result = client.query(
+        f"""SELECT toFloat64(toUnixTimestamp64Milli(r.ts)) / 1000 AS t, p.arm, r.model_version,
+                   p.query, p.item_ids, r.scores, p.clicks
+            FROM ({per_request}) AS p
+            INNER JOIN (SELECT request_id, any(ts) AS ts, any(model_version) AS model_version,
+                               any(scores) AS scores
+                        FROM {REQUESTS} WHERE experiment = {{exp:String}} GROUP BY request_id)
+                AS r ON r.request_id = p.request_id
+            ORDER BY t""", parameters={"exp": experiment})
+    brand = {normalize_query(q) for q in new_brand_queries}
+    return [RequestRow(float(t), str(arm), str(version), str(query), list(items),
+                       list(scores), int(clicks), normalize_query(query) in brand)
+            for t, arm, version, query, items, scores, clicks in result.result_rows]
+
+
+def build_report(
+    client: LockedClient, experiment: str, labels: Path, new_brand_queries: list[str],
+    out_dir: Path, min_requests: int = 100,
+) -> DemoReport:
+    """Both A/B reports (saved as JSON + PNG under `out_dir`) and the per-request rows."""
+    from serving.ab_render import save
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = DemoReport(None, None)
+    try:
+        result.all_queries = _report(client, experiment, REQUESTS, labels, min_requests)
+        save(result.all_queries, out_dir)
+    except ReportError as exc:
+        result.errors.append(f"A/B report (all queries): {exc}")
+    try:
+        n = _new_brand_table(client, new_brand_queries)
+        if n:
+            report = _report(client, experiment, NEW_BRAND_REQUESTS, labels, min_requests)
+            report.experiment = f"{experiment}-new-brand"
+            result.new_brand = report
+            save(report, out_dir)
+        else:
+            result.errors.append("A/B report (new brand): no request used a new-brand query")
+    except ReportError as exc:
+        result.errors.append(f"A/B report (new brand): {exc}")
+    try:
+        result.rows = request_rows(client, experiment, new_brand_queries)
+    except Exception as exc:  # plots are extra; the tables above already stand
+        result.errors.append(f"per-request rows for the plots: {exc}")
+    return result
+
+
+def write_summary(report: DemoReport, path: Path, extra: dict[str, Any]) -> Path:
+    """The run's summary as JSON: both reports, the verdict, errors and run facts."""
+    payload = {
+        "verdict": report.verdict(),
+        "all_queries": report.all_queries.to_json() if report.all_queries else None,
+        "new_brand": report.new_brand.to_json() if report.new_brand else None,
+        "errors": report.errors, **extra,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str))
+    return path
