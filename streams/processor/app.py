@@ -90,6 +90,8 @@ class Processor:
         self._first_event_at: float | None = None
         self._last_event_at: float | None = None
         self.pushed: dict[str, int] = {}
+        self._offline: dict[str, list[dict[str, Any]]] = {}
+        self._offline_flushed = time.monotonic()
         self._register()
 
     # --- wiring ---------------------------------------------------------------------------
@@ -171,6 +173,14 @@ class Processor:
         except Exception as exc:  # Feast down or misconfigured: retry next tick
             log.warning("pushing aggregates to Feast failed, will retry: %s", exc)
             self.state.mark_dirty(rows)
+        interval = self.settings.offline_flush_interval_s
+        if interval > 0:
+            for view, view_rows in rows.items():
+                self._offline.setdefault(view, []).extend(view_rows)
+            if time.monotonic() - self._offline_flushed >= interval:
+                self._offline_flushed = time.monotonic()
+                batch, self._offline = self._offline, {}
+                await loop.run_in_executor(self._executor, self._append_offline, batch)
         await loop.run_in_executor(self._executor, self.metrics.flush)
         await loop.run_in_executor(self._executor, self._write_stats)
 
@@ -181,6 +191,21 @@ class Processor:
             if view_rows:
                 push_rows(self._store, view, view_rows)
                 self.pushed[view] = self.pushed.get(view, 0) + len(view_rows)
+
+    def _append_offline(self, batch: dict[str, list[dict[str, Any]]]) -> None:
+        """Training rows: what was pushed online, appended to the views' parquet files.
+        Best effort: rows buffered when the worker dies are not rewritten after restart,
+        but the online values and the next rows of each entity are."""
+        from feature_store.config import repo_dir
+        from feature_store.offline import append_offline
+
+        data = repo_dir(self.settings) / "data"
+        for view, view_rows in batch.items():
+            try:
+                append_offline(data / f"{view}.parquet", view, view_rows)
+            except Exception as exc:  # a full disk must not stop the stream
+                log.warning("appending %d offline rows to %s failed: %s",
+                            len(view_rows), view, exc)
 
     def _write_stats(self) -> None:
         """A small JSON file others (tests, the bench, people) can read while it runs."""

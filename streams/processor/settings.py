@@ -40,6 +40,10 @@ class ProcessorSettings(FeatureStoreSettings):
     ctr_prior_strength: float = Field(
         20.0, description="Pseudo-impressions of the CTR prior."
     )
+    offline_flush_interval_s: float = Field(
+        30.0, description="Seconds between appends of pushed rows to the offline parquet files "
+        "(training features); 0 turns offline writes off."
+    )
     metrics_to_clickhouse: bool = Field(
         True, description="Write label-request and aggregate rows to ClickHouse."
     )

@@ -221,10 +221,14 @@ def test_exact_counts_survive_sigkill(stack_settings: CommonSettings, subprocess
         print(worker_log.read_text()[-3000:])
 
 
-def _pair_traffic(log: Path) -> list[tuple[str, str]]:
-    """(query, item) of every listing in every distinct search: the candidate traffic."""
+def _classified_traffic(log: Path, tail_searches: int = 3, new_impressions: int = 20
+                        ) -> dict[tuple[str, str], tuple[bool, bool]]:
+    """(search event id, item) of every listing → (long-tail query, new item) at that
+    moment, from the file alone, per docs/features.md: the query has had at most
+    `tail_searches` searches in its last 24 hour buckets (this one included); the item
+    fewer than `new_impressions` impressions in them before this search."""
     seen: set[str] = set()
-    out = []
+    searches = []
     for raw in log.read_text().splitlines():
         try:
             e = json.loads(raw)
@@ -232,7 +236,22 @@ def _pair_traffic(log: Path) -> list[tuple[str, str]]:
             continue
         if e["type"] == "search" and e["event_id"] not in seen:
             seen.add(e["event_id"])
-            out += [(normalize_query(e["query"]), r["item_id"]) for r in e["results"]]
+            searches.append(e)
+    searches.sort(key=lambda e: e["ts"])
+    query_hours: dict[str, list[int]] = defaultdict(list)
+    item_hours: dict[str, list[int]] = defaultdict(list)
+    out = {}
+    for e in searches:
+        hour = int(datetime.fromisoformat(e["ts"].replace("Z", "+00:00")).timestamp()
+                   * 1000) // HOUR
+        q = normalize_query(e["query"])
+        query_hours[q].append(hour)
+        tail = sum(hour - 24 < h <= hour for h in query_hours[q]) <= tail_searches
+        for r in e["results"]:
+            new = sum(hour - 24 < h <= hour for h in item_hours[r["item_id"]]) < new_impressions
+            out[(e["event_id"], r["item_id"])] = (tail, new)
+        for r in e["results"]:
+            item_hours[r["item_id"]].append(hour)
     return out
 
 
@@ -248,13 +267,16 @@ def test_label_requests_deduped_within_budget_and_tilted(
     env = subprocess_env(RELSTREAM_PUSH_INTERVAL_S="0.5",
                          RELSTREAM_LABEL_BUDGET_PER_MINUTE=str(budget),
                          RELSTREAM_LABEL_BURST=str(burst))
-    traffic = _pair_traffic(log)
+    traffic = _classified_traffic(log)
+    feedback = {json.loads(line)["event_id"] for line in log.read_text().splitlines()
+                if line.startswith("{\"type\": \"feedback\"")}
+    deltas = len(traffic) + len(feedback)  # one per distinct listing and per feedback
     started = time.monotonic()
     proc = start_worker(env, tmp_path / "worker.log")
     try:
         replay_files(stack_settings, catalog, log)
         wait_for(lambda: stats(stack_settings).get("stats", {}).get("search", 0) >= 220
-                 and stats(stack_settings)["stats"].get("item_counted", 0) >= len(traffic),
+                 and stats(stack_settings)["stats"].get("item_counted", 0) >= deltas,
                  180, "all searches and their deltas", proc)
         elapsed = time.monotonic() - started
         worker = stats(stack_settings)["stats"]
@@ -274,16 +296,35 @@ def test_label_requests_deduped_within_budget_and_tilted(
 
     assert len(requests) <= burst + budget / 60 * elapsed, (len(requests), elapsed)
 
-    counts = Counter(q for q, _ in traffic)
-    tail = {q for q, n in counts.items() if n <= 3}
-    new_items = {f"sku-{k}" for k in range(30, 40)}
+    # Shares among requests vs among all listings (the traffic), classified from the file.
+    flags = [traffic[(r.source_event_id, r.item_id)] for r in requests]
     share = {
-        "long_tail": (sum(q in tail for q, _ in pairs) / len(pairs),
-                      sum(q in tail for q, _ in traffic) / len(traffic)),
-        "new_item": (sum(i in new_items for _, i in pairs) / len(pairs),
-                     sum(i in new_items for _, i in traffic) / len(traffic)),
+        "long_tail": (sum(t for t, _ in flags) / len(flags),
+                      sum(t for t, _ in traffic.values()) / len(traffic)),
+        "new_item": (sum(n for _, n in flags) / len(flags),
+                     sum(n for _, n in traffic.values()) / len(traffic)),
     }
     print(f"{len(requests)} requests in {elapsed:.0f} s; share in requests vs traffic: "
           f"{share}; worker counters: {worker}")
     for name, (in_requests, in_traffic) in share.items():
         assert in_requests > in_traffic, f"{name} not over-represented: {share}"
+
+
+def test_metrics_rows_reach_clickhouse(stack_settings: CommonSettings) -> None:
+    from relstream.clickhouse import get_client
+    from streams.processor.metrics import AGGREGATES_TABLE, REQUESTS_TABLE, MetricsWriter
+
+    writer = MetricsWriter(stack_settings)
+    ts = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    writer.label_request(ts, "lr-1", "shoes", "a", 0.9, ["long_tail"], "s1", True, False)
+    row = {"event_timestamp": ts, "query": "shoes", "item_id": "a", "ctr_1h": 0.1,
+           "ctr_24h": 0.2, "impressions_1h": 3, "clicks_24h": 1}
+    writer.aggregate("pair_stats", row)
+    assert writer.flush() == 2, f"metrics not written (dropped {writer.dropped})"
+    client = get_client(stack_settings)
+    for table in (REQUESTS_TABLE, AGGREGATES_TABLE):
+        got = client.query(f"SELECT count() FROM {table} WHERE query = 'shoes'").result_rows
+        assert got[0][0] >= 1
+    reasons = client.query(f"SELECT reasons, long_tail FROM {REQUESTS_TABLE} "
+                           "WHERE event_id = 'lr-1'").result_rows
+    assert reasons[0] == (["long_tail"], 1)
