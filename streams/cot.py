@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 from streams.errors import StreamsError
-from streams.schemas import CHECK_STATUSES, GRADES, CotSteps, DimensionCheck
+from streams.schemas import CHECK_STATUSES, GRADES, CotSteps, DimensionCheck, Grade
 
 QUERY_PREFIX = "Query:"
 ITEM_PREFIX = "Item:"
@@ -106,7 +106,7 @@ def parse_cot(text: str) -> CotSteps:
     if missing:
         raise CotParseError(f"missing step(s) {missing} in {text[:200]!r}")
     grade_text = found.get(GRADE_MARKER, "").strip()
-    grade = grade_text[:1] if grade_text[:1] in GRADES else None
+    grade: Grade | None = next((g for g in GRADES if grade_text[:1] == g), None)
     return CotSteps(
         query_analysis=_parse_pairs(found[QUERY_PREFIX], "Query"),
         item_analysis=_parse_pairs(found[ITEM_PREFIX], "Item"),
