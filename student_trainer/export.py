@@ -141,6 +141,7 @@ def export_student(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     student.eval()
+    student.cpu()
     specs = student.onnx_graphs()
     graphs = {role: GRAPH_FILES[role] for role in specs}
     gen = torch.Generator().manual_seed(seed)

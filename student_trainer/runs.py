@@ -25,7 +25,7 @@ def train_and_evaluate(
     from student_trainer.train_offline import train_offline
 
     ds = dataset or load_dataset(data_dir, labels, max_train=max_train, seed=train_config.seed)
-    tokenizer = load_tokenizer()
+    tokenizer = load_tokenizer(student_config.encoder.weights_dir or None)
     torch.manual_seed(train_config.seed)
     student = build_student(student_config, tokenizer=tokenizer)
     started = time.monotonic()

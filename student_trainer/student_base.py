@@ -62,6 +62,7 @@ class Student(nn.Module):
 
     def loss(self, batch: Batch, weights: LossWeights) -> tuple[Tensor, dict[str, float]]:
         """The weighted MKD loss and each term's value; zero-weight terms are not computed."""
+        batch = self.to_device(batch)
         out = self(batch, dims=weights.dim > 0, attention=weights.attn > 0, cot=weights.emb > 0)
         terms: dict[str, Tensor] = {}
         if weights.ce > 0:
@@ -74,6 +75,15 @@ class Student(nn.Module):
         total = sum((getattr(weights, name) * value for name, value in terms.items()),
                     start=torch.zeros((), device=out["logits"].device))
         return total, {name: float(value.detach()) for name, value in terms.items()}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def to_device(self, batch: Batch) -> Batch:
+        """The batch on the student's device (a new dict; the caller's stays as it was)."""
+        device = self.device
+        return {k: v.to(device) for k, v in batch.items()}
 
     def score_vector(self) -> Tensor:
         return torch.tensor([self.config.score_weights[g] for g in GRADE_ORDER])
@@ -89,8 +99,11 @@ class Student(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            chunks = [self(self.make_batch(examples[i:i + batch_size], tokenizer))["logits"]
-                      for i in range(0, len(examples), batch_size)]
+            chunks = [
+                self(self.to_device(self.make_batch(examples[i:i + batch_size], tokenizer)))[
+                    "logits"].float().cpu()
+                for i in range(0, len(examples), batch_size)
+            ]
         finally:
             self.train(was_training)
         return torch.cat(chunks) if chunks else torch.zeros((0, len(GRADE_ORDER)))
@@ -98,7 +111,7 @@ class Student(nn.Module):
     def checkpoint(self, **extra: Any) -> dict[str, Any]:
         """A self-describing checkpoint: config + weights (+ whatever the trainer adds)."""
         return {"format": CHECKPOINT_FORMAT, "student_config": self.config.to_dict(),
-                "state_dict": {k: v.detach().clone() for k, v in self.state_dict().items()},
+                "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()},
                 **extra}
 
 
@@ -107,7 +120,7 @@ def build_student(config: StudentConfig, *, pretrained: bool = True,
     """The student `config.kind` describes, with MiniLM weights or a tiny random encoder."""
     from student_trainer.encoders import build_encoder, load_tokenizer
 
-    tokenizer = tokenizer or load_tokenizer()
+    tokenizer = tokenizer or load_tokenizer(config.encoder.weights_dir or None)
     encoder = build_encoder(config.encoder, len(tokenizer), pretrained=pretrained)
     if config.kind == "cross_encoder":
         from student_trainer.cross_encoder import CrossEncoder

@@ -115,6 +115,7 @@ def train_offline(
         raise TrainingError("no training examples: check the teacher labels and the splits")
     torch.set_num_threads(config.threads)
     seed_everything(config.seed)
+    student.to(config.torch_device())
     rng = random.Random(config.seed)
     per_epoch = math.ceil(len(train) / config.batch_size)
     total = per_epoch * config.epochs
