@@ -120,7 +120,7 @@ def build_state(
     for arm in config.arms:
         pool.holder(arm.model, arm.version)
     pool.start_polling(settings.poll_interval_s)
-    followers = start_followers(settings, pool, state.labels, writer)
+    followers = start_followers(settings, pool, state.labels, writer, items)
     if followers is not None:
         state.closers.append(followers.close)
     return state

@@ -24,7 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["item_source"] = "feast"
     if args.follow:
         overrides.update(consume_model_updates=True, consume_teacher_labels=True,
-                         consume_feedback=True)
+                         consume_feedback=True, consume_catalog=True)
     settings = ServingSettings(**{k: v for k, v in overrides.items() if v is not None})
     run(settings)
     return 0
@@ -84,7 +84,8 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                        help="Feast repo (default <state_dir>/feature_repo)")
     serve.add_argument("--ab-config", type=Path, help="A/B arms as JSON")
     serve.add_argument("--follow", action="store_true",
-                       help="consume model-updates, teacher-labels and feedback from Kafka")
+                       help="consume model-updates, teacher-labels, feedback and (in-memory "
+                       "catalog only) the catalog topic from Kafka")
     serve.set_defaults(func=_serve)
 
     report = commands.add_parser(

@@ -54,6 +54,10 @@ class ServingSettings(CommonSettings):
     consume_teacher_labels: bool = Field(
         False, description="Feed /v1/explain from the teacher-labels topic."
     )
+    consume_catalog: bool = Field(
+        False, description="Keep the in-memory catalog current from the catalog topic "
+        "(item_source 'memory' only; Feast is fed by the stream processor).",
+    )
     consume_feedback: bool = Field(
         False, description="Write feedback events from the search-log topic to ClickHouse."
     )

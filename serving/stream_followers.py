@@ -1,4 +1,4 @@
-"""Background Kafka consumers of the service: model updates, teacher labels, feedback.
+"""Background Kafka consumers of the service: model updates, labels, catalog, feedback.
 
 Each runs `streams.kafka_io.run_consumer` in a daemon thread until the app stops. The
 handlers never raise for one bad event (that would stop the consumer); a broken broker
@@ -14,11 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from relstream.settings import CommonSettings
+from serving.item_lookup import ItemLookup, MemoryItemLookup
 from serving.label_store import LabelStore
 from serving.metrics_writer import MetricsWriter
 from serving.model_pool import ModelPool
 from streams import topics
-from streams.schemas import FeedbackEvent, ModelUpdate, TeacherLabel
+from streams.schemas import CatalogEvent, FeedbackEvent, ModelUpdate, TeacherLabel
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,13 @@ def model_update_handler(pool: ModelPool) -> Handler:
 def teacher_label_handler(store: LabelStore) -> Handler:
     def handle(batch: list[Any]) -> None:
         store.add(c.event for c in batch if isinstance(c.event, TeacherLabel))
+
+    return handle
+
+
+def catalog_handler(items: MemoryItemLookup) -> Handler:
+    def handle(batch: list[Any]) -> None:
+        items.add(c.event.item for c in batch if isinstance(c.event, CatalogEvent))
 
     return handle
 
@@ -97,11 +105,13 @@ class StreamFollowers:
 
 def start_followers(
     settings: Any, pool: ModelPool, labels: LabelStore, writer: MetricsWriter | None,
+    items: ItemLookup | None = None,
 ) -> StreamFollowers | None:
     """The consumers `ServingSettings` asks for, or None when none is enabled."""
+    memory = items if isinstance(items, MemoryItemLookup) else None
     wanted = settings.consume_model_updates or settings.consume_teacher_labels or (
         settings.consume_feedback and writer is not None
-    )
+    ) or (settings.consume_catalog and memory is not None)
     if not wanted:
         return None
     followers = StreamFollowers(settings)
@@ -109,6 +119,9 @@ def start_followers(
         followers.follow(topics.MODEL_UPDATES, "serving-models", model_update_handler(pool))
     if settings.consume_teacher_labels:
         followers.follow(topics.TEACHER_LABELS, "serving-labels", teacher_label_handler(labels))
+    if settings.consume_catalog and memory is not None:
+        # Each replica keeps its own full copy: one group per instance, from the start.
+        followers.follow(topics.CATALOG, "serving-catalog", catalog_handler(memory))
     if settings.consume_feedback and writer is not None:
         # Feedback rows are written once per deployment, so replicas share one group.
         followers.follow(topics.SEARCH_LOG, "serving-feedback", feedback_handler(writer),

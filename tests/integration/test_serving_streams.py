@@ -1,4 +1,5 @@
-"""Serving follows the real topics: model updates hot-swap, teacher labels feed /v1/explain."""
+"""Serving follows the real topics: model updates hot-swap, teacher labels feed /v1/explain,
+new catalog items become scorable."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ from serving.settings import ServingSettings
 from serving.toy_models import publish_toy_model
 from streams import topics
 from streams.kafka_io import EventProducer
-from streams.schemas import CotSteps, ModelUpdate, TeacherInfo, TeacherLabel
+from streams.schemas import (
+    CatalogEvent,
+    CatalogItem,
+    CotSteps,
+    ModelUpdate,
+    TeacherInfo,
+    TeacherLabel,
+)
 from student_trainer.registry import manifest_sha256
 
 pytestmark = pytest.mark.integration
@@ -46,7 +54,8 @@ def test_model_updates_and_teacher_labels_from_kafka(
     publish_toy_model(root, "cross_encoder", seed=1)
     settings = ServingSettings(
         **stack_settings.model_dump(), registry_root=root, poll_interval_s=0,
-        consume_model_updates=True, consume_teacher_labels=True, metrics_enabled=False,
+        consume_model_updates=True, consume_teacher_labels=True, consume_catalog=True,
+        metrics_enabled=False,
     )
     producer = EventProducer(settings, client_id="serving-test")
     catalog = MemoryItemLookup.from_jsonl(examples_dir / "catalog.jsonl")
@@ -81,4 +90,14 @@ def test_model_updates_and_teacher_labels_from_kafka(
               "the teacher label to reach /v1/explain")
         out = http.get("/v1/explain", params=params).json()
         assert out["grade"] == "E" and out["grade_probs"]["E"] == pytest.approx(0.85)
+
+        new = {"query": "voltix charger", "item_ids": ["sku-new"]}
+        assert http.post("/v1/score", json=new).json()["scores"] == [None]
+        item = CatalogItem(item_id="sku-new", title="Voltix 65W USB-C Charger",
+                           category="Electronics > Chargers", brand="Voltix")
+        producer.send(topics.CATALOG, CatalogEvent(ts=datetime.now(UTC), item=item),
+                      key=item.item_id)
+        producer.flush()
+        _wait(lambda: http.post("/v1/score", json=new).json()["scores"] != [None],
+              "the new catalog item to become scorable")
     producer.close()
