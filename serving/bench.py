@@ -2,8 +2,9 @@
 
 Publishes two versions of a model to a fresh registry (tiny random-weight transformer
 students exported by `student_trainer`, or the toy ONNX graphs), serves them under
-uvicorn on a loopback port with a synthetic catalog and ClickHouse metrics on, then runs
-the swap drill: a steady phase (the baseline) and a phase with N swaps back and forth.
+uvicorn on a loopback port (a child `relstream serve` by default, so the load generator
+does not share the server's GIL) with a synthetic catalog and ClickHouse metrics on, then
+runs the swap drill: a steady phase (the baseline) and a phase with N swaps back and forth.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from relstream.bench import save_results
 from serving.item_lookup import MemoryItemLookup
 from serving.settings import ServingSettings
-from serving.swap_drill import body_maker, run_swap_drill
+from serving.swap_drill import body_maker, run_swap_drill, run_swap_drill_subprocess
 from streams.schemas import CatalogItem
 
 _TYPES = ("running shoes", "hiking boots", "phone case", "usb c charger", "wireless earbuds",
@@ -71,12 +72,15 @@ def run_bench(args: argparse.Namespace) -> int:
             model_name=args.kind, admin_token="bench", poll_interval_s=0,
             max_items=max(200, args.items),
         )
-        result = run_swap_drill(
-            settings, MemoryItemLookup(items), body_maker(queries, [i.item_id for i in items],
-                                                           args.items),
-            model=args.kind, versions=versions, clients=args.clients, steady_s=args.steady_s,
-            swap_s=args.swap_s, swaps=args.swaps,
-        )
+        make_body = body_maker(queries, [i.item_id for i in items], args.items)
+        drill = {"model": args.kind, "versions": versions, "clients": args.clients,
+                 "steady_s": args.steady_s, "swap_s": args.swap_s, "swaps": args.swaps}
+        if args.server == "process":
+            catalog = Path(tmp) / "catalog.jsonl"
+            catalog.write_text("".join(i.model_dump_json() + "\n" for i in items))
+            result = run_swap_drill_subprocess(settings, catalog, make_body, **drill)
+        else:
+            result = run_swap_drill(settings, MemoryItemLookup(items), make_body, **drill)
     steady, swapping = result.summary("steady"), result.summary("swapping")
     rows: list[dict[str, Any]] = [steady, swapping, {
         "phase": "ratio swapping/steady", "requests": "", "failed": "",
@@ -85,7 +89,8 @@ def run_bench(args: argparse.Namespace) -> int:
         "throughput_rps": swapping["throughput_rps"] / steady["throughput_rps"],
     }]
     notes = (
-        f"{args.clients} clients, {args.items} items/request, model {args.kind} "
+        f"Server in a {'child process' if args.server == 'process' else 'thread of the bench'}"
+        f", {args.clients} client threads, {args.items} items/request, model {args.kind} "
         f"({args.model_source}), versions {versions[0]}<->{versions[1]}. "
         f"Swaps done {result.swaps_done}/{args.swaps}, failed loads {result.swap_failures}, "
         f"median swap (verify+load+warm-up) {1000 * statistics.median(result.swap_seconds):.0f}"
@@ -100,7 +105,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "serving", rows, args.out,
         command=(f"relstream bench serving --clients {args.clients} --steady-s {args.steady_s}"
                  f" --swap-s {args.swap_s} --swaps {args.swaps} --items {args.items} "
-                 f"--model-source {args.model_source} --kind {args.kind}"),
+                 f"--model-source {args.model_source} --kind {args.kind} --server {args.server}"),
         notes=notes,
         extra={"swap_seconds": result.swap_seconds, "rss_after_first_swap":
                result.rss_after_first_swap, "rss_after_swaps": result.rss_after_swaps,

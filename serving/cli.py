@@ -128,5 +128,7 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                                help="tiny random-weight transformer student, or the toy ONNX")
     bench_serving.add_argument("--kind", choices=("cross_encoder", "two_tower"),
                                default="cross_encoder")
+    bench_serving.add_argument("--server", choices=("process", "thread"), default="process",
+                               help="`relstream serve` as a child process, or in a thread")
     bench_serving.add_argument("--out", type=Path, default=Path("bench-results"))
     bench_serving.set_defaults(func=_bench_serving)

@@ -51,7 +51,10 @@ class ServingState:
         holders = [
             {"name": h.name, "spec": h.spec, "version": h.version,
              "live_sessions": h.live_sessions, "swaps": h.stats.swaps,
-             "failures": h.stats.failures, "last_error": h.stats.last_error}
+             "failures": h.stats.failures, "last_error": h.stats.last_error,
+             # (version, live from, live until or None while live): for swap drills
+             "history": [[v, start, None if until == float("inf") else until]
+                         for v, start, until in h.stats.history[-100:]]}
             for h in self.pool.holders()
         ]
         writer = None

@@ -8,10 +8,14 @@ the admin endpoint, and measures process RSS after the first swap and after the 
 from __future__ import annotations
 
 import gc
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +24,7 @@ import psutil
 from relstream.bench import percentile
 from relstream.stack import free_port
 from serving.app import create_app
+from serving.errors import ServingError
 from serving.item_lookup import ItemLookup
 from serving.loadgen import Sample, run_load, serve_in_thread, version_was_live
 from serving.settings import ServingSettings
@@ -58,9 +63,75 @@ class DrillResult:
                 "throughput_rps": len(ok) / span if span else float("nan")}
 
 
-def _rss() -> int:
-    gc.collect()
-    return int(psutil.Process().memory_info().rss)
+class _InThread:
+    """The app in this process: holder state read directly, RSS of this process."""
+
+    def __init__(self, holder: Any) -> None:
+        self.holder = holder
+
+    def stats(self) -> dict[str, Any]:
+        h = self.holder
+        return {"swaps": h.stats.swaps, "failures": h.stats.failures,
+                "live_sessions": h.live_sessions, "history": list(h.stats.history)}
+
+    def rss(self) -> int:
+        gc.collect()
+        return int(psutil.Process().memory_info().rss)
+
+
+class _InProcess:
+    """`relstream serve` in a child process: state from /admin/models, RSS of the child."""
+
+    def __init__(self, admin: httpx.Client, model: str, pid: int) -> None:
+        self.admin, self.model, self.process = admin, model, psutil.Process(pid)
+
+    def stats(self) -> dict[str, Any]:
+        holders = self.admin.get("/admin/models").json()["holders"]
+        h = next(x for x in holders if x["name"] == self.model)
+        history = [(v, start, float("inf") if until is None else until)
+                   for v, start, until in h["history"]]
+        return {**h, "history": history}
+
+    def rss(self) -> int:
+        return int(self.process.memory_info().rss)
+
+
+def _drill(
+    url: str, admin: httpx.Client, target: Any, make_body: Any, model: str,
+    versions: tuple[str, str], clients: int, steady_s: float, swap_s: float, swaps: int,
+    seed: int,
+) -> DrillResult:
+    admin.post(f"/admin/models/{model}/load", params={"version": versions[0]})
+    # Not measured: first requests pay for lazy set-up (chdb, allocator, sequence shapes).
+    run_load(url, make_body, clients=clients, duration_s=2.0, seed=seed + 100)
+    steady = run_load(url, make_body, clients=clients, duration_s=steady_s, seed=seed)
+    swap_log: dict[str, Any] = {"rss_first": 0, "seconds": [], "max_live": 0}
+    before = target.stats()
+
+    def swapper() -> None:
+        gap = swap_s / (swaps + 1)
+        for k in range(swaps):
+            time.sleep(gap)
+            start = time.perf_counter()
+            admin.post(f"/admin/models/{model}/load", params={"version": versions[(k + 1) % 2]})
+            swap_log["seconds"].append(time.perf_counter() - start)
+            swap_log["max_live"] = max(swap_log["max_live"], target.stats()["live_sessions"])
+            if k == 0:
+                swap_log["rss_first"] = target.rss()
+
+    swapping_thread = threading.Thread(target=swapper, daemon=True)
+    swapping_thread.start()
+    swapping = run_load(url, make_body, clients=clients, duration_s=swap_s, seed=seed + 1)
+    swapping_thread.join(timeout=120)
+    time.sleep(0.2)  # let the last old session drain before measuring
+    rss_end = target.rss()
+    after = target.stats()
+    return DrillResult(
+        steady=steady, swapping=swapping, history=after["history"],
+        swaps_done=after["swaps"] - before["swaps"], swap_failures=after["failures"],
+        max_live_sessions=swap_log["max_live"], rss_after_first_swap=swap_log["rss_first"],
+        rss_after_swaps=rss_end, swap_seconds=swap_log["seconds"],
+    )
 
 
 def run_swap_drill(
@@ -68,44 +139,68 @@ def run_swap_drill(
     versions: tuple[str, str], clients: int = 8, steady_s: float = 10.0,
     swap_s: float = 30.0, swaps: int = 20, seed: int = 0,
 ) -> DrillResult:
-    """Serve `model` (following latest), then swap `versions` back and forth under load."""
+    """Serve `model` (following latest) in this process, then swap `versions` under load."""
     # No registry polling: it would pull the holder back to `latest` between swaps.
     app = create_app(settings.model_copy(update={"poll_interval_s": 0}), items=items)
     auth = {"Authorization": f"Bearer {settings.admin_token}"}
     with serve_in_thread(app, free_port()) as url:
-        state = app.state.serving
-        holder = next(h for h in state.pool.holders() if h.name == model)
+        holder = next(h for h in app.state.serving.pool.holders() if h.name == model)
         with httpx.Client(base_url=url, headers=auth, timeout=120) as admin:
-            admin.post(f"/admin/models/{model}/load", params={"version": versions[0]})
-            steady = run_load(url, make_body, clients=clients, duration_s=steady_s, seed=seed)
-            swap_log: dict[str, Any] = {"rss_first": 0, "seconds": [], "max_live": 0}
-            swaps_before = holder.stats.swaps
+            return _drill(url, admin, _InThread(holder), make_body, model, versions, clients,
+                          steady_s, swap_s, swaps, seed)
 
-            def swapper() -> None:
-                gap = swap_s / (swaps + 1)
-                for k in range(swaps):
-                    time.sleep(gap)
-                    start = time.perf_counter()
-                    admin.post(f"/admin/models/{model}/load",
-                               params={"version": versions[(k + 1) % 2]})
-                    swap_log["seconds"].append(time.perf_counter() - start)
-                    swap_log["max_live"] = max(swap_log["max_live"], holder.live_sessions)
-                    if k == 0:
-                        swap_log["rss_first"] = _rss()
 
-            swapping_thread = threading.Thread(target=swapper, daemon=True)
-            swapping_thread.start()
-            swapping = run_load(url, make_body, clients=clients, duration_s=swap_s,
-                                seed=seed + 1)
-            swapping_thread.join(timeout=120)
-            time.sleep(0.2)  # let the last old session drain before measuring
-            rss_end = _rss()
-        return DrillResult(
-            steady=steady, swapping=swapping, history=list(holder.stats.history),
-            swaps_done=holder.stats.swaps - swaps_before, swap_failures=holder.stats.failures,
-            max_live_sessions=swap_log["max_live"], rss_after_first_swap=swap_log["rss_first"],
-            rss_after_swaps=rss_end, swap_seconds=swap_log["seconds"],
-        )
+def run_swap_drill_subprocess(
+    settings: ServingSettings, catalog: Path, make_body: Any, *, model: str,
+    versions: tuple[str, str], clients: int = 8, steady_s: float = 10.0,
+    swap_s: float = 30.0, swaps: int = 20, seed: int = 0,
+) -> DrillResult:
+    """The same drill against `relstream serve` in a child process (its own GIL)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELSTREAM_")}
+    env.update({
+        "RELSTREAM_STATE_DIR": str(settings.state_dir),
+        "RELSTREAM_CLICKHOUSE_URL": "",  # the child's own chdb under its state dir
+        "RELSTREAM_ADMIN_TOKEN": settings.admin_token,
+        "RELSTREAM_POLL_INTERVAL_S": "0",
+        "RELSTREAM_MAX_ITEMS": str(settings.max_items),
+        "RELSTREAM_ONNX_THREADS": str(settings.onnx_threads),
+    })
+    argv = [sys.executable, "-m", "relstream.cli", "serve", "--port", str(port),
+            "--registry", str(settings.registry_dir()), "--model", model,
+            "--catalog", str(catalog)]
+    log_path = settings.state_dir / "serve.log"
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log_file:
+        child = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        auth = {"Authorization": f"Bearer {settings.admin_token}"}
+        try:
+            with httpx.Client(base_url=url, headers=auth, timeout=120) as admin:
+                _wait_ready(admin, child, log_path)
+                return _drill(url, admin, _InProcess(admin, model, child.pid), make_body,
+                              model, versions, clients, steady_s, swap_s, swaps, seed)
+        finally:
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def _wait_ready(admin: httpx.Client, child: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise ServingError(f"relstream serve exited with {child.returncode}; see {log_path}")
+        try:
+            if admin.get("/readyz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass  # not listening yet
+        time.sleep(0.3)
+    raise ServingError(f"relstream serve was not ready within 120 s; see {log_path}")
 
 
 def body_maker(queries: list[str], item_ids: list[str], items_per_request: int = 20) -> Any:
