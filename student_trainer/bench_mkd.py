@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
             rows.append(_row(kind, preset, report["test"], teacher_auc,
                              {"train_s": report["train_seconds"], "steps": report["steps"]}))
             print(json.dumps(rows[-1], default=str), flush=True)
+            # A long run that is cut short still leaves the rows it finished.
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "mkd.partial.json").write_text(json.dumps(rows, indent=1, default=str))
     notes = (
         f"Teacher labels: {teachers} ({len(ds.train)} train / {len(ds.validation)} validation "
         f"pairs); evaluated on {len(ds.eval_pairs)} ground-truth test pairs "
