@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 def stream_labels(world_dir: Path, limit: int | None = None) -> list[Any]:
     """Teacher labels of every first-seen shown pair, stamped with its search's time."""
+    from streams.schemas import TeacherLabel
     from streams.simulator.loaders import load_catalog
     from student_trainer.online.lexical_teacher import LexicalTeacher
     from student_trainer.online.world_feed import label_requests
@@ -35,7 +36,7 @@ def stream_labels(world_dir: Path, limit: int | None = None) -> list[Any]:
                 for r in label_requests(world_dir, limit)]
     out = []
     for req, label in zip(requests, LexicalTeacher().label(requests), strict=True):
-        if hasattr(label, "grade_probs"):
+        if isinstance(label, TeacherLabel):  # the stand-in's CoT always parses; be safe
             out.append(label.model_copy(update={"ts": req.ts}))
     return out
 
@@ -53,7 +54,8 @@ def compare(world_dir: Path, settings: OnlineSettings, *, limit: int | None = No
     labels = stream_labels(world_dir, limit)
     continuous = OnlineTrainer(settings, load_tokenizer(), truth=truth)
     continuous.init_fresh()
-    continuous.all_points = []
+    kept: list[PrequentialPoint] = []
+    continuous.all_points = kept
     frozen: OnlineTrainer | None = None
     for start in tqdm(range(0, len(labels), chunk), desc="continuous vs frozen",
                       disable=not progress):
@@ -66,10 +68,9 @@ def compare(world_dir: Path, settings: OnlineSettings, *, limit: int | None = No
         if frozen is not None:
             frozen.handle(batch, catalog, train=False)
         continuous.handle(batch, catalog)
-    after = [p for p in continuous.all_points
-             if truth.change_at is None or p.stream_ts >= truth.change_at]
-    return {"continuous": continuous.all_points, "continuous_after": after,
-            "frozen": frozen.all_points if frozen else []}
+    after = [p for p in kept if truth.change_at is None or p.stream_ts >= truth.change_at]
+    return {"continuous": kept, "continuous_after": after,
+            "frozen": (frozen.all_points or []) if frozen else []}
 
 
 def plot(points: dict[str, list[PrequentialPoint]], out: Path, *, change_at: Any = None,

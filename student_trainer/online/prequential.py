@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,7 +47,7 @@ class PrequentialPoint:
 class GroundTruth:
     """Ground truth of a simulated world, for evaluation only."""
 
-    grades: dict[tuple[str, str], str]
+    grades: Mapping[tuple[str, str], str]
     new_brand_queries: set[str] = field(default_factory=set)
     change_at: datetime | None = None
 

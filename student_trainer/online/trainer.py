@@ -124,9 +124,10 @@ class OnlineTrainer:
     def _set_student(self, student: Student) -> None:
         self.student = student
         self.student.train()
-        enc = {id(p) for p in student.encoder.parameters()}
+        encoder: nn.Module = student.encoder  # type: ignore[assignment]
+        enc = {id(p) for p in encoder.parameters()}
         self.optimizer = torch.optim.AdamW([
-            {"params": [p for p in student.encoder.parameters()], "lr": self.settings.online_lr},
+            {"params": list(encoder.parameters()), "lr": self.settings.online_lr},
             {"params": [p for p in student.parameters() if id(p) not in enc],
              "lr": self.settings.online_head_lr},
         ], weight_decay=0.01)

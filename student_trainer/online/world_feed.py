@@ -9,7 +9,6 @@ test or a benchmark wants every pair labelled, fast and deterministically.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from streams.topics import LABEL_REQUESTS
 def search_events(world_dir: Path) -> Iterator[SearchEvent]:
     with open(Path(world_dir) / "search_log.jsonl", encoding="utf-8") as fh:
         for line in fh:
-            if '"type": "search"' in line or json.loads(line).get("type") == "search":
+            if line.strip():
                 event = decode_search_log_line(line)
                 if isinstance(event, SearchEvent):
                     yield event
