@@ -82,6 +82,16 @@ def precreate_topic(bootstrap: str, name: str) -> None:
         admin.close()
 
 
+def cuda_available() -> bool:
+    """True if torch sees a GPU (asked in a child, so this process never imports torch)."""
+    import subprocess
+    import sys
+
+    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
+                           capture_output=True, text=True, timeout=120)
+    return probe.stdout.strip() == "True"
+
+
 def http_ok(url: str) -> bool:
     import httpx
 
@@ -189,21 +199,26 @@ class Demo:
         return up
 
     def choose_teacher(self, commands: set[str]) -> tuple[bool, Path | None, str]:
-        """The LLM teacher if asked for (or an SFT'd one exists), else the stand-in.
+        """Which teacher labels the stream: the LLM (ELLM-rele) or the rule-based stand-in.
 
+        `auto` runs the LLM only where it can keep up: an SFT'd model in the cache and a
+        GPU. On CPU it took ~40 s per batch here (a few labels per minute, and outputs cut
+        short do not parse), too slow for a demo of minutes; `--teacher llm` runs it anyway.
         Returns (use the LLM, its model dir or None for the worker's default, description).
         """
         s, plan = self.settings, self.plan
         has_llm = "teacher run" in commands
         model_dir, which = kids.find_teacher_model(s.cache_dir) if has_llm else (None, "")
-        use_llm = has_llm and (plan.teacher == "llm" or (
-            plan.teacher == "auto" and "SFT" in which))
+        gpu = has_llm and plan.teacher == "auto" and cuda_available()
+        use_llm = has_llm and (plan.teacher == "llm" or (gpu and "SFT" in which))
         if not use_llm:
-            why = ("`relstream teacher run` is not installed yet" if not has_llm
+            why = ("`relstream teacher run` is not installed" if not has_llm
                    else "--teacher stand-in was asked for" if plan.teacher == "stand-in"
-                   else f"no SFT'd teacher in the cache ({which})")
-            say(f"-- teacher: the rule-based stand-in (word overlap, no LLM) runs inside the "
-                f"real labelling worker, because {why}")
+                   else "there is no GPU, and the CPU LLM teacher labels only a few pairs "
+                   "per minute (use --teacher llm to run it anyway)" if "SFT" in which
+                   else f"no SFT'd teacher is in the cache ({which})")
+            say(f"-- teacher: the rule-based stand-in (word overlap, no LLM, never ground "
+                f"truth) runs inside the real labelling worker, because {why}")
             return False, None, "rule-based stand-in teacher"
         return True, model_dir, which
 

@@ -40,6 +40,11 @@ def report_and_plots(demo: Demo, world: World) -> None:
             plots.plot_ab_ctr(report.rows, layout.plots / "ab_ctr.png"),
             plots.plot_freshness(report.rows, published, layout.plots / "freshness.png"),
         ]
+    trainer_points = layout.state("trainer") / "online" / f"{MODEL_NAME}-prequential.jsonl"
+    trainer_png = plots.plot_trainer_prequential(trainer_points,
+                                                 layout.plots / "trainer_prequential_auc.png")
+    if trainer_png is not None:
+        result.plots.append(trainer_png)
     for png in sorted(layout.report.glob("ab-report-*.png")):
         target = layout.plots / png.name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,8 @@ class DemoPlan:
     """Label requests per minute for the LLM teacher (a few labels/s at best on CPU)."""
     stand_in_budget_per_minute: float = 600.0
     """Label requests per minute for the rule-based stand-in teacher (it is fast)."""
-    teacher_max_new_tokens: int = 96
+    teacher_max_new_tokens: int = 128
+    """The worker's default: shorter outputs are cut before the grade and do not parse."""
     # --- continuous trainer
     student_encoder: Literal["minilm", "tiny"] = "minilm"
     student_layers: int = 2
@@ -102,16 +103,16 @@ FULL = DemoPlan()
 """About 15 minutes on 2 cores: ~2.5 min pre-launch, ~8 min experiment, plus start-up."""
 
 QUICK = DemoPlan(
-    mode="quick", items=2000, days=1.0, searches=5000, pre_seconds=45.0, post_seconds=80.0,
-    first_version_timeout_s=60.0, teacher_max_new_tokens=48,
+    mode="quick", items=2000, days=1.0, searches=5000, change_at=0.5, pre_seconds=45.0,
+    post_seconds=80.0, first_version_timeout_s=60.0,
     student_layers=1, max_length=40, gate_every_labels=32, gate_every_minutes=0.5,
     traffic_rps=6.0, ready_timeout_s=120.0,
 )
-"""About 3 minutes: a smaller world, a 1-layer MiniLM student, short teacher outputs."""
+"""About 3 minutes: a 1-day world (launch at noon) and a 1-layer MiniLM student."""
 
 TINY = replace(
     QUICK, mode="tiny", items=300, searches=600, pre_seconds=12.0, post_seconds=20.0,
-    first_version_timeout_s=40.0, teacher="stand-in", teacher_max_new_tokens=8,
+    first_version_timeout_s=40.0, teacher="stand-in",
     student_encoder="tiny", gate_every_labels=4, gate_every_minutes=0.2, batch_size=4,
     traffic_rps=4.0, holdout_every=5, min_validation=4,
 )

@@ -127,6 +127,39 @@ def plot_freshness(rows: Sequence[RequestRow], published: dict[str, float], path
     return _save(fig, path)
 
 
+def plot_trainer_prequential(points_file: Path, path: Path, buckets: int = 8) -> Path | None:
+    """The trainer's own test-then-train AUC on the teacher labels it consumed, in label
+    order, against ground truth: all pairs and the new brand's (None without points)."""
+    from student_trainer.evaluate import binary_auc
+    from student_trainer.online.prequential import read_points_jsonl
+
+    if not points_file.is_file():
+        return None
+    points = sorted((p for p in read_points_jsonl(points_file) if p.truth_grade is not None),
+                    key=lambda p: p.seq)
+    if not points:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for brand_only, label in ((False, "all labelled pairs"), (True, "new brand's queries")):
+        pts = [p for p in points if p.new_brand or not brand_only]
+        size = max(1, math.ceil(len(pts) / buckets))
+        chunks = [pts[i:i + size] for i in range(0, len(pts), size)]
+        xs = [sum(p.seq for p in c) / len(c) for c in chunks]
+        ys = [binary_auc([p.score for p in c], [p.truth_grade or "I" for p in c])
+              for c in chunks]
+        ax.plot(xs, ys, marker="o", label=f"{label} (n={len(pts)})")
+    first = next((p.seq for p in points if p.new_brand), None)
+    if first is not None:
+        ax.axvline(first, color="gray", linestyle="--", label="first new-brand label")
+    ax.set_title("continuous trainer: prequential AUC (each label scored before training)")
+    ax.set_xlabel("teacher labels consumed")
+    ax.set_ylabel("AUC vs ground truth (E vs rest)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
 def published_times(registry: Path, name: str) -> dict[str, float]:
     """Version → publish time (epoch seconds) from the registry's manifests."""
     from student_trainer.registry import list_versions, load_manifest
