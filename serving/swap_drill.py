@@ -41,6 +41,8 @@ class DrillResult:
     rss_after_first_swap: int
     rss_after_swaps: int
     swap_seconds: list[float] = field(default_factory=list)
+    warmup: list[Sample] = field(default_factory=list)
+    """Requests of the unmeasured warm-up before the steady phase."""
 
     def failed(self, phase: str) -> int:
         return sum(s.status != 200 for s in getattr(self, phase))
@@ -103,7 +105,7 @@ def _drill(
 ) -> DrillResult:
     admin.post(f"/admin/models/{model}/load", params={"version": versions[0]})
     # Not measured: first requests pay for lazy set-up (chdb, allocator, sequence shapes).
-    run_load(url, make_body, clients=clients, duration_s=2.0, seed=seed + 100)
+    warmup = run_load(url, make_body, clients=clients, duration_s=2.0, seed=seed + 100)
     steady = run_load(url, make_body, clients=clients, duration_s=steady_s, seed=seed)
     swap_log: dict[str, Any] = {"rss_first": 0, "seconds": [], "max_live": 0}
     before = target.stats()
@@ -127,7 +129,7 @@ def _drill(
     rss_end = target.rss()
     after = target.stats()
     return DrillResult(
-        steady=steady, swapping=swapping, history=after["history"],
+        steady=steady, swapping=swapping, warmup=warmup, history=after["history"],
         swaps_done=after["swaps"] - before["swaps"], swap_failures=after["failures"],
         max_live_sessions=swap_log["max_live"], rss_after_first_swap=swap_log["rss_first"],
         rss_after_swaps=rss_end, swap_seconds=swap_log["seconds"],
