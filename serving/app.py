@@ -99,6 +99,8 @@ def build_state(
         elif settings.catalog_path is not None:
             items = MemoryItemLookup.from_jsonl(settings.catalog_path)
         else:
+            log.warning("no catalog_path and item_source 'memory': every item_id is unknown "
+                        "until the catalog topic fills the catalog (consume_catalog)")
             items = MemoryItemLookup()
     config = (load_config(settings.ab_config_path) if settings.ab_config_path
               else single_arm(settings.model_name))
