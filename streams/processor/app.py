@@ -44,7 +44,7 @@ def policy_params(settings: ProcessorSettings) -> PolicyParams:
 class Processor:
     """The Faust app and everything it owns, built from settings."""
 
-    def __init__(self, settings: ProcessorSettings) -> None:
+    def __init__(self, settings: ProcessorSettings, store: Any = None) -> None:
         import faust
 
         self.settings = settings
@@ -68,7 +68,7 @@ class Processor:
         self.catalog_topic = app.topic(topic_name(CATALOG, prefix), **raw)
         self.label_topic = app.topic(topic_name(LABEL_REQUESTS, prefix), **raw)
         self.dead_topic = app.topic(topic_name(DEAD_LETTER, prefix), **raw)
-        self.delta_topic = app.topic(f"{settings.app_id()}-item-deltas", partitions=PARTITIONS,
+        self.delta_topic = app.topic(delta_topic_name(settings), partitions=PARTITIONS,
                                      internal=True, key_serializer="raw",
                                      value_serializer="json")
 
@@ -84,7 +84,7 @@ class Processor:
             CtrPrior(settings.ctr_prior, settings.ctr_prior_strength), self.metrics,
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feast-push")
-        self._store: Any = None
+        self._store: Any = store
         self._needs_rebuild = True
         self._started = time.time()
         self._first_event_at: float | None = None
@@ -92,6 +92,7 @@ class Processor:
         self.pushed: dict[str, int] = {}
         self._offline: dict[str, list[dict[str, Any]]] = {}
         self._offline_flushed = time.monotonic()
+        self._last_full_sync = time.monotonic()
         self._register()
 
     # --- wiring ---------------------------------------------------------------------------
@@ -111,7 +112,8 @@ class Processor:
         @app.agent(self.delta_topic, name="item_deltas")
         async def item_deltas(stream: Any) -> None:
             async for event in stream.events():
-                await self._send(state.on_item_delta(event.value))
+                for delta in event.value["batch"]:
+                    await self._send(state.on_item_delta(delta))
 
         @app.agent(self.catalog_topic, name="catalog")
         async def catalog(stream: Any) -> None:
@@ -123,6 +125,7 @@ class Processor:
             # Tables are recovered by now: whatever was counted before a crash but never
             # pushed is pushed on the next tick.
             self._needs_rebuild = True
+            state.stats["rebalances"] += 1
 
         @app.timer(interval=self.settings.push_interval_s)
         async def _push() -> None:
@@ -134,12 +137,20 @@ class Processor:
             # per-request records cost ~6 % of the CPU.
             for name in ("aiokafka", "faust", "mode", "kafka"):
                 logging.getLogger(name).setLevel(max(logging.INFO, log.getEffectiveLevel()))
-            loop = asyncio.get_running_loop()
-            self._store = await loop.run_in_executor(self._executor, self._open_store_sync)
+            if self._store is None:
+                loop = asyncio.get_running_loop()
+                self._store = await loop.run_in_executor(self._executor, self._open_store_sync)
 
     async def _send(self, out: Outputs) -> None:
+        # One message per target partition rather than per item (a search touches ~10
+        # items): the partition is the one the item's key hashes to, as on the catalog
+        # topic, so catalog entries and deltas of an item meet on one worker.
+        batches: dict[int, list[dict[str, Any]]] = {}
         for item_id, delta in out.deltas:
-            await self.delta_topic.send(key=item_id.encode(), value=delta)
+            batches.setdefault(item_partition(item_id), []).append(delta)
+        for partition, batch in batches.items():
+            await self.delta_topic.send(key=batch[0]["i"].encode(), value={"batch": batch},
+                                        partition=partition)
         for request in out.requests:
             await self.label_topic.send(key=request.pair_key.encode(), value=request.to_bytes(),
                                         timestamp=request.ts.timestamp())
@@ -160,8 +171,11 @@ class Processor:
             # Feast is still importing (~10 s); dirty marks keep accumulating meanwhile.
             await loop.run_in_executor(None, self._write_stats)
             return
-        if self._needs_rebuild:
+        if time.monotonic() - self._last_full_sync >= self.settings.full_sync_interval_s:
+            self._needs_rebuild = True
+        if self._needs_rebuild and not self.app.in_recovery:
             self._needs_rebuild = False
+            self._last_full_sync = time.monotonic()
             self.state.rebuild()
         rows = self.state.collect_rows()
         for view, view_rows in rows.items():
@@ -220,6 +234,35 @@ class Processor:
         tmp.replace(path)
 
 
+def item_partition(item_id: str) -> int:
+    """Kafka's default (murmur2) partition of the key, as producers place catalog events."""
+    from kafka.partitioner.default import murmur2
+
+    return (murmur2(item_id.encode()) & 0x7FFFFFFF) % PARTITIONS
+
+
+def delta_topic_name(settings: ProcessorSettings) -> str:
+    return f"{settings.app_id()}-item-deltas"
+
+
+def ensure_delta_topic(settings: ProcessorSettings) -> None:
+    """Create the internal item-deltas topic up front: a Faust consumer that starts before
+    it exists ignores it until a metadata refresh minutes later (seen here)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+                             client_id="relstream-streams-admin", request_timeout_ms=30_000)
+    try:
+        if delta_topic_name(settings) not in set(admin.list_topics()):
+            admin.create_topics([NewTopic(delta_topic_name(settings), PARTITIONS, 1)])
+    except TopicAlreadyExistsError:
+        pass  # another worker of the group won the race
+    finally:
+        admin.close()
+
+
 def _where(msg: Any) -> str:
     return f"{msg.topic}/{msg.partition}/{msg.offset}"
 
@@ -231,9 +274,14 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "WARNING") -> None:
     from streams.topics import ensure_topics
 
     ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    ensure_delta_topic(settings)
     # Feast pushes run in a thread; with the default 5 ms GIL switch interval every socket
     # call of the event loop waited for that thread (measured: ~5 ms per produce request).
     sys.setswitchinterval(0.0005)
-    processor = Processor(settings)
+    # Import Feast (~10 s of CPU) and apply the repo before joining the group, so the
+    # import does not compete with the first minutes of stream processing.
+    from feature_store.config import apply_repo
+
+    processor = Processor(settings, store=apply_repo(settings))
     worker = faust.Worker(processor.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

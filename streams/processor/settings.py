@@ -40,6 +40,10 @@ class ProcessorSettings(FeatureStoreSettings):
     ctr_prior_strength: float = Field(
         20.0, description="Pseudo-impressions of the CTR prior."
     )
+    full_sync_interval_s: float = Field(
+        300.0, description="Seconds between pushes of every entity (not only changed ones): "
+        "a safety net that converges Feast with the tables whatever happened before."
+    )
     offline_flush_interval_s: float = Field(
         30.0, description="Seconds between appends of pushed rows to the offline parquet files "
         "(training features); 0 turns offline writes off."

@@ -302,6 +302,7 @@ class StreamState:
     def rebuild(self) -> None:
         """After a restart or rebalance: re-derive latest times from the tables and mark
         every entity dirty, so Feast gets what was counted but maybe never pushed."""
+        self.stats["rebuilds"] += 1
         for key, bucket in list(self.t.query_hours.items()):
             query, _ = agg.split_bucket_key(key)
             self._touch(self.query_latest, query, bucket["t"])

@@ -180,19 +180,22 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+@pytest.mark.slow
 def test_exact_counts_survive_sigkill(stack_settings: CommonSettings, subprocess_env: Any,
                                       tmp_path: Path) -> None:
     from streams.replay import replay_files
 
     catalog, log = write_stream(tmp_path)
     expected = expected_counts(log)
-    env = subprocess_env(RELSTREAM_PUSH_INTERVAL_S="0.5",
+    env = subprocess_env(RELSTREAM_PUSH_INTERVAL_S="0.5", RELSTREAM_FULL_SYNC_INTERVAL_S="5",
                          RELSTREAM_LABEL_BUDGET_PER_MINUTE="100000")
     worker_log = tmp_path / "worker.log"
     proc = start_worker(env, worker_log)
     try:
-        # Paced replay (~8 s) so the worker is killed with part of the stream still ahead.
+        # Paced replay (~8 s) so the worker is killed with part of the stream still ahead;
+        # started once the worker runs (its first status file), Feast imported.
         replay_files(stack_settings, catalog, None)
+        wait_for(lambda: bool(stats(stack_settings)), 180, "the worker to start", proc)
         t_replay = time.monotonic()
         import threading
 
@@ -255,6 +258,7 @@ def _classified_traffic(log: Path, tail_searches: int = 3, new_impressions: int 
     return out
 
 
+@pytest.mark.slow
 def test_label_requests_deduped_within_budget_and_tilted(
         stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path) -> None:
     from streams.replay import replay_files
