@@ -1,0 +1,110 @@
+"""The `TeacherBackend` protocol and the shared step from raw model output to labels.
+
+A backend only has to `judge` pairs: generate the CoT up to `Grade:` and read the grade
+distribution there. `BackendBase.label` turns judgements into `TeacherLabel`s, or into
+`LabelFailure`s (with the raw output) when the CoT cannot be parsed, so the worker can
+dead-letter them and go on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from streams.cot import CotParseError, parse_cot
+from streams.schemas import CatalogItem, Grade, LabelRequest, TeacherInfo, TeacherLabel, utcnow
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Raw backend output for one pair.
+
+    `cot` is the generated text up to and including `Grade:`; `marker_found` is False when
+    the marker had to be forced (model rambled or ran out of tokens); `new_tokens` counts
+    generated tokens (for tokens/s).
+    """
+
+    cot: str
+    grade_probs: dict[Grade, float]
+    marker_found: bool
+    new_tokens: int
+
+
+@dataclass(frozen=True)
+class LabelFailure:
+    """A request the teacher could not label, with the reason and the raw model output."""
+
+    request: LabelRequest
+    reason: str
+    raw_output: str = ""
+
+
+@runtime_checkable
+class TeacherBackend(Protocol):
+    """What the worker, the evaluator and the benchmark need from a teacher."""
+
+    info: TeacherInfo
+
+    def judge(self, pairs: Sequence[tuple[str, CatalogItem]]) -> list[Judgement]:
+        """Judge (query, item) pairs in one batch; one `Judgement` per pair, in order."""
+        ...
+
+    def label(self, batch: Sequence[LabelRequest]) -> list[TeacherLabel | LabelFailure]:
+        """Label requests; one result per request, in order. Never raises for one pair."""
+        ...
+
+    def health(self) -> dict[str, Any]:
+        """A small dict saying whether the backend can serve (`ok`) and what it runs."""
+        ...
+
+
+def to_label(request: LabelRequest, judgement: Judgement, info: TeacherInfo
+             ) -> TeacherLabel | LabelFailure:
+    """One judgement → a label, or a failure naming the parse error (raw output kept)."""
+    try:
+        steps = parse_cot(judgement.cot)
+    except CotParseError as exc:
+        return LabelFailure(request, f"unparsable teacher output: {exc}", judgement.cot)
+    return TeacherLabel(
+        ts=utcnow(),
+        event_id=uuid.uuid4().hex,
+        query=request.query,
+        item_id=request.item_id,
+        grade_probs=judgement.grade_probs,
+        steps=steps,
+        raw_cot=judgement.cot,
+        teacher=info,
+        request_event_id=request.event_id,
+    )
+
+
+class BackendBase:
+    """`label` implemented on top of `judge`, for every backend.
+
+    `tokens_generated` counts every generated token so far (the worker's tokens/s).
+    """
+
+    info: TeacherInfo
+    tokens_generated: int = 0
+
+    def judge(self, pairs: Sequence[tuple[str, CatalogItem]]) -> list[Judgement]:
+        raise NotImplementedError
+
+    def label(self, batch: Sequence[LabelRequest]) -> list[TeacherLabel | LabelFailure]:
+        results: list[TeacherLabel | LabelFailure | None] = [None] * len(batch)
+        todo: list[int] = []
+        for i, request in enumerate(batch):
+            if request.item is None:
+                results[i] = LabelFailure(
+                    request, f"label request {request.event_id} has no item and the "
+                    f"catalog does not know item_id {request.item_id!r}")
+            else:
+                todo.append(i)
+        if todo:
+            judgements = self.judge([(batch[i].query, batch[i].item) for i in todo])  # type: ignore[misc]
+            self.tokens_generated += sum(j.new_tokens for j in judgements)
+            for i, judgement in zip(todo, judgements, strict=True):
+                results[i] = to_label(batch[i], judgement, self.info)
+        return [r for r in results if r is not None]

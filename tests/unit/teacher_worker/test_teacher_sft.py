@@ -1,0 +1,86 @@
+"""SFT data masking, config validation, a 2-step LoRA run, resume, and a loadable output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from streams.cot import render_cot
+from streams.schemas import CatalogItem, CotSteps, DimensionCheck
+from teacher_worker.errors import TeacherWorkerError
+from teacher_worker.sft import SftConfig, merge_adapter, train_sft
+from teacher_worker.sft_data import IGNORE, build_examples, read_annotations
+
+CATALOG = {
+    f"i{k}": CatalogItem(item_id=f"i{k}", title=f"Acme {c} mug", category="Kitchen > Mugs",
+                         brand="Acme", attributes={"color": c})
+    for k, c in enumerate(["red", "blue", "green"])
+}
+
+
+def _rows() -> list[dict]:  # type: ignore[type-arg]
+    rows = []
+    for k, color in enumerate(["red", "blue", "green"]):
+        grade = "E" if color == "red" else "S"
+        steps = CotSteps(query_analysis={"type": "mug", "color": "red"},
+                         item_analysis={"type": "mug", "color": color},
+                         checks=[DimensionCheck(dimension="color",
+                                                status="match" if grade == "E" else "mismatch",
+                                                evidence=["red", color])], grade=grade)
+        rows.append({"query": "red mug", "item_id": f"i{k}", "grade": grade,
+                     "split": "train" if k < 2 else "test", "cot": render_cot(steps)})
+    return rows
+
+
+def _write(path: Path, rows: list[dict]) -> Path:  # type: ignore[type-arg]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_read_annotations_filters_splits_and_rejects_broken_cots(tmp_path: Path) -> None:
+    path = _write(tmp_path / "cot.jsonl", _rows())
+    assert len(read_annotations(path)) == 2
+    assert len(read_annotations(path, splits=None)) == 3
+    bad = _write(tmp_path / "bad.jsonl", [{"query": "q", "item_id": "i0", "cot": "Grade: E"}])
+    with pytest.raises(TeacherWorkerError, match="bad.jsonl:1"):
+        read_annotations(bad)
+
+
+def test_loss_only_on_answer_tokens(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    (example,) = build_examples(tokenizer, _rows()[:1], CATALOG)
+    answer = tokenizer(_rows()[0]["cot"] + tokenizer.eos_token,
+                       add_special_tokens=False).input_ids
+    n_prompt = len(example.input_ids) - len(answer)
+    assert example.labels[:n_prompt] == [IGNORE] * n_prompt
+    assert example.labels[n_prompt:] == answer == example.input_ids[n_prompt:]
+    assert answer[-1] == tokenizer.eos_token_id
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(TeacherWorkerError, match="lora_dropout"):
+        SftConfig(lora_dropout=1.5)
+    with pytest.raises(TeacherWorkerError, match="max_steps"):
+        SftConfig(max_steps=0)
+
+
+def test_short_run_resumes_and_saves_a_loadable_model(tmp_path: Path, tiny_dir: Path,
+                                                      tokenizer) -> None:  # type: ignore[no-untyped-def]
+    examples = build_examples(tokenizer, _rows(), CATALOG)
+    out = tmp_path / "sft"
+    config = SftConfig(max_steps=2, batch_size=2, save_every=1, lora_r=4, lora_alpha=8)
+    first = train_sft(tiny_dir, examples, out, config, progress=False, device="cpu")
+    assert first["steps"] == 2 and len(first["last_losses"]) == 2
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    more = SftConfig(max_steps=3, batch_size=2, save_every=1, lora_r=4, lora_alpha=8)
+    second = train_sft(tiny_dir, examples, out, more, progress=False, device="cpu")
+    assert second["steps"] == 3 and len(second["last_losses"]) == 1  # resumed at step 2
+
+    from teacher_worker.backends.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(out, device="cpu", max_new_tokens=4)
+    (judgement,) = backend.judge([("red mug", CATALOG["i0"])])
+    assert sum(judgement.grade_probs.values()) == pytest.approx(1.0)
+    merged = merge_adapter(tiny_dir, out / "checkpoints" / "step-3", tmp_path / "merged")
+    assert (merged / "model.safetensors").is_file()
