@@ -56,8 +56,11 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     c.add_argument("--layers", type=int, default=2, help="MiniLM layers kept (default 2)")
     c.add_argument("--limit", type=int, help="at most this many labelled pairs")
     c.add_argument("--buckets", type=int, default=8, help="points per curve")
-    c.add_argument("--lr", type=float, default=5e-5, help="encoder learning rate")
-    c.add_argument("--head-lr", type=float, default=1e-3, help="heads' learning rate")
+    c.add_argument("--lr", type=float, help="encoder learning rate (default 5e-5; 1e-3 tiny)")
+    c.add_argument("--head-lr", type=float, help="heads' learning rate (default 1e-3; 3e-3 "
+                   "tiny)")
+    c.add_argument("--replay-ratio", type=float, default=2.0,
+                   help="replayed labels per new label (default 2)")
     c.add_argument("--loss", choices=["hard", "score", "cot", "full"], default="score")
     c.set_defaults(func=run_plot_cmd)
 
@@ -111,8 +114,10 @@ def run_plot_cmd(args: argparse.Namespace) -> int:
         settings = OnlineSettings(
             state_dir=Path(tmp), online_kind=args.kind,
             online_encoder="tiny" if args.tiny else "minilm", online_layers=args.layers,
-            online_lr=args.lr, online_head_lr=args.head_lr, online_loss=args.loss,
-            online_init="base")
+            online_lr=args.lr or (1e-3 if args.tiny else 5e-5),
+            online_head_lr=args.head_lr or (3e-3 if args.tiny else 1e-3),
+            online_loss=args.loss, online_init="base", online_replay_ratio=args.replay_ratio,
+            online_max_length=32 if args.tiny else 64)
         points = compare(args.world, settings, limit=args.limit)
     truth = GroundTruth.from_world(args.world)
     numbers = plot(points, args.out, change_at=truth.change_at, buckets=args.buckets,
@@ -122,6 +127,9 @@ def run_plot_cmd(args: argparse.Namespace) -> int:
         if key.startswith("after launch"):
             print(f"{key:40s} AUC vs truth {value['truth_auc']:.3f}  "
                   f"vs teacher {value['auc']:.3f}  n={int(value['n'])}")
+    for row in numbers["brand_fixed"]:
+        print(f"new-brand fixed set at {row['stream_ts']}: continuous {row['continuous']:.3f}"
+              f"  frozen {row['frozen']:.3f}")
     print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
     return 0
 

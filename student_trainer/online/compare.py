@@ -41,9 +41,36 @@ def stream_labels(world_dir: Path, limit: int | None = None) -> list[Any]:
     return out
 
 
+def brand_eval_set(world_dir: Path, truth: GroundTruth) -> tuple[list[Any], list[str]]:
+    """Every ground-truth pair of the new brand's queries, as examples, with its grade."""
+    from streams.item_text import item_text
+    from streams.simulator.loaders import load_catalog, load_labels
+    from student_trainer.config import DIMENSIONS, IGNORE
+    from student_trainer.data import Example
+
+    catalog = load_catalog(world_dir)
+    pairs = [(q, i, g) for (q, i), g in sorted(load_labels(world_dir).items())
+             if truth.is_new_brand(q) and i in catalog]
+    # scored only, never trained on: the teacher fields are placeholders
+    examples = [Example(q, i, item_text(catalog[i]), (0.25, 0.25, 0.25, 0.25),
+                        (IGNORE,) * len(DIMENSIONS), (), "none", "none") for q, i, _ in pairs]
+    return examples, [g for _, _, g in pairs]
+
+
+def _fixed_auc(trainer: OnlineTrainer, examples: list[Any], grades: list[str]) -> float:
+    from student_trainer.evaluate import binary_auc
+
+    if not examples:
+        return float("nan")
+    logits = trainer.student.predict_logits(examples, trainer.tokenizer)
+    return binary_auc(trainer.student.scores(logits).tolist(), grades)
+
+
 def compare(world_dir: Path, settings: OnlineSettings, *, limit: int | None = None,
-            chunk: int = 32, progress: bool = True) -> dict[str, list[PrequentialPoint]]:
-    """Prequential points of the continuous and the frozen student (see module doc)."""
+            chunk: int = 32, eval_every: int = 4, progress: bool = True) -> dict[str, Any]:
+    """Prequential points of the continuous and the frozen student (see module doc), and
+    every `eval_every` chunks both models' AUC on the fixed set of all the new brand's
+    ground-truth pairs (`brand_fixed`: rows of stream time, continuous, frozen)."""
     from tqdm.auto import tqdm
 
     from streams.simulator.loaders import load_catalog
@@ -57,8 +84,11 @@ def compare(world_dir: Path, settings: OnlineSettings, *, limit: int | None = No
     kept: list[PrequentialPoint] = []
     continuous.all_points = kept
     frozen: OnlineTrainer | None = None
-    for start in tqdm(range(0, len(labels), chunk), desc="continuous vs frozen",
-                      disable=not progress):
+    fixed_x, fixed_y = brand_eval_set(world_dir, truth)
+    brand_fixed: list[dict[str, Any]] = []
+    starts = range(0, len(labels), chunk)
+    for n_chunk, start in enumerate(tqdm(starts, desc="continuous vs frozen",
+                                         disable=not progress)):
         batch = [LabelRecord(lb, "stream/0", start + k)
                  for k, lb in enumerate(labels[start:start + chunk])]
         if frozen is None and truth.change_at is not None and batch[0].label.ts >= truth.change_at:
@@ -68,12 +98,17 @@ def compare(world_dir: Path, settings: OnlineSettings, *, limit: int | None = No
         if frozen is not None:
             frozen.handle(batch, catalog, train=False)
         continuous.handle(batch, catalog)
+        if n_chunk % eval_every == eval_every - 1 or start + chunk >= len(labels):
+            auc = _fixed_auc(continuous, fixed_x, fixed_y)
+            brand_fixed.append({"stream_ts": batch[-1].label.ts, "continuous": auc,
+                                "frozen": _fixed_auc(frozen, fixed_x, fixed_y)
+                                if frozen is not None else auc})
     after = [p for p in kept if truth.change_at is None or p.stream_ts >= truth.change_at]
     return {"continuous": kept, "continuous_after": after,
-            "frozen": (frozen.all_points or []) if frozen else []}
+            "frozen": (frozen.all_points or []) if frozen else [], "brand_fixed": brand_fixed}
 
 
-def plot(points: dict[str, list[PrequentialPoint]], out: Path, *, change_at: Any = None,
+def plot(points: dict[str, Any], out: Path, *, change_at: Any = None,
          buckets: int = 8, title: str = "") -> dict[str, Any]:
     """Write the PNG (two panels: all queries, new-brand queries); returns the numbers."""
     import matplotlib
@@ -81,12 +116,14 @@ def plot(points: dict[str, list[PrequentialPoint]], out: Path, *, change_at: Any
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.4), sharey=True)
     numbers: dict[str, Any] = {}
     for ax, brand_only, name in ((axes[0], False, "all queries"),
                                  (axes[1], True, "new brand's queries")):
         for key, style in (("continuous", "-o"), ("frozen", "--s")):
-            rows = curve(points[key], buckets, target="truth", new_brand_only=brand_only)
+            # the new brand has few pairs: fewer, larger buckets keep each AUC meaningful
+            n = max(2, buckets // 3) if brand_only else buckets
+            rows = curve(points[key], n, target="truth", new_brand_only=brand_only)
             numbers[f"{key} / {name}"] = [{**r, "start": str(r["start"]), "end": str(r["end"])}
                                           for r in rows]
             if rows:
@@ -100,8 +137,21 @@ def plot(points: dict[str, list[PrequentialPoint]], out: Path, *, change_at: Any
         ax.set_xlabel("stream time (search time of the labelled pair)")
         ax.grid(alpha=0.3)
         ax.tick_params(axis="x", rotation=30)
-    axes[0].set_ylabel("AUC (E vs rest), equal-count buckets")
-    axes[1].legend(loc="lower right")
+    ax = axes[2]
+    fixed = points.get("brand_fixed") or []
+    if fixed:
+        xs = [r["stream_ts"] for r in fixed]
+        ax.plot(xs, [r["continuous"] for r in fixed], "-o", label="continuously trained")
+        ax.plot(xs, [r["frozen"] for r in fixed], "--s", label="frozen at the launch")
+    if change_at is not None:
+        ax.axvline(change_at, color="grey", linestyle=":", label="new brand launches")
+    ax.set_title("AUC on all the new brand's pairs (fixed set)")
+    ax.set_xlabel("stream time (model as of then)")
+    ax.grid(alpha=0.3)
+    ax.tick_params(axis="x", rotation=30)
+    numbers["brand_fixed"] = [{**r, "stream_ts": str(r["stream_ts"])} for r in fixed]
+    axes[0].set_ylabel("AUC (E vs rest) against ground truth")
+    axes[2].legend(loc="lower right")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
