@@ -29,11 +29,15 @@ def _apply(args: argparse.Namespace) -> int:
 
 def _get(args: argparse.Namespace) -> int:
     from feature_store.client import get_online
-    from feature_store.config import FeatureStoreSettings, open_store
+    from feature_store.config import FeatureStoreSettings, open_store, repo_dir
     from feature_store.errors import FeatureStoreError
 
     if args.query is None and args.item_id is None:
         raise FeatureStoreError("give --query, --item or both")
-    store = open_store(FeatureStoreSettings())
+    settings = FeatureStoreSettings()
+    if not (repo_dir(settings) / "registry.db").exists():
+        raise FeatureStoreError(f"no feature repo at {repo_dir(settings)}: run `relstream "
+                                "features apply` (or `relstream streams run`) first")
+    store = open_store(settings)
     print(json.dumps(get_online(store, args.query, args.item_id), indent=2, default=str))
     return 0

@@ -89,6 +89,7 @@ class Processor:
         self._started = time.time()
         self._first_event_at: float | None = None
         self._last_event_at: float | None = None
+        self._last_delta_at: float | None = None
         self.pushed: dict[str, int] = {}
         self._offline: dict[str, list[dict[str, Any]]] = {}
         self._offline_flushed = time.monotonic()
@@ -114,6 +115,7 @@ class Processor:
             async for event in stream.events():
                 for delta in event.value["batch"]:
                     await self._send(state.on_item_delta(delta))
+                self._last_delta_at = time.time()
 
         @app.agent(self.catalog_topic, name="catalog")
         async def catalog(stream: Any) -> None:
@@ -227,6 +229,7 @@ class Processor:
         data = {"app_id": self.settings.app_id(), "started": self._started,
                 "updated": time.time(),
                 "first_event_at": self._first_event_at, "last_event_at": self._last_event_at,
+                "last_delta_at": self._last_delta_at,
                 "stats": dict(self.state.stats),
                 "pushed": self.pushed, "metrics_written": self.metrics.written}
         tmp = path.with_suffix(".tmp")

@@ -16,7 +16,7 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
 
     b = bench.add_parser("streams", help="Faust aggregation events/s beside raw aiokafka "
                          "consume/s; Feast online read latency (SQLite, Redis)")
-    b.add_argument("--events", type=int, default=20_000, help="search-log events to process")
+    b.add_argument("--events", type=int, default=2_000, help="search-log events to process")
     b.add_argument("--reads", type=int, default=500, help="online reads per configuration")
     b.add_argument("--out", type=Path, default=Path("bench-results"))
     b.set_defaults(func=_bench)
