@@ -147,7 +147,8 @@ def publish(root: Path, staging_dir: Path, name: str, *, max_attempts: int = 20)
 
     `staging_dir` holds the graphs, `tokenizer/` and a `manifest.json` with at least
     kind, graphs, inputs, max_length and score_weights. Name, version, files (sha256),
-    created_at and, unless given, parent_version (the previous latest) are filled in here.
+    created_at and, unless the staged manifest names one, parent_version (the previous
+    latest) are filled in here.
     Concurrent publishers are safe: a lost race on a version number retries the next one.
     """
     root, staging = Path(root), Path(staging_dir)
@@ -164,7 +165,7 @@ def publish(root: Path, staging_dir: Path, name: str, *, max_attempts: int = 20)
             "version": version,
             "files": _files_of(tmp),
             "created_at": datetime.now(UTC).isoformat(),
-            "parent_version": staged.get("parent_version", latest),
+            "parent_version": staged.get("parent_version") or latest,
         }
         manifest.setdefault("metrics", {})
         manifest.setdefault("config", {})

@@ -33,6 +33,8 @@ def test_tiny_export_publishes_and_verifies(tmp_path: Path, kind: str,
     version = registry.publish(tmp_path / "reg", tmp_path / "stage", kind)
     vdir = registry.version_dir(tmp_path / "reg", kind, version)
     registry.verify(vdir)
+    again = registry.publish(tmp_path / "reg", tmp_path / "stage", kind)
+    assert registry.load_manifest(tmp_path / "reg", kind, again)["parent_version"] == version
     for role, file in graphs.items():
         session = ort_session(vdir / file)
         assert [i.name for i in session.get_inputs()] == manifest["inputs"][role]
