@@ -59,6 +59,8 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     c.add_argument("--lr", type=float, help="encoder learning rate (default 5e-5; 1e-3 tiny)")
     c.add_argument("--head-lr", type=float, help="heads' learning rate (default 1e-3; 3e-3 "
                    "tiny)")
+    c.add_argument("--ema-decay", type=float, default=0.0,
+                   help="score and export an EMA of the weights (0: off)")
     c.add_argument("--replay-ratio", type=float, default=2.0,
                    help="replayed labels per new label (default 2)")
     c.add_argument("--loss", choices=["hard", "score", "cot", "full"], default="score")
@@ -117,6 +119,7 @@ def run_plot_cmd(args: argparse.Namespace) -> int:
             online_lr=args.lr or (1e-3 if args.tiny else 5e-5),
             online_head_lr=args.head_lr or (3e-3 if args.tiny else 1e-3),
             online_loss=args.loss, online_init="base", online_replay_ratio=args.replay_ratio,
+            online_ema_decay=args.ema_decay,
             online_max_length=32 if args.tiny else 64)
         points = compare(args.world, settings, limit=args.limit)
     truth = GroundTruth.from_world(args.world)

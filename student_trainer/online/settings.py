@@ -36,6 +36,10 @@ class OnlineSettings(TrainerSettings):
     online_batch_size: int = Field(16, ge=1, description="New labels per optimiser step.")
     online_replay_ratio: float = Field(
         1.0, ge=0, description="Replayed labels per new label in each step (1.0: half/half).")
+    online_ema_decay: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Exponential moving average of the weights, used "
+        "for scoring (prequential), gating and export; 0 uses the raw weights. Smooths the "
+        "step-to-step drift that small online batches cause.")
     online_buffer_size: int = Field(5000, ge=1, description="Replay buffer capacity (labels).")
     online_buffer_policy: Literal["reservoir", "recency"] = Field(
         "reservoir", description="Uniform reservoir over the stream, or recency-weighted.")

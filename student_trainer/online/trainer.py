@@ -10,6 +10,7 @@ the next step depends on, Kafka offsets included; `loop.py` owns Kafka.
 
 from __future__ import annotations
 
+import copy
 import logging
 import zlib
 from collections.abc import Sequence
@@ -117,6 +118,8 @@ class OnlineTrainer:
         self.all_points: list[PrequentialPoint] | None = None
         """Set to a list to keep every prequential point in memory (comparisons, plots)."""
         self.student: Student
+        self.ema: Student | None = None
+        """The moving average of the weights when `online_ema_decay` > 0."""
         self.optimizer: torch.optim.Optimizer
 
     # --- model set-up -------------------------------------------------------------------
@@ -124,6 +127,10 @@ class OnlineTrainer:
     def _set_student(self, student: Student) -> None:
         self.student = student
         self.student.train()
+        self.ema = None
+        if self.settings.online_ema_decay > 0:
+            self.ema = copy.deepcopy(student).eval()
+            self.ema.requires_grad_(False)
         encoder: nn.Module = student.encoder  # type: ignore[assignment]
         enc = {id(p) for p in encoder.parameters()}
         self.optimizer = torch.optim.AdamW([
@@ -131,6 +138,21 @@ class OnlineTrainer:
             {"params": [p for p in student.parameters() if id(p) not in enc],
              "lr": self.settings.online_head_lr},
         ], weight_decay=0.01)
+
+    @property
+    def scorer(self) -> Student:
+        """The weights that score, gate and get exported: the EMA if there is one."""
+        return self.ema if self.ema is not None else self.student
+
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        d = self.settings.online_ema_decay
+        with torch.no_grad():
+            for e, p in zip(self.ema.parameters(), self.student.parameters(), strict=True):
+                e.mul_(d).add_(p.detach(), alpha=1 - d)
+            for e, b in zip(self.ema.buffers(), self.student.buffers(), strict=True):
+                e.copy_(b)
 
     def init_fresh(self) -> str:
         """No checkpoint: start from the latest published version or the base encoder."""
@@ -160,6 +182,8 @@ class OnlineTrainer:
         student = build_student(config, pretrained=False, tokenizer=self.tokenizer)
         student.load_state_dict(state["student"]["state_dict"])
         self._set_student(student)
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
         self.validation.load_state_dict(state["validation"])
@@ -192,6 +216,7 @@ class OnlineTrainer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "student": self.student.checkpoint(), "optimizer": self.optimizer.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
             "buffer": self.buffer.state_dict(), "validation": self.validation.state_dict(),
             "cadence": self.cadence.state_dict(), "offsets": dict(self.offsets),
             "counters": dict(self.counters), "window": dict(self.window),
@@ -241,9 +266,9 @@ class OnlineTrainer:
         return len(fresh)
 
     def _score_first(self, joined: list[tuple[LabelRecord, Example, int]]) -> None:
-        logits = self.student.predict_logits([ex for _, ex, _ in joined], self.tokenizer)
+        logits = self.scorer.predict_logits([ex for _, ex, _ in joined], self.tokenizer)
         probs = torch.softmax(logits, dim=-1)
-        scores = self.student.scores(logits).tolist()
+        scores = self.scorer.scores(logits).tolist()
         points: list[PrequentialPoint] = []
         for (rec, _, seq), p, s in zip(joined, probs.tolist(), scores, strict=True):
             points.append(self.prequential.make_point(
@@ -274,6 +299,7 @@ class OnlineTrainer:
             loss.backward()
             nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
             self.optimizer.step()
+            self._update_ema()
             self.counters["steps"] += 1
             self.buffer.extend(fresh)
         self.counters["labels_trained"] += len(examples)
@@ -286,7 +312,7 @@ class OnlineTrainer:
         if not (self.cadence.due() or (force and self.cadence.labels_since > 0)):
             return None
         val = self.validation.items()
-        candidate = validation_metrics(self.student, self.tokenizer, val)
+        candidate = validation_metrics(self.scorer, self.tokenizer, val)
         candidate.update({f"preq_{k}": v for k, v in self.prequential.summary().items()})
         published = (validation_metrics(self.published_student, self.tokenizer, val)
                      if self.published_student is not None else None)
@@ -296,7 +322,7 @@ class OnlineTrainer:
         error = None
         if len(val) >= self.gate_config.min_validation:
             staged = publisher.stage_candidate(
-                self.root, self.name, self.student, self.tokenizer, metrics=candidate,
+                self.root, self.name, self.scorer, self.tokenizer, metrics=candidate,
                 config={"online": {"loss": self.weights.to_dict(),
                                    "lr": self.settings.online_lr,
                                    "replay": self.settings.online_buffer_policy}},

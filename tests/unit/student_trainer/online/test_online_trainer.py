@@ -104,24 +104,26 @@ def test_gate_publishes_a_verified_version_then_rejects_a_worse_one(
     assert again.published_version == "1"
 
 
+@pytest.mark.parametrize("ema", [0.0, 0.9])
 def test_restored_checkpoint_continues_exactly_like_an_uninterrupted_run(
     tmp_path: Path, labels: list[TeacherLabel], catalog: dict[str, CatalogItem], tokenizer,
+    ema: float,
 ) -> None:
     from student_trainer.online.checkpoint import load_checkpoint, save_checkpoint
 
     records = _stream(labels, 6)
     first, second = records[:20], records[20:]
-    straight = OnlineTrainer(_settings(tmp_path / "a"), tokenizer)
+    straight = OnlineTrainer(_settings(tmp_path / "a", online_ema_decay=ema), tokenizer)
     straight.init_fresh()
     straight.handle(first, catalog)
     straight.handle(second, catalog)
 
-    crashed = OnlineTrainer(_settings(tmp_path / "b"), tokenizer)
+    crashed = OnlineTrainer(_settings(tmp_path / "b", online_ema_decay=ema), tokenizer)
     crashed.init_fresh()
     crashed.handle(first, catalog)
     save_checkpoint(tmp_path / "ck", crashed.state_dict())
     crashed.handle(second[:7], catalog)  # work after the checkpoint, lost in the "crash"
-    resumed = OnlineTrainer(_settings(tmp_path / "b"), tokenizer)
+    resumed = OnlineTrainer(_settings(tmp_path / "b", online_ema_decay=ema), tokenizer)
     state = load_checkpoint(tmp_path / "ck")
     assert state is not None
     resumed.restore(state)
@@ -132,3 +134,9 @@ def test_restored_checkpoint_continues_exactly_like_an_uninterrupted_run(
     assert resumed.offsets == straight.offsets
     for key, value in straight.student.state_dict().items():
         assert torch.equal(value, resumed.student.state_dict()[key]), key
+    for key, value in straight.scorer.state_dict().items():
+        assert torch.equal(value, resumed.scorer.state_dict()[key]), key
+    if ema:
+        assert straight.scorer is straight.ema
+        assert any(not torch.equal(v, straight.student.state_dict()[k])
+                   for k, v in straight.ema.state_dict().items())
