@@ -151,8 +151,8 @@ class OnlineTrainer:
         with torch.no_grad():
             for e, p in zip(self.ema.parameters(), self.student.parameters(), strict=True):
                 e.mul_(d).add_(p.detach(), alpha=1 - d)
-            for e, b in zip(self.ema.buffers(), self.student.buffers(), strict=True):
-                e.copy_(b)
+            for eb, b in zip(self.ema.buffers(), self.student.buffers(), strict=True):
+                eb.copy_(b)
 
     def init_fresh(self) -> str:
         """No checkpoint: start from the latest published version or the base encoder."""
