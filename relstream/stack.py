@@ -193,8 +193,9 @@ class LocalStack:
             config = self._write_kafka_config(host, port)
             cluster_id = str(uuid.uuid4())
             fmt = subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", _kafka_cluster_id(cluster_id),
-                           "-c", str(config)),
+                # `--cluster-id=` keeps an id that starts with "-" from reading as a flag.
+                self._java("kafka.tools.StorageTool", "format",
+                           f"--cluster-id={_kafka_cluster_id(cluster_id)}", "-c", str(config)),
                 capture_output=True, text=True,
             )
             if fmt.returncode != 0:
