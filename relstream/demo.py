@@ -178,7 +178,7 @@ class Demo:
         if "streams run" in commands:
             precreate_topic(s.kafka_bootstrap, f"{groups['streams']}-item-deltas")
             up["streams"] = self.start_child(
-                kids.streams_spec(s, layout, budget),
+                kids.streams_spec(s, layout, plan, budget),
                 lambda: group_stable(s.kafka_bootstrap, groups["streams"]),
                 f"Faust, label budget {budget:.0f}/min")
         else:

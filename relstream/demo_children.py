@@ -115,11 +115,12 @@ def group_ids(settings: CommonSettings) -> dict[str, str]:
             "trainer": f"{p}online-trainer"}
 
 
-def streams_spec(settings: CommonSettings, layout: Layout, budget_per_minute: float
-                 ) -> ChildSpec:
+def streams_spec(settings: CommonSettings, layout: Layout, plan: DemoPlan,
+                 budget_per_minute: float) -> ChildSpec:
     state = layout.state("streams")
     env = base_env(settings, state)
     env.update({
+        "RELSTREAM_NEW_ITEM_IMPRESSIONS": str(plan.new_item_impressions),
         "RELSTREAM_LABEL_BUDGET_PER_MINUTE": str(budget_per_minute),
         "RELSTREAM_PUSH_INTERVAL_S": "2.0",
     })

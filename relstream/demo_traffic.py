@@ -4,10 +4,11 @@ A thread follows the replay clock: at each step it picks a search of the world t
 already happened in event time (a share of them from the new brand's queries), has it
 made by a user drawn from all the world's users (so both arms get many users, not the
 few who happened to search for the new brand), sends it to `/v1/score` and lets the
-simulator's click model react to the order served (`serving.ab_sim.drive`, the one
-driver with a click model). The feedback goes back to
-the `search-log` topic, where the stream processor and the server's feedback follower
-pick it up, exactly like feedback of the replayed log.
+simulator's click model (`serving.ab_sim.simulated_feedback`) react to the order served.
+What the user saw and did goes back to the `search-log` topic like any live traffic: a
+`search` event with the served positions, then the feedback. So the stream processor
+counts live impressions and asks the teacher about the pairs users see now (the new
+brand's among them), and the server's feedback follower joins the clicks to its requests.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from dataclasses import dataclass, field
 import httpx
 
 from relstream.settings import CommonSettings
-from serving.ab_sim import TrafficStats, drive
+from serving.ab_sim import simulated_feedback
+from serving.metrics_writer import served_positions
 from streams.kafka_io import EventProducer
-from streams.schemas import FeedbackEvent, Grade, SearchEvent, normalize_query
+from streams.schemas import Grade, SearchEvent, ShownResult, normalize_query
 from streams.topics import SEARCH_LOG
 
 log = logging.getLogger(__name__)
@@ -61,13 +63,11 @@ class DriverStats:
     failed: int = 0
     by_arm: dict[str, int] = field(default_factory=dict)
 
-    def add(self, stats: TrafficStats, new_brand: bool) -> None:
-        self.sent += stats.searches
-        self.new_brand += stats.searches if new_brand else 0
-        self.feedback += stats.feedback
-        self.failed += stats.failed
-        for arm, n in stats.by_arm.items():
-            self.by_arm[arm] = self.by_arm.get(arm, 0) + n
+    def add(self, arm: str, feedback: int, new_brand: bool) -> None:
+        self.sent += 1
+        self.new_brand += int(new_brand)
+        self.feedback += feedback
+        self.by_arm[arm] = self.by_arm.get(arm, 0) + 1
 
 
 class TrafficDriver(threading.Thread):
@@ -110,13 +110,36 @@ class TrafficDriver(threading.Thread):
         search = self._split[pool][self.rng.randrange(lo, n)]
         return search.model_copy(update={"user_id": self.rng.choice(self.users)}), pool
 
+    def serve_one(self, http: httpx.Client, producer: EventProducer, search: SearchEvent,
+                  n: int) -> tuple[str, int] | None:
+        """Score one search, log what was shown and what the user did; (arm, feedback)."""
+        item_ids = [r.item_id for r in search.results]
+        if not item_ids:
+            return None
+        request_id = f"demo{n}-{search.request_id}"
+        resp = http.post("/v1/score", json={"query": search.query, "item_ids": item_ids,
+                                            "user_id": search.user_id,
+                                            "request_id": request_id})
+        if resp.status_code != 200:
+            log.warning("/v1/score answered %d: %s", resp.status_code, resp.text[:200])
+            return None
+        out = resp.json()
+        positions = served_positions(out["scores"])
+        shown = search.model_copy(update={
+            "event_id": f"{request_id}-s", "request_id": request_id,
+            "results": sorted((ShownResult(item_id=i, position=p)
+                               for i, p in zip(item_ids, positions, strict=True)),
+                              key=lambda r: r.position)})
+        feedback = simulated_feedback(search, request_id, item_ids, out["scores"],
+                                      self.grades, random.Random(n))
+        key = normalize_query(search.query)
+        producer.send(SEARCH_LOG, shown, key=key)
+        for event in feedback:
+            producer.send(SEARCH_LOG, event, key=key)
+        return str(out["arm"]), len(feedback)
+
     def run(self) -> None:
         producer = EventProducer(self.settings, client_id="relstream-demo-traffic")
-
-        def sink(query: str, events: list[FeedbackEvent]) -> None:
-            for event in events:
-                producer.send(SEARCH_LOG, event, key=normalize_query(query))
-
         interval = 1.0 / self.rps
         try:
             with httpx.Client(base_url=self.base_url, timeout=30.0) as http:
@@ -129,13 +152,14 @@ class TrafficDriver(threading.Thread):
                         search, brand = picked
                         n += 1
                         try:
-                            result = drive(http, [search], self.grades, sink, seed=n,
-                                           request_prefix=f"demo{n}-")
+                            served = self.serve_one(http, producer, search, n)
                         except httpx.HTTPError as exc:
                             log.warning("scoring request failed: %s", exc)
+                            served = None
+                        if served is None:
                             self.stats.failed += 1
                         else:
-                            self.stats.add(result, brand)
+                            self.stats.add(served[0], served[1], brand)
                     self.stop_event.wait(max(0.0, interval - (time.monotonic() - began)))
         except BaseException as exc:  # reported by the demo, never silently lost
             self.error = exc
