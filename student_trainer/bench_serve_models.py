@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         for student in _students(args):
             variants += _variants(student, tokenizer, examples, Path(tmp) / student.kind,
                                   args.threads)
-        reference = {}
+        reference: dict[str, np.ndarray] = {}
         for model, _, call in variants:
             for _ in range(5):  # warm-up: allocator, ORT graph caches
                 out = call()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from streams.item_text import item_text
 from streams.schemas import (
+    GRADES,
     CatalogItem,
     CotSteps,
     TeacherInfo,
@@ -83,11 +84,12 @@ def analysis_text(values: dict[str, str]) -> str:
 def example_from_label(label: TeacherLabel, item: CatalogItem) -> Example:
     steps = label.steps
     evidence = tuple(w for c in steps.checks for w in c.evidence if w.strip())
+    probs = [float(label.grade_probs[g]) for g in GRADES]  # GRADES is GRADE_ORDER, typed
     return Example(
         query=label.query,
         item_id=label.item_id,
         item_text=item_text(item),
-        teacher_probs=tuple(float(label.grade_probs[g]) for g in GRADE_ORDER),  # type: ignore[arg-type]
+        teacher_probs=(probs[0], probs[1], probs[2], probs[3]),
         dim_targets=dimension_targets(steps),
         evidence=evidence,
         query_cot=analysis_text(steps.query_analysis),

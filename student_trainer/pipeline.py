@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from streams.item_text import item_text
-from streams.schemas import CatalogItem, TeacherLabel, normalize_query
-from student_trainer.config import DIMENSIONS, GRADE_ORDER, IGNORE
+from streams.schemas import GRADES, CatalogItem, TeacherLabel, normalize_query
+from student_trainer.config import DIMENSIONS, IGNORE
 from student_trainer.data import (
     DataError,
     Example,
@@ -82,8 +82,8 @@ def load_dataset(data_dir: Path, labels: list[TeacherLabel] | Path, *, split: st
     teacher_probs = None
     if covered:
         pairs = covered
-        teacher_probs = np.array([[by_pair[p].grade_probs[g] for g in GRADE_ORDER]
-                                  for p in pairs], dtype=float)
+        teacher_probs = np.array([[by_pair[p].grade_probs[g] for g in GRADES]
+                                  for p in pairs], dtype=np.float64)
     raw_query = {normalize_query(q): q for q in splits[split]}
     missing = [p for p in pairs if p[1] not in catalog]
     if missing:

@@ -30,6 +30,7 @@ class Student(nn.Module):
     """Base class of the two students; subclasses define the encoder use and the graphs."""
 
     kind: str = ""
+    encoder: Any  # a transformers BertModel
 
     def __init__(self, config: StudentConfig) -> None:
         super().__init__()

@@ -68,3 +68,10 @@ def test_simulator_cot_annotations_become_flagged_labels(tmp_path: Path) -> None
     assert label.teacher.model == SIMULATOR_COT_MODEL and label.grade == "S"
     assert abs(sum(label.grade_probs.values()) - 1) < 1e-9
     assert label.steps.checks[0].evidence == ["red", "white"]
+
+
+def test_grade_order_is_the_schema_order() -> None:
+    from streams.schemas import GRADES
+    from student_trainer.config import GRADE_ORDER
+
+    assert GRADE_ORDER == GRADES
