@@ -62,8 +62,8 @@ def _fixed_auc(trainer: OnlineTrainer, examples: list[Any], grades: list[str]) -
 
     if not examples:
         return float("nan")
-    logits = trainer.student.predict_logits(examples, trainer.tokenizer)
-    return binary_auc(trainer.student.scores(logits).tolist(), grades)
+    logits = trainer.scorer.predict_logits(examples, trainer.tokenizer)
+    return binary_auc(trainer.scorer.scores(logits).tolist(), grades)
 
 
 def compare(world_dir: Path, settings: OnlineSettings, *, limit: int | None = None,
