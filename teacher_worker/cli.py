@@ -43,10 +43,12 @@ def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     catalog = None
     if args.catalog:
-        from streams.simulator.loaders import load_catalog
+        from streams.schemas import decode_catalog_line
 
-        catalog = load_catalog(args.catalog.parent) if args.catalog.is_file() else load_catalog(
-            args.catalog)
+        path = args.catalog / "catalog.jsonl" if args.catalog.is_dir() else args.catalog
+        with path.open(encoding="utf-8") as fh:
+            items = [decode_catalog_line(line) for line in fh if line.strip()]
+        catalog = {item.item_id: item for item in items}
     backend = load_backend(settings)
     stats = run_worker(settings, backend, catalog=catalog, idle_exit_s=args.idle_exit)
     print(json.dumps({"records": stats.records, "handled": stats.handled,

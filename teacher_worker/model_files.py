@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 from teacher_worker.errors import TeacherWorkerError
 
@@ -138,12 +140,33 @@ def tiny_model_dir(cache_dir: Path) -> Path:
     return make_tiny_model(cache_dir / "models" / TINY_DIRNAME, convert_smollm2(cache_dir))
 
 
-FORMAT_ANSWER = "Query: none\nItem: none\nChecks: none\nGrade: E"
-"""The one CoT the tiny format model is taught: valid for `parse_cot`, the same for all."""
+FORMAT_ANSWER = "Query: q=a\nItem: i=b\nChecks: none\nGrade: E"
+"""The one CoT the tiny format model is taught: valid for `parse_cot`, the same for all.
+Every next token is decided by the two before it (no line repeats another), which a
+2-layer model learns reliably; with three identical `none` lines it lost count."""
+
+
+def _varied_pairs(rng: random.Random, n: int) -> list[tuple[Any, str]]:
+    """Prompts of varied length and shape, so the learned answer ignores the prompt."""
+    from streams.schemas import CatalogItem
+
+    words = ["red", "shoe", "case", "lamp", "acme", "10", "usb", "steel", "kids", "pro",
+             "black", "running", "iphone", "bottle", "1 l", "wireless", "men", "cotton"]
+    keys = ["color", "size", "material", "capacity", "gender", "compatible"]
+    out = []
+    for k in range(n):
+        title = " ".join(rng.choice(words) for _ in range(rng.randint(1, 8)))
+        attributes = {key: rng.choice(words) for key in rng.sample(keys, rng.randint(0, 4))}
+        item = CatalogItem(item_id=f"i{k}", title=title.title(),
+                           category=f"{rng.choice(words).title()} > {rng.choice(words).title()}",
+                           brand=rng.choice([None, "Acme", "Stride", "Ulmmo"]),
+                           attributes=attributes)
+        out.append((item, " ".join(rng.choice(words) for _ in range(rng.randint(1, 7)))))
+    return out
 
 
 def make_tiny_format_model(out_dir: Path, tiny_dir: Path, *, steps: int = 200,
-                           seed: int = 0) -> Path:
+                           seed: int = 0, n_prompts: int = 24) -> Path:
     """The tiny random model, briefly trained to answer every prompt with `FORMAT_ANSWER`.
 
     Tests of the worker need outputs that parse (one label per pair, parsed steps), and a
@@ -155,21 +178,15 @@ def make_tiny_format_model(out_dir: Path, tiny_dir: Path, *, steps: int = 200,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from streams.schemas import CatalogItem
     from teacher_worker.prompt import build_prompt
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.float32)
     answer = tokenizer(FORMAT_ANSWER + tokenizer.eos_token, add_special_tokens=False).input_ids
-    words = ["red", "shoe", "case", "lamp", "acme", "10", "usb", "steel", "kids", "pro"]
     rows = []
-    for k in range(8):
-        item = CatalogItem(item_id=f"i{k}", title=f"{words[k % 10]} {words[(k * 3) % 10]}",
-                           category=f"Cat > {words[(k * 7) % 10]}",
-                           attributes={"color": words[(k * 5) % 10]})
-        prompt = tokenizer(build_prompt(tokenizer, f"{words[k % 10]} {words[(k + 4) % 10]}",
-                                        item), add_special_tokens=False).input_ids
+    for item, query in _varied_pairs(random.Random(seed), n_prompts):
+        prompt = tokenizer(build_prompt(tokenizer, query, item), add_special_tokens=False).input_ids
         rows.append((prompt + answer, [-100] * len(prompt) + answer))
     width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.pad_token_id

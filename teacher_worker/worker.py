@@ -112,9 +112,10 @@ def run_worker(
     from relstream.clickhouse import get_client
 
     stop = stop or threading.Event()
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
     producer = EventProducer(settings, client_id=SOURCE)
     cache = LabelCache(settings.cache_path())
     try:
@@ -134,5 +135,7 @@ def run_worker(
             stop=stop, idle_exit_s=idle_exit_s,
         )
     finally:
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)
         producer.close()
         cache.close()
