@@ -24,6 +24,7 @@ PACKAGE_CLIS = (
     "feature_store.cli",
     "teacher_worker.cli",
     "student_trainer.cli",
+    "student_trainer.online.cli",  # adds `train online` under student_trainer's `train`
     "serving.cli",
     "relstream.demo_cli",
 )
