@@ -3,9 +3,9 @@
 All three come from the server's own record of every scored request (scores, arm, model
 version, time) and the feedback joined to it. Prequential AUC: each request was scored
 before anything learned from it (test, then train), so the AUC of the served scores
-against the world's ground truth (E vs the rest) per time bucket is the prequential curve
-of each arm. Freshness: the served version over time, and the age of the served model
-(time since its version was published) at each request.
+against the world's ground truth (E vs the rest) within each request, averaged per time
+bucket, is the prequential curve of each arm. Freshness: the served version over time,
+and the age of the served model (time since its version was published) at each request.
 """
 
 from __future__ import annotations
@@ -31,16 +31,20 @@ def _buckets(rows: Sequence[RequestRow], n: int) -> tuple[float, list[list[Reque
 
 
 def _auc(rows: Sequence[RequestRow], grades: dict[tuple[str, str], Grade]) -> float:
+    """Mean over requests of the AUC of the served scores (E vs the rest) within each
+    request: ranking is per query, and a score scale that differs between queries must
+    not count (a pooled AUC disagreed with NDCG@10 for exactly that reason)."""
     from student_trainer.evaluate import binary_auc
 
-    scores, truth = [], []
+    aucs = []
     for r in rows:
         q = normalize_query(r.query)
-        for item, score in zip(r.item_ids, r.scores, strict=False):
-            if score is not None:
-                scores.append(score)
-                truth.append(grades.get((q, item), "I"))
-    return binary_auc(scores, truth) if scores else math.nan
+        pairs = [(score, grades.get((q, item), "I"))
+                 for item, score in zip(r.item_ids, r.scores, strict=False) if score is not None]
+        auc = binary_auc([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else math.nan
+        if not math.isnan(auc):
+            aucs.append(auc)
+    return sum(aucs) / len(aucs) if aucs else math.nan
 
 
 def _arms(rows: Sequence[RequestRow]) -> list[str]:
@@ -69,11 +73,11 @@ def plot_prequential_auc(rows: Sequence[RequestRow], grades: dict[tuple[str, str
                 per = [[r for r in b if r.arm == arm] for b in parts]
                 xs, ys = _series(subset, t0, [p for p in per if p], lambda b: _auc(b, grades))
                 ax.plot(xs, ys, marker="o", label=arm, color=ARM_COLORS.get(arm))
-        ax.set_title(f"prequential AUC (E vs rest) — {title}")
+        ax.set_title(f"prequential AUC per request (E vs rest) — {title}")
         ax.set_xlabel("minutes into the experiment")
         ax.grid(alpha=0.3)
         ax.legend()
-    axes[0].set_ylabel("AUC of served scores vs ground truth")
+    axes[0].set_ylabel("mean per-request AUC of served scores vs truth")
     return _save(fig, path)
 
 

@@ -61,6 +61,8 @@ class DriverStats:
     new_brand: int = 0
     feedback: int = 0
     failed: int = 0
+    skipped: int = 0
+    """Searches that showed no results: nothing to score."""
     by_arm: dict[str, int] = field(default_factory=dict)
 
     def add(self, arm: str, feedback: int, new_brand: bool) -> None:
@@ -112,10 +114,12 @@ class TrafficDriver(threading.Thread):
 
     def serve_one(self, http: httpx.Client, producer: EventProducer, search: SearchEvent,
                   n: int) -> tuple[str, int] | None:
-        """Score one search, log what was shown and what the user did; (arm, feedback)."""
+        """Score one search, log what was shown and what the user did; (arm, feedback).
+
+        None when the service did not answer 200 (a search with no results is skipped
+        before, by the caller).
+        """
         item_ids = [r.item_id for r in search.results]
-        if not item_ids:
-            return None
         request_id = f"demo{n}-{search.request_id}"
         resp = http.post("/v1/score", json={"query": search.query, "item_ids": item_ids,
                                             "user_id": search.user_id,
@@ -148,7 +152,9 @@ class TrafficDriver(threading.Thread):
                     began = time.monotonic()
                     now = self.clock.now()
                     picked = self._pick(now) if now is not None else None
-                    if picked is not None:
+                    if picked is not None and not picked[0].results:
+                        self.stats.skipped += 1
+                    elif picked is not None:
                         search, brand = picked
                         n += 1
                         try:
