@@ -76,8 +76,10 @@ class LabelHandler:
         tokens_before = getattr(self.backend, "tokens_generated", 0)
         results = self.backend.label([req for req, _ in todo]) if todo else []
         labels: list[TeacherLabel] = []
+        unparsable = 0
         for (req, consumed), result in zip(todo, results, strict=True):
             if isinstance(result, LabelFailure):
+                unparsable += bool(result.raw_output)  # bad requests carry no model output
                 original = json.dumps({"request": json.loads(req.to_bytes()),
                                        "raw_output": result.raw_output})
                 self.producer.dead_letter(SOURCE, result.reason, original, _location(consumed))
@@ -94,14 +96,15 @@ class LabelHandler:
         mix = Counter(label.grade for label in labels)
         row = BatchMetrics(
             worker=self.worker_id, batch_size=len(batch), distinct_pairs=len(distinct),
-            cache_hits=len(hits), labelled=len(labels), parse_failures=len(todo) - len(labels),
+            cache_hits=len(hits), labelled=len(labels), parse_failures=unparsable,
             latency_s=latency, new_tokens=tokens, tokens_per_s=tokens / latency if latency else 0,
             grade_e=mix["E"], grade_s=mix["S"], grade_c=mix["C"], grade_i=mix["I"],
         )
         if self.metrics is not None:
             self.metrics.write(row)
-        log.info("batch of %d: %d distinct, %d cached, %d labelled, %d failed, %.2fs",
-                 len(batch), len(distinct), len(hits), len(labels), row.parse_failures, latency)
+        log.info("batch of %d: %d distinct, %d cached, %d labelled, %d unparsable, %d other "
+                 "failures, %.2fs", len(batch), len(distinct), len(hits), len(labels),
+                 unparsable, len(todo) - len(labels) - unparsable, latency)
 
 
 def run_worker(
