@@ -12,14 +12,13 @@ Each is computed on a split's pairs and on its long-tail subset.
 from __future__ import annotations
 
 import json
-import math
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from streams.schemas import normalize_query
+from streams.simulator import baseline as sim_baseline
 from student_trainer.config import GRADE_ORDER
 from student_trainer.data import DataError
 
@@ -50,30 +49,13 @@ def load_splits(path: Path) -> dict[str, list[str]]:
 
 def binary_auc(scores: Sequence[float], grades: Sequence[str]) -> float:
     """ROC AUC of E vs S/C/I; NaN when only one class is present."""
-    from sklearn.metrics import roc_auc_score
-
-    y = np.array([g == "E" for g in grades], dtype=int)
-    if y.min(initial=1) == y.max(initial=0):
-        return float("nan")
-    return float(roc_auc_score(y, np.asarray(scores, dtype=float)))
+    return sim_baseline.binary_auc(grades, scores)  # type: ignore[arg-type]
 
 
 def ndcg_at_k(queries: Sequence[str], scores: Sequence[float], grades: Sequence[str],
               k: int = 10) -> float:
     """Mean NDCG@k over queries (linear gains 3/2/1/0); ties keep input order."""
-    by_query: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for q, s, g in zip(queries, scores, grades, strict=True):
-        by_query[q].append((float(s), GAINS[g]))
-    values = []
-    for rows in by_query.values():
-        ideal = sorted((g for _, g in rows), reverse=True)[:k]
-        idcg = sum(g / math.log2(r + 2) for r, g in enumerate(ideal))
-        if idcg <= 0:
-            continue
-        ranked = sorted(rows, key=lambda sg: -sg[0])[:k]
-        dcg = sum(g / math.log2(r + 2) for r, (_, g) in enumerate(ranked))
-        values.append(dcg / idcg)
-    return float(np.mean(values)) if values else float("nan")
+    return sim_baseline.ndcg_at_k(queries, grades, scores, k, gains=GAINS)
 
 
 def macro_f1(predicted: Sequence[str], grades: Sequence[str]) -> float:

@@ -51,12 +51,13 @@ def binary_auc(grades: Sequence[Grade], scores: Sequence[float] | np.ndarray,
     return float(roc_auc_score(y, scores))
 
 
-def ndcg_at_k(queries: Sequence[str], grades: Sequence[Grade],
-              scores: Sequence[float] | np.ndarray, k: int = 10) -> float:
+def ndcg_at_k(queries: Sequence[str], grades: Sequence[Grade] | Sequence[str],
+              scores: Sequence[float] | np.ndarray, k: int = 10,
+              gains: Mapping[str, float] = ESCI_GAINS) -> float:
     """Mean NDCG@k over queries with any gain, ranking each query's labelled items."""
     by_q: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for q, g, s in zip(queries, grades, scores, strict=True):
-        by_q[q].append((float(s), ESCI_GAINS[g]))
+        by_q[q].append((float(s), gains[g]))
     values = []
     for rows in by_q.values():
         ideal = sorted((g for _, g in rows), reverse=True)[:k]
