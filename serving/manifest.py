@@ -1,20 +1,19 @@
 """Read and verify a registry version directory (`<root>/<name>/<version>/manifest.json`).
 
-Serving reads the manifest itself instead of importing the trainer's registry module, so
-the scoring path never pulls in torch; the format is the one `student_trainer.registry`
-writes (listing and paths come from that module, which imports only the standard
-library). Verification recomputes the sha256 of every file the manifest lists.
+Serving parses the manifest into what it needs; checking the files is the registry's job
+(`student_trainer.registry.verify`, which imports only the standard library, so the
+scoring path never pulls in torch).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from serving.errors import ServingError
+from student_trainer import registry
 
 MANIFEST = "manifest.json"
 DEFAULT_SCORE_WEIGHTS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
@@ -40,14 +39,6 @@ class ModelManifest:
 
     def path(self, relpath: str) -> Path:
         return self.directory / relpath
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_manifest(version_dir: Path) -> ModelManifest:
@@ -83,23 +74,13 @@ def read_manifest(version_dir: Path) -> ModelManifest:
 
 def verify_files(manifest: ModelManifest) -> None:
     """Every listed file exists with its sha256, and every graph is listed; else raise."""
-    if not manifest.files:
-        raise ModelLoadError(f"{manifest.directory}: manifest lists no files to verify")
-    for graph in manifest.graphs.values():
-        if graph not in manifest.files:
-            raise ModelLoadError(f"{manifest.directory}: graph {graph} has no sha256 in files")
-    for relpath, expected in manifest.files.items():
-        path = manifest.path(relpath)
-        if not path.is_file():
-            raise ModelLoadError(f"{manifest.directory}: listed file {relpath} is missing")
-        actual = sha256_file(path)
-        if actual != expected:
-            raise ModelLoadError(
-                f"{manifest.directory}: sha256 of {relpath} is {actual[:12]}…, "
-                f"manifest says {expected[:12]}… (corrupt or half-written copy)"
-            )
+    try:
+        registry.verify(manifest.directory)
+    except registry.RegistryError as exc:
+        raise ModelLoadError(f"{manifest.directory}: {exc} (corrupt or half-written copy)"
+                             ) from exc
 
 
 def manifest_sha256(directory: Path) -> str:
     """The fingerprint a `ModelUpdate` event carries: sha256 of the manifest file."""
-    return sha256_file(directory / MANIFEST)
+    return registry.sha256_file(directory / MANIFEST)

@@ -104,7 +104,8 @@ def verify(version_dir: Path) -> None:
         actual = sha256_file(file)
         if actual != expected:
             raise RegistryError(
-                f"sha256 mismatch for {file}: manifest says {expected}, file has {actual}"
+                f"sha256 mismatch: sha256 of {rel} in {version_dir} is {actual}, "
+                f"manifest says {expected}"
             )
     for role, graph in manifest.get("graphs", {}).items():
         if graph not in files:
