@@ -112,7 +112,7 @@ def verify(version_dir: Path) -> None:
             raise RegistryError(f"graph {role!r} ({graph}) is not among the manifest's files")
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -123,8 +123,8 @@ def _fsync_path(path: Path) -> None:
 def _fsync_tree(directory: Path) -> None:
     """Files and directories reach the disk before the rename makes them visible."""
     for p in sorted(directory.rglob("*"), reverse=True):
-        _fsync_path(p)
-    _fsync_path(directory)
+        fsync_path(p)
+    fsync_path(directory)
 
 
 def _check_staging(staging: Path) -> dict[str, Any]:
@@ -179,7 +179,7 @@ def publish(root: Path, staging_dir: Path, name: str, *, max_attempts: int = 20)
             # Another publisher took this version number first: try the next one.
             shutil.rmtree(tmp, ignore_errors=True)
             continue
-        _fsync_path(root / name)
+        fsync_path(root / name)
         return version
     raise RegistryError(f"could not publish {name!r} after {max_attempts} attempts")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from student_trainer.errors import StudentTrainerError
+from student_trainer.registry import fsync_path
 
 FORMAT = "relstream-online-v1"
 TMP_SUFFIX = ".tmp-"
@@ -24,14 +25,6 @@ TMP_SUFFIX = ".tmp-"
 
 class OnlineCheckpointError(StudentTrainerError):
     """A checkpoint cannot be read or is not an online-trainer checkpoint."""
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
@@ -49,7 +42,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
     return path
 
 
