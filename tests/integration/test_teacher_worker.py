@@ -26,6 +26,7 @@ import pytest
 from relstream.settings import CommonSettings, default_cache_dir
 from streams.schemas import LabelRequest, TeacherLabel, decode_event, pair_key, utcnow
 from streams.topics import DEAD_LETTER, LABEL_REQUESTS, TEACHER_LABELS
+from tests.integration.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -150,12 +151,14 @@ def test_one_label_per_distinct_pair(stack_settings: CommonSettings, format_mode
 
 def test_sigkill_mid_stream_loses_nothing(stack_settings: CommonSettings, format_model: Path,
                                           world: Path, subprocess_env) -> None:  # type: ignore[no-untyped-def]
-    requests = _requests(world, searches=12, per_search=4)
+    # Enough pairs, in small batches, that even an idle machine is still labelling when
+    # the first labels show up and the kill lands (the tiny model labels ~10 pairs/s).
+    requests = _requests(world, searches=40, per_search=4)
     distinct = {r.pair_key for r in requests}
     _produce(stack_settings, requests)
     env = subprocess_env(RELSTREAM_TEACHER_MODEL_DIR=str(format_model),
                          RELSTREAM_TEACHER_DEVICE="cpu", RELSTREAM_TEACHER_MAX_NEW_TOKENS="24",
-                         RELSTREAM_TEACHER_BATCH_MAX="3", RELSTREAM_TEACHER_BATCH_WAIT_MS="100",
+                         RELSTREAM_TEACHER_BATCH_MAX="2", RELSTREAM_TEACHER_BATCH_WAIT_MS="100",
                          RELSTREAM_TEACHER_THREADS="1")
     cmd = [sys.executable, "-m", "relstream.cli", "teacher", "run", "--idle-exit", "6"]
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -163,8 +166,12 @@ def test_sigkill_mid_stream_loses_nothing(stack_settings: CommonSettings, format
         deadline = time.monotonic() + 240
         seen: list = []  # type: ignore[type-arg]
         while not seen and time.monotonic() < deadline and first.poll() is None:
-            seen = [e for e in _read(stack_settings, TEACHER_LABELS, idle_s=1.0)
+            # A snapshot up to the end offsets (no group join, no waiting for quiet), so
+            # the kill lands while the worker is still labelling.
+            seen = [e for e in (decode_event(r.value) for r in
+                                read_topic(stack_settings, TEACHER_LABELS))
                     if isinstance(e, TeacherLabel)]
+            time.sleep(0.2)
         assert seen, "the first worker produced no label in time"
         assert len({e.pair_key for e in seen}) < len(distinct), "killed too late to matter"
     finally:
