@@ -227,11 +227,12 @@ class Demo:
         from streams.replay import replay_files
 
         assert self.world is not None
+        world = self.world
         errors: list[BaseException] = []
 
         def work() -> None:
             try:
-                replay_files(self.settings, self.world.catalog if catalog else None, log,
+                replay_files(self.settings, world.catalog if catalog else None, log,
                              speed=speed)
             except BaseException as exc:  # re-raised in the main thread
                 errors.append(exc)

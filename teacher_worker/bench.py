@@ -78,7 +78,7 @@ def run_bench(settings: Any, args: argparse.Namespace) -> int:
                                   max_new_tokens=args.max_new_tokens, gen_batch=args.batch,
                                   threads=settings.teacher_threads)
     backend.judge(pairs_items[:1])  # warm-up: first-call allocations are not the model's speed
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, gen_batch in (("one pair at a time", 1), (f"batched ({args.batch})", args.batch)):
         backend.gen_batch = gen_batch
         t0 = time.perf_counter()

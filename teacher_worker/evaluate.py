@@ -87,7 +87,7 @@ def tfidf_grade_probs(
     proba = clf.predict_proba(tfidf_scores(pairs, catalog).reshape(-1, 1))
     out = []
     for row in proba:
-        dist = dict.fromkeys(GRADES, 0.0)
+        dist: dict[str, float] = dict.fromkeys(GRADES, 0.0)
         for cls, value in zip(clf.classes_, row, strict=True):
             dist[GRADES[int(cls)]] = float(value)
         out.append(dist)

@@ -119,7 +119,7 @@ def train_sft(
     # eager attention is ~5x faster than the default on CPU for this model size
     attn = "eager" if device == "cpu" else "sdpa"
     base = AutoModelForCausalLM.from_pretrained(
-        base_dir, dtype=torch.float32, attn_implementation=attn).to(device)
+        base_dir, dtype=torch.float32, attn_implementation=attn).to(device)  # type: ignore[arg-type]
     resume = _latest_checkpoint(out)
     if resume is not None:
         model = PeftModel.from_pretrained(base, resume, is_trainable=True)

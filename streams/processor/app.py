@@ -63,7 +63,7 @@ class Processor:
             table_standby_replicas=0,
         )
         app = self.app
-        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         self.search_topic = app.topic(topic_name(SEARCH_LOG, prefix), **raw)
         self.catalog_topic = app.topic(topic_name(CATALOG, prefix), **raw)
         self.label_topic = app.topic(topic_name(LABEL_REQUESTS, prefix), **raw)
@@ -122,7 +122,7 @@ class Processor:
             async for event in stream.events():
                 await self._send(state.on_catalog(event.value, _where(event.message)))
 
-        @app.on_rebalance_complete.connect
+        @app.on_rebalance_complete.connect  # type: ignore[arg-type]
         async def _rebalanced(sender: Any, **kwargs: Any) -> None:
             # Tables are recovered by now: whatever was counted before a crash but never
             # pushed is pushed on the next tick.

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from feature_store.client import item_content_row
@@ -268,22 +269,21 @@ class StreamState:
                                                  ITEM_STATS: [], PAIR_STATS: []}
         for q in self.dirty_queries:
             ts = self.query_latest[q]
-            sums = agg.window_sums(lambda h, q=q: self._query_vec(q, h), agg.hour_of(ts), ts, 5)
+            sums = agg.window_sums(partial(self._query_vec, q), agg.hour_of(ts), ts, 5)
             rows[QUERY_STATS].append({"query": q, **agg.feature_row(
                 sums, agg.QUERY_COUNT_NAMES, self.prior)})
         for q, i in self.dirty_pairs:
             ts = self.pair_latest[(q, i)]
-            sums = agg.window_sums(lambda h, q=q, i=i: self._pair_vec(q, i, h),
-                                   agg.hour_of(ts), ts, 4)
+            sums = agg.window_sums(partial(self._pair_vec, q, i), agg.hour_of(ts), ts, 4)
             rows[PAIR_STATS].append({"query": q, "item_id": i, **agg.feature_row(
                 sums, agg.COUNT_NAMES, self.prior)})
         for i in self.dirty_items:
             ts = self.item_latest[i]
-            sums = agg.window_sums(lambda h, i=i: self._item_vec(i, h), agg.hour_of(ts), ts, 4)
+            sums = agg.window_sums(partial(self._item_vec, i), agg.hour_of(ts), ts, 4)
             rows[ITEM_STATS].append({"item_id": i, **agg.feature_row(
                 sums, agg.COUNT_NAMES, self.prior)})
-        for item, ts in self.dirty_content.values():
-            rows[ITEM_CONTENT].append(item_content_row(item, ts))
+        for item, seen_at in self.dirty_content.values():
+            rows[ITEM_CONTENT].append(item_content_row(item, seen_at))
         self.dirty_queries, self.dirty_items, self.dirty_pairs = set(), set(), set()
         self.dirty_content = {}
         return rows

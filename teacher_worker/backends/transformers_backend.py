@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streams.cot import GRADE_MARKER
-from streams.schemas import CatalogItem, TeacherInfo
+from streams.schemas import CatalogItem, Grade, TeacherInfo
 from teacher_worker.backends.protocol import BackendBase, Judgement
 from teacher_worker.errors import TeacherWorkerError
 from teacher_worker.grade_readout import grade_token_ids, probs_from_grade_logits
@@ -61,7 +61,7 @@ class TransformersBackend(BackendBase):
         attn = "eager" if device == "cpu" else "sdpa"
         self.model = AutoModelForCausalLM.from_pretrained(
             model_dir, dtype=dtype, attn_implementation=attn
-        ).to(device)
+        ).to(device)  # type: ignore[arg-type]  # transformers types .to() too narrowly
         self.model.eval()
         self.grade_ids = grade_token_ids(self.tokenizer)
         self.info = TeacherInfo(model=self.model_dir.name, version=version)
@@ -106,14 +106,14 @@ class TransformersBackend(BackendBase):
         cots: list[str] = []
         found: list[bool] = []
         n_tokens: list[int] = []
-        probs: list[dict[str, float] | None] = []
+        probs: list[dict[Grade, float] | None] = []
         for row in range(new.shape[0]):
             ids = new[row].tolist()
             # Rows that stopped early are padded with pad (= eos) tokens: trim them.
             n = len(ids)
             while n and ids[n - 1] == tok.pad_token_id:
                 n -= 1
-            text = tok.decode(ids[:n], skip_special_tokens=True)
+            text = str(tok.decode(ids[:n], skip_special_tokens=True))
             cot, ok = cut_at_marker(text)
             cots.append(cot)
             found.append(ok)
@@ -134,7 +134,7 @@ class TransformersBackend(BackendBase):
             for c, p, f, n in zip(cots, probs, found, n_tokens, strict=True)
         ]
 
-    def _grade_forward(self, texts: list[str]) -> list[dict[str, float]]:
+    def _grade_forward(self, texts: list[str]) -> list[dict[Grade, float]]:
         """One batched forward pass; the grade distribution at each text's last position."""
         import torch
 
