@@ -19,8 +19,9 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     mode.add_argument("--tiny", action="store_true",
                       help="stand-in teacher, random-weight student, tiny world (tests, ~2 min)")
     demo.add_argument("--teacher", choices=("auto", "llm", "stand-in"), default=None,
-                      help="auto (default): the LLM teacher when an SFT'd ELLM-rele is in the "
-                      "cache, else the rule-based stand-in; llm: always the LLM (slow on CPU)")
+                      help="auto (default): the LLM teacher when a GPU is present and an SFT'd "
+                      "ELLM-rele is in the cache, else the rule-based stand-in; llm: always "
+                      "the LLM (slow on CPU)")
     demo.add_argument("--out", type=Path, default=Path("demo-out"),
                       help="folder for the world, logs, registry, report and plots "
                       "(default demo-out)")

@@ -44,7 +44,8 @@ class DemoPlan:
     """How long to wait after phase 1 for the trainer's first version before going on."""
     # --- teacher and labels
     teacher: TeacherChoice = "auto"
-    """auto: the LLM teacher when an SFT'd ELLM-rele is in the cache, else the stand-in."""
+    """auto: the LLM teacher when a GPU is present and an SFT'd ELLM-rele is in the cache,
+    else the stand-in."""
     label_budget_per_minute: float = 30.0
     """Label requests per minute for the LLM teacher (a few labels/s at best on CPU)."""
     stand_in_budget_per_minute: float = 180.0
