@@ -56,6 +56,18 @@ def _complete(model_dir: Path) -> bool:
     )
 
 
+def _save_model_dir(model: Any, tokenizer: Any, out_dir: Path) -> Path:
+    """Save model (safetensors) and tokenizer beside `out_dir`, then swap it in by rename,
+    so a crash mid-save never leaves a directory that `_complete` would accept."""
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    return out_dir
+
+
 def convert_smollm2(cache_dir: Path, *, force: bool = False) -> Path:
     """Convert the GGUF once into a safetensors model directory; return that directory.
 
@@ -93,13 +105,7 @@ def convert_smollm2(cache_dir: Path, *, force: bool = False) -> Path:
     tokenizer.pad_token = "<|im_end|>"
     if hasattr(config, "quantization_config"):
         del config.quantization_config  # the saved weights are plain fp32, not GGUF
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    return out
+    return _save_model_dir(model, tokenizer, out)
 
 
 def make_tiny_model(
@@ -126,13 +132,7 @@ def make_tiny_model(
     config.max_position_embeddings = 2048
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
-    return out_dir
+    return _save_model_dir(model, tokenizer, out_dir)
 
 
 def tiny_model_dir(cache_dir: Path) -> Path:
@@ -206,13 +206,7 @@ def make_tiny_format_model(out_dir: Path, tiny_dir: Path, *, steps: int = 200,
         optimizer.step()
         optimizer.zero_grad()
     log.info("tiny format model: final loss %.4f after %d steps", loss.item(), steps)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
-    return out_dir
+    return _save_model_dir(model, tokenizer, out_dir)
 
 
 def tiny_format_model_dir(cache_dir: Path) -> Path:
