@@ -11,7 +11,7 @@ and the age of the served model (time since its version was published) at each r
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -61,8 +61,10 @@ def _series(rows: Sequence[RequestRow], t0: float, buckets: list[list[RequestRow
     return xs, ys
 
 
-def plot_prequential_auc(rows: Sequence[RequestRow], grades: dict[tuple[str, str], Grade],
-                         path: Path, buckets: int = 8) -> Path:
+def _per_arm_panels(rows: Sequence[RequestRow], path: Path, buckets: int,
+                    value: Callable[[list[RequestRow]], float], what: str, ylabel: str,
+                    show_n: bool) -> Path:
+    """Two panels (all queries, the new brand's) of `value` per time bucket, one line per arm."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, subset, title in ((axes[0], rows, "all queries"),
@@ -71,35 +73,27 @@ def plot_prequential_auc(rows: Sequence[RequestRow], grades: dict[tuple[str, str
             t0, parts = _buckets(subset, buckets)
             for arm in _arms(subset):
                 per = [[r for r in b if r.arm == arm] for b in parts]
-                xs, ys = _series(subset, t0, [p for p in per if p], lambda b: _auc(b, grades))
-                ax.plot(xs, ys, marker="o", label=arm, color=ARM_COLORS.get(arm))
-        ax.set_title(f"prequential AUC per request (E vs rest) — {title}")
+                xs, ys = _series(subset, t0, [p for p in per if p], value)
+                label = f"{arm} (n={sum(len(p) for p in per)})" if show_n else arm
+                ax.plot(xs, ys, marker="o", label=label, color=ARM_COLORS.get(arm))
+        ax.set_title(f"{what} — {title}")
         ax.set_xlabel("minutes into the experiment")
         ax.grid(alpha=0.3)
         ax.legend()
-    axes[0].set_ylabel("mean per-request AUC of served scores vs truth")
+    axes[0].set_ylabel(ylabel)
     return _save(fig, path)
+
+
+def plot_prequential_auc(rows: Sequence[RequestRow], grades: dict[tuple[str, str], Grade],
+                         path: Path, buckets: int = 8) -> Path:
+    return _per_arm_panels(rows, path, buckets, lambda b: _auc(b, grades),
+                           "prequential AUC per request (E vs rest)",
+                           "mean per-request AUC of served scores vs truth", show_n=False)
 
 
 def plot_ab_ctr(rows: Sequence[RequestRow], path: Path, buckets: int = 8) -> Path:
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    for ax, subset, title in ((axes[0], rows, "all queries"),
-                              (axes[1], [r for r in rows if r.new_brand], "new brand's queries")):
-        if subset:
-            t0, parts = _buckets(subset, buckets)
-            for arm in _arms(subset):
-                per = [[r for r in b if r.arm == arm] for b in parts]
-                xs, ys = _series(subset, t0, [p for p in per if p],
-                                 lambda b: sum(r.clicks for r in b) / len(b))
-                n = sum(len(p) for p in per)
-                ax.plot(xs, ys, marker="o", label=f"{arm} (n={n})", color=ARM_COLORS.get(arm))
-        ax.set_title(f"A/B: clicks per search — {title}")
-        ax.set_xlabel("minutes into the experiment")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    axes[0].set_ylabel("clicks per search (top 10)")
-    return _save(fig, path)
+    return _per_arm_panels(rows, path, buckets, lambda b: sum(r.clicks for r in b) / len(b),
+                           "A/B: clicks per search", "clicks per search (top 10)", show_n=True)
 
 
 def plot_freshness(rows: Sequence[RequestRow], published: dict[str, float], path: Path
