@@ -47,6 +47,9 @@ class Processor:
     def __init__(self, settings: ProcessorSettings, store: Any = None) -> None:
         import faust
 
+        from streams.processor import faust_flush
+
+        faust_flush.install()
         self.settings = settings
         prefix = settings.topic_prefix
         datadir = settings.state_dir / "faust"
