@@ -60,7 +60,7 @@ def _sft(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
     from streams.simulator.loaders import load_catalog
-    from teacher_worker.sft import SftConfig, train_sft
+    from teacher_worker.sft import SftConfig, bf16_supported, train_sft
     from teacher_worker.sft_data import build_examples, read_annotations
 
     settings = _settings(args)
@@ -72,7 +72,8 @@ def _sft(args: argparse.Namespace) -> int:
     tokenizer = AutoTokenizer.from_pretrained(base)
     config = SftConfig(lora_r=args.lora_r, lr=args.lr, batch_size=args.batch,
                        max_steps=args.steps, save_every=args.save_every,
-                       time_budget_s=args.budget, seed=args.seed)
+                       time_budget_s=args.budget, seed=args.seed,
+                       bf16=bf16_supported(args.device) if args.bf16 is None else args.bf16)
     examples = build_examples(tokenizer, rows, load_catalog(args.world), config.max_length)
     out = args.out or settings.cache_dir / "models" / "ellm-rele-sft"
     summary = train_sft(base, examples, out, config, device=args.device)
@@ -169,6 +170,9 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--save-every", type=int, default=50)
     p.add_argument("--budget", type=float, help="stop after this many seconds of training")
     p.add_argument("--max-examples", type=int)
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bfloat16 autocast (default: on for CPU and CUDA devices that "
+                   "support it; ~1.4x faster per step on these AMX CPUs)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_sft)
 

@@ -42,6 +42,9 @@ class SftConfig:
     max_length: int = 512
     save_every: int = 20
     time_budget_s: float | None = None
+    # bfloat16 autocast: on CPUs with AMX/AVX512-BF16 (these machines) a step is several
+    # times faster than fp32; the LoRA weights and optimiser state stay fp32.
+    bf16: bool = False
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -60,6 +63,17 @@ class SftConfig:
                 f"save_every={self.save_every}, warmup_steps={self.warmup_steps}, "
                 f"max_length={self.max_length}: expected >= 1, >= 0, >= 16")
         self.target_modules = tuple(self.target_modules)
+
+
+def bf16_supported(device: str = "auto") -> bool:
+    """Whether bfloat16 autocast runs natively on `device` ("auto": CUDA if present)."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _lr_factor(step: int, config: SftConfig) -> float:
@@ -116,10 +130,11 @@ def train_sft(
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    # eager attention is ~5x faster than the default on CPU for this model size
-    attn = "eager" if device == "cpu" else "sdpa"
+    # sdpa, not the eager attention the CPU *generation* path prefers: eager keeps every
+    # attention matrix for the backward pass, and at 16 x 512 tokens a CPU run grew past
+    # 24 GiB and was OOM-killed here; sdpa measured 10.9 GiB peak and 15.6 s per bf16 step.
     base = AutoModelForCausalLM.from_pretrained(
-        base_dir, dtype=torch.float32, attn_implementation=attn).to(device)  # type: ignore[arg-type]
+        base_dir, dtype=torch.float32, attn_implementation="sdpa").to(device)  # type: ignore[arg-type]
     resume = _latest_checkpoint(out)
     if resume is not None:
         model = PeftModel.from_pretrained(base, resume, is_trainable=True)
@@ -158,7 +173,9 @@ def train_sft(
         batch = {k: v.to(device) for k, v in
                  collate([examples[i] for i in order[: config.batch_size]], pad_id).items()}
         del order[: config.batch_size]
-        loss = model(**batch).loss
+        with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16,
+                            enabled=config.bf16):
+            loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
