@@ -191,39 +191,33 @@ def make_tiny_format_model(out_dir: Path, tiny_dir: Path, *, steps: int = 200,
 
 
 def fit_answers(model: Any, tokenizer: Any, prompts: list[str], answers: list[str], *,
-                steps: int, lr: float = 3e-3, batch_size: int | None = None,
-                seed: int = 0, progress: bool = False) -> float:
-    """Full fine-tuning of a (tiny) causal LM to answer each prompt with its answer; the
-    loss is on answer tokens only. `batch_size=None`: every example in every step.
-    Returns the last step's loss."""
+                steps: int, lr: float = 3e-3) -> float:
+    """Full fine-tuning of a (tiny) causal LM to answer each prompt with its answer, every
+    example in every step; the loss is on answer tokens only. Returns the last loss."""
     import torch
-    from tqdm import tqdm
 
     rows = []
     for prompt, answer in zip(prompts, answers, strict=True):
         p_ids = tokenizer(prompt, add_special_tokens=False).input_ids
         a_ids = tokenizer(answer + tokenizer.eos_token, add_special_tokens=False).input_ids
         rows.append((p_ids + a_ids, [-100] * len(p_ids) + a_ids))
+    width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.pad_token_id
+    ids = torch.tensor([r[0] + [pad] * (width - len(r[0])) for r in rows])
+    labels = torch.tensor([r[1] + [-100] * (width - len(r[1])) for r in rows])
+    mask = torch.tensor([[1] * len(r[0]) + [0] * (width - len(r[0])) for r in rows])
+    # Position t predicts token t+1; only answer positions go through the (big) LM head.
+    targets = labels[:, 1:]
+    keep = targets != -100
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    rng = random.Random(seed)
     model.train()
     loss = torch.tensor(float("nan"))
-    for _ in tqdm(range(steps), desc="tiny model", disable=not progress):
-        batch = rows if batch_size is None else rng.sample(rows, min(batch_size, len(rows)))
-        width = max(len(ids) for ids, _ in batch)
-        ids = torch.tensor([r[0] + [pad] * (width - len(r[0])) for r in batch])
-        labels = torch.tensor([r[1] + [-100] * (width - len(r[1])) for r in batch])
-        mask = torch.tensor([[1] * len(r[0]) + [0] * (width - len(r[0])) for r in batch])
-        # Position t predicts token t+1; only answer positions go through the (big) LM head.
-        targets = labels[:, 1:]
-        keep = targets != -100
+    for _ in range(steps):
         hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
         loss = torch.nn.functional.cross_entropy(model.lm_head(hidden[keep]), targets[keep])
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-    model.eval()
     return float(loss.item())
 
 
