@@ -28,8 +28,6 @@ from streams.topics import CATALOG, DEAD_LETTER, LABEL_REQUESTS, PARTITIONS, SEA
 
 log = logging.getLogger(__name__)
 
-SESSION_TIMEOUT_S = 6
-
 
 def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{hp.strip()}" for hp in bootstrap.split(",") if hp.strip()]
@@ -60,7 +58,7 @@ class Processor:
             settings.app_id(), broker=broker_urls(settings.kafka_bootstrap),
             datadir=str(datadir), store="memory://",
             topic_partitions=PARTITIONS, topic_replication_factor=1,
-            broker_session_timeout=SESSION_TIMEOUT_S, broker_heartbeat_interval=1,
+            broker_session_timeout=6, broker_heartbeat_interval=1,
             consumer_auto_offset_reset="earliest", producer_acks=-1,
             key_serializer="raw", value_serializer="raw", web_enabled=False,
             # Batch produce requests: without linger aiokafka sent ~1 request per message.
@@ -271,38 +269,6 @@ def ensure_delta_topic(settings: ProcessorSettings) -> None:
         admin.close()
 
 
-def wait_for_stale_members(settings: ProcessorSettings, timeout_s: float | None = None) -> int:
-    """Before joining, wait (at most a session timeout and a bit) until the consumer group
-    has no members left: a worker restarted right after a SIGKILL otherwise joins while
-    the broker still holds its dead predecessor, and the second rebalance that follows
-    when that member expires made Faust drop a fetched message whose offset it then
-    committed (seen in CI: one click never counted). Returns the members seen at first."""
-    from kafka import KafkaAdminClient
-
-    deadline = time.monotonic() + (timeout_s if timeout_s is not None
-                                   else SESSION_TIMEOUT_S + 3.0)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                             client_id="relstream-streams-admin", request_timeout_ms=30_000)
-    first: int | None = None
-    try:
-        while True:
-            try:
-                info = admin.describe_groups([settings.app_id()]).get(settings.app_id()) or {}
-            except Exception as exc:  # a new group, an old broker: nothing to wait for
-                log.info("could not describe group %s: %s", settings.app_id(), exc)
-                return 0
-            members = len(info.get("members") or [])
-            first = members if first is None else first
-            if members == 0 or time.monotonic() > deadline:
-                if members:
-                    log.warning("joining group %s with %d live members", settings.app_id(),
-                                members)
-                return first
-            time.sleep(0.5)
-    finally:
-        admin.close()
-
-
 def _where(msg: Any) -> str:
     return f"{msg.topic}/{msg.partition}/{msg.offset}"
 
@@ -315,7 +281,6 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "WARNING") -> None:
 
     ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
     ensure_delta_topic(settings)
-    wait_for_stale_members(settings)
     # Feast pushes run in a thread; with the default 5 ms GIL switch interval every socket
     # call of the event loop waited for that thread (measured: ~5 ms per produce request).
     sys.setswitchinterval(0.0005)
