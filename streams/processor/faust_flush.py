@@ -4,11 +4,11 @@ Faust writes table changes to their changelog through an in-memory producer buff
 before committing source offsets, calls `producer.flush()`. faust-streaming 0.15's
 `ProducerBuffer.flush()` gives up as soon as one message takes longer than 0.1 s to hand
 to aiokafka, and it ignores the message being handed over right now. On a loaded machine
-(CI, 2 cores) that let offsets be committed for events whose changelog writes were still
-in the buffer; a SIGKILL then lost those counts for good (seen in CI: a search counted in
-neither Feast nor the recovered table). This buffer waits until the queue is empty and no
-hand-over is in flight; aiokafka's own flush, which Faust calls next, then waits for the
-broker's acks.
+that lets offsets be committed for events whose changelog writes are still in the buffer,
+and a SIGKILL then loses those counts for good (read from the code; the CI failure first
+blamed on it turned out to be another Faust bug, see docs/features.md). This buffer waits
+until the queue is empty and no hand-over is in flight; aiokafka's own flush, which Faust
+calls next, then waits for the broker's acks.
 """
 
 from __future__ import annotations
