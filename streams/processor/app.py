@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from streams.processor.aggregates import CtrPrior
+from streams.processor.gap_guard import GapGuard, faust_committed
 from streams.processor.metrics import MetricsWriter
 from streams.processor.policy import LabelRequestPolicy, PolicyParams
 from streams.processor.settings import ProcessorSettings
@@ -86,6 +87,7 @@ class Processor:
             tables, LabelRequestPolicy(policy_params(settings)),
             CtrPrior(settings.ctr_prior, settings.ctr_prior_strength), self.metrics,
         )
+        self.gaps = GapGuard(settings.kafka_bootstrap, faust_committed(self.app))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feast-push")
         self._store: Any = store
         self._needs_rebuild = True
@@ -104,24 +106,34 @@ class Processor:
     def _register(self) -> None:
         app, state = self.app, self.state
 
+        async def on_search(key: bytes | None, value: bytes, where: str) -> None:
+            await self._send(state.on_search_log(key, value, where))
+
+        async def on_deltas(key: bytes | None, value: bytes, where: str) -> None:
+            for delta in json.loads(value)["batch"]:
+                await self._send(state.on_item_delta(delta))
+
         @app.agent(self.search_topic, name="search_log")
         async def search_log(stream: Any) -> None:
             async for event in stream.events():
                 msg = event.message
-                out = state.on_search_log(event.key, event.value, _where(msg))
-                await self._send(out)
+                await self._heal_gap(msg, on_search)
+                await on_search(event.key, event.value, _where(msg))
                 self._last_event_at = time.time()
                 self._first_event_at = self._first_event_at or self._last_event_at
 
         @app.agent(self.delta_topic, name="item_deltas")
         async def item_deltas(stream: Any) -> None:
             async for event in stream.events():
+                await self._heal_gap(event.message, on_deltas)
                 for delta in event.value["batch"]:
                     await self._send(state.on_item_delta(delta))
                 self._last_delta_at = time.time()
 
         @app.agent(self.catalog_topic, name="catalog")
         async def catalog(stream: Any) -> None:
+            # No gap guard: the catalog topic is compacted, so its offsets have holes by
+            # design (a skipped item comes back with its next catalog update).
             async for event in stream.events():
                 await self._send(state.on_catalog(event.value, _where(event.message)))
 
@@ -145,6 +157,19 @@ class Processor:
             if self._store is None:
                 loop = asyncio.get_running_loop()
                 self._store = await loop.run_in_executor(self._executor, self._open_store_sync)
+
+    async def _heal_gap(self, msg: Any, handle: Any) -> None:
+        """Before handling `msg`: re-read and handle any offsets of its partition the stream
+        skipped (see `gap_guard`)."""
+        gap = self.gaps.missing(msg.topic, msg.partition, msg.offset)
+        if gap is None:
+            return
+        loop = asyncio.get_running_loop()
+        records = await loop.run_in_executor(None, self.gaps.fetch, msg.topic, msg.partition,
+                                             *gap)
+        self.state.stats["gap_refetched"] += len(records)
+        for offset, key, value in records:
+            await handle(key, value, f"{msg.topic}/{msg.partition}/{offset}")
 
     async def _send(self, out: Outputs) -> None:
         # One message per target partition rather than per item (a search touches ~10

@@ -212,11 +212,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, issue #6 open: in the full suite a worker restarted after SIGKILL sometimes "
-    "never hands one source message to the agent yet commits past it (Faust's stream "
-    "iterator skips messages of another generation / while flow is suspended and commits "
-    "across the gap; faust-streaming #221, #606); see docs/features.md"))
 def test_exact_counts_survive_sigkill(stack_settings: CommonSettings, subprocess_env: Any,
                                       tmp_path: Path) -> None:
     from streams.replay import replay_files
@@ -257,6 +252,7 @@ def test_exact_counts_survive_sigkill(stack_settings: CommonSettings, subprocess
         time.sleep(2.0)  # two push intervals
         assert mismatches(stack_settings, expected) == []
         assert before.get("search", 0) < n_searches, "the kill came after the whole stream"
+        print("worker stats after the restart:", stats(stack_settings)["stats"])
     finally:
         stop(proc)
         print(worker_log.read_text()[-3000:])
