@@ -1,0 +1,92 @@
+"""Failure drill: a burst of malformed messages lands on the search-log topic mid-stream.
+
+The replayer validates what it sends, so the burst is produced raw, beside a normal
+replay: broken JSON, valid JSON of the wrong shape, an unknown event type, binary junk,
+a missing key, a 512 KiB value. The stream processor must dead-letter every one of them
+with a reason and its location, and still end with Feast counts exactly equal to the
+counts computed from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relstream.settings import CommonSettings
+from streams.schemas import DeadLetter, decode_event
+from streams.topics import DEAD_LETTER, SEARCH_LOG, topic_name
+from tests.integration.kafka_read import read_topic
+from tests.integration.test_stream_processor import (
+    expected_counts,
+    mismatches,
+    simulated_stream,
+    start_worker,
+    stats,
+    stop,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+JUNK: list[tuple[bytes | None, bytes]] = [
+    (b"q", b"{not json"),
+    (b"q", b"[]"),
+    (b"q", json.dumps({"type": "search", "event_id": "x"}).encode()),  # fields missing
+    (b"q", json.dumps({"type": "teleport", "event_id": "y", "ts": "2026-03-01T00:00:00Z"})
+     .encode()),
+    (None, bytes(range(256)) * 4),
+    (b"q", b"\xff" * (512 * 1024)),
+]
+
+
+def _burst(settings: CommonSettings, copies: int) -> int:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                             max_request_size=2 * 1024 * 1024)
+    topic = topic_name(SEARCH_LOG, settings.topic_prefix)
+    for _ in range(copies):
+        for key, value in JUNK:
+            producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+    return copies * len(JUNK)
+
+
+@pytest.mark.slow
+def test_malformed_burst_is_dead_lettered_and_counts_stay_exact(
+        stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path) -> None:
+    from streams.replay import replay_files
+
+    catalog, log = simulated_stream(tmp_path)
+    expected = expected_counts(log)
+    env = subprocess_env(RELSTREAM_PUSH_INTERVAL_S="0.5", RELSTREAM_FULL_SYNC_INTERVAL_S="5",
+                         RELSTREAM_LABEL_BUDGET_PER_MINUTE="100000")
+    worker_log = tmp_path / "worker.log"
+    proc = start_worker(env, worker_log)
+    try:
+        replay_files(stack_settings, catalog, None)
+        wait_for(lambda: bool(stats(stack_settings)), 180, "the worker to start", proc)
+        replayer = threading.Thread(target=replay_files, args=(stack_settings, None, log),
+                                    kwargs={"speed": 16000.0})
+        replayer.start()
+        sent = _burst(stack_settings, copies=20)
+        replayer.join()
+        assert wait_for(lambda: mismatches(stack_settings, expected) or True, 180,
+                        "exact counts in Feast", proc) is True
+        wait_for(lambda: stats(stack_settings)["stats"].get("dead_lettered", 0) >= sent, 60,
+                 "the burst to be dead-lettered", proc)
+        letters = [e for e in (decode_event(r.value)
+                               for r in read_topic(stack_settings, DEAD_LETTER))
+                   if isinstance(e, DeadLetter) and e.source == "streams-processor"]
+        assert len(letters) == sent == stats(stack_settings)["stats"]["dead_lettered"]
+        assert all(letter.reason and letter.location for letter in letters)
+        assert {letter.original_size for letter in letters} >= {512 * 1024, 1024}
+        assert proc.poll() is None, "the worker died"
+    finally:
+        stop(proc)
+        print(worker_log.read_text()[-3000:])
