@@ -109,9 +109,12 @@ class Processor:
         async def on_search(key: bytes | None, value: bytes, where: str) -> None:
             await self._send(state.on_search_log(key, value, where))
 
-        async def on_deltas(key: bytes | None, value: bytes, where: str) -> None:
-            for delta in json.loads(value)["batch"]:
+        async def handle_deltas(batch: list[dict[str, Any]]) -> None:
+            for delta in batch:
                 await self._send(state.on_item_delta(delta))
+
+        async def on_deltas(key: bytes | None, value: bytes, where: str) -> None:
+            await handle_deltas(json.loads(value)["batch"])
 
         @app.agent(self.search_topic, name="search_log")
         async def search_log(stream: Any) -> None:
@@ -126,8 +129,7 @@ class Processor:
         async def item_deltas(stream: Any) -> None:
             async for event in stream.events():
                 await self._heal_gap(event.message, on_deltas)
-                for delta in event.value["batch"]:
-                    await self._send(state.on_item_delta(delta))
+                await handle_deltas(event.value["batch"])
                 self._last_delta_at = time.time()
 
         @app.agent(self.catalog_topic, name="catalog")

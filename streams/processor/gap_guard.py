@@ -37,7 +37,6 @@ class GapGuard:
         self.bootstrap = bootstrap
         self.committed = committed
         self.last: dict[tuple[str, int], int] = {}
-        self.refetched = 0
 
     def missing(self, topic: str, partition: int, offset: int) -> tuple[int, int] | None:
         """The offsets [start, end) skipped before `offset` (None if none); notes `offset`."""
@@ -73,7 +72,6 @@ class GapGuard:
                     break
         finally:
             consumer.close()
-        self.refetched += len(out)
         log.warning("re-read %d message(s) %s/%d [%d, %d) that the stream skipped",
                     len(out), topic, partition, start, end)
         return out

@@ -21,8 +21,9 @@ from relstream.settings import CommonSettings
 from relstream.stack import LocalStack, free_port
 from tests.conftest import settings_env
 from tests.integration.test_stream_processor import (
+    EXACT_COUNT_ENV,
+    counts_exact,
     expected_counts,
-    mismatches,
     simulated_stream,
     start_worker,
     stats,
@@ -71,9 +72,7 @@ def test_counts_exact_across_broker_restart(stack_settings: CommonSettings,
     catalog, log = simulated_stream(tmp_path)
     expected = expected_counts(log)
     first, second = _split_log(log, tmp_path)
-    env = settings_env(own, RELSTREAM_PUSH_INTERVAL_S="0.5",
-                       RELSTREAM_FULL_SYNC_INTERVAL_S="5",
-                       RELSTREAM_LABEL_BUDGET_PER_MINUTE="100000")
+    env = settings_env(own, **EXACT_COUNT_ENV)
     worker_log = tmp_path / "worker.log"
     proc = start_worker(env, worker_log)
     restarts = 0
@@ -99,7 +98,7 @@ def test_counts_exact_across_broker_restart(stack_settings: CommonSettings,
         time.sleep(3.0)  # the worker sees the broker gone
         stack.start_kafka()
         replay_files(own, None, second)
-        assert wait(lambda: mismatches(own, expected) or True, 180,
+        assert wait(counts_exact(own, expected), 180,
                     "exact counts in Feast after the restart") is True
         print(json.dumps({"worker_restarts": restarts,
                           "stats": stats(own).get("stats", {})}))

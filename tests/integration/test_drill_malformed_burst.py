@@ -21,8 +21,9 @@ from streams.schemas import DeadLetter, decode_event
 from streams.topics import DEAD_LETTER, SEARCH_LOG, topic_name
 from tests.integration.kafka_read import read_topic
 from tests.integration.test_stream_processor import (
+    EXACT_COUNT_ENV,
+    counts_exact,
     expected_counts,
-    mismatches,
     simulated_stream,
     start_worker,
     stats,
@@ -64,8 +65,7 @@ def test_malformed_burst_is_dead_lettered_and_counts_stay_exact(
 
     catalog, log = simulated_stream(tmp_path)
     expected = expected_counts(log)
-    env = subprocess_env(RELSTREAM_PUSH_INTERVAL_S="0.5", RELSTREAM_FULL_SYNC_INTERVAL_S="5",
-                         RELSTREAM_LABEL_BUDGET_PER_MINUTE="100000")
+    env = subprocess_env(**EXACT_COUNT_ENV)
     worker_log = tmp_path / "worker.log"
     proc = start_worker(env, worker_log)
     try:
@@ -76,7 +76,7 @@ def test_malformed_burst_is_dead_lettered_and_counts_stay_exact(
         replayer.start()
         sent = _burst(stack_settings, copies=20)
         replayer.join()
-        assert wait_for(lambda: mismatches(stack_settings, expected) or True, 180,
+        assert wait_for(counts_exact(stack_settings, expected), 180,
                         "exact counts in Feast", proc) is True
         wait_for(lambda: stats(stack_settings)["stats"].get("dead_lettered", 0) >= sent, 60,
                  "the burst to be dead-lettered", proc)

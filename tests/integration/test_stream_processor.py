@@ -176,6 +176,18 @@ def mismatches(settings: CommonSettings, expected: dict[str, dict[Any, dict[str,
     return bad
 
 
+EXACT_COUNT_ENV = {"RELSTREAM_PUSH_INTERVAL_S": "0.5", "RELSTREAM_FULL_SYNC_INTERVAL_S": "5",
+                   "RELSTREAM_LABEL_BUDGET_PER_MINUTE": "100000"}
+"""Worker settings of the exact-count drills: frequent pushes and full syncs, no label
+budget in the way."""
+
+
+def counts_exact(settings: CommonSettings, expected: dict[str, dict[Any, dict[str, int]]]
+                 ) -> Any:
+    """A `wait_for` check: True once Feast holds exactly `expected`, else the mismatches."""
+    return lambda: mismatches(settings, expected) or True
+
+
 def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "relstream.cli", "streams", "run"], env=env,
@@ -219,8 +231,7 @@ def test_exact_counts_survive_sigkill(stack_settings: CommonSettings, subprocess
     catalog, log = simulated_stream(tmp_path)
     expected = expected_counts(log)
     n_searches, n_query_events = query_events(log)
-    env = subprocess_env(RELSTREAM_PUSH_INTERVAL_S="0.5", RELSTREAM_FULL_SYNC_INTERVAL_S="5",
-                         RELSTREAM_LABEL_BUDGET_PER_MINUTE="100000")
+    env = subprocess_env(**EXACT_COUNT_ENV)
     worker_log = tmp_path / "worker.log"
     proc = start_worker(env, worker_log)
     try:
@@ -242,7 +253,7 @@ def test_exact_counts_survive_sigkill(stack_settings: CommonSettings, subprocess
         proc = start_worker(env, worker_log)
         replayer.join()
         assert time.monotonic() - t_replay > 2
-        assert wait_for(lambda: mismatches(stack_settings, expected) or True, 120,
+        assert wait_for(counts_exact(stack_settings, expected), 120,
                         "exact counts in Feast", proc) is True
         # The same file again: every event is a duplicate, nothing may move.
         dups = stats(stack_settings)["stats"].get("duplicates", 0)
