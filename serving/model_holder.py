@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 LATEST = "latest"
 WARMUP_QUERY = "warm up query"
 WARMUP_TEXTS = ("warm up item | category: warm up", "second item | category: other")
+REFUSED_RETRY_S = 60.0
+"""How often the registry poll retries a version it refused (an event always retries)."""
 
 
 class NoModelLoaded(ServingError):
@@ -79,6 +81,10 @@ class ModelHolder:
         self._lock = threading.Lock()  # guards the references and lease counts
         self._swap_lock = threading.Lock()  # one load at a time
         self._live = 0
+        # Refused versions → when: a published version never changes, so the registry poll
+        # retries a refused one only every REFUSED_RETRY_S (a slow copy onto a mounted
+        # volume may still complete) instead of logging the same error every poll.
+        self._refused: dict[str, float] = {}
         self.stats = SwapStats()
 
     @property
@@ -133,6 +139,9 @@ class ModelHolder:
         target = self.target_version()
         if target is None or target == self.version:
             return False
+        refused = self._refused.get(target)
+        if refused is not None and time.monotonic() - refused < REFUSED_RETRY_S:
+            return False
         return self.load(target)
 
     def load(self, version: str, manifest_sha: str | None = None) -> bool:
@@ -146,11 +155,13 @@ class ModelHolder:
             try:
                 model = self._load_verified(version, manifest_sha)
             except Exception as exc:  # any failure keeps the old model serving
+                self._refused[version] = time.monotonic()
                 self.stats.failures += 1
                 self.stats.last_error = f"{self.name} v{version}: {exc}"
                 log.error("model swap to %s v%s failed, keeping v%s: %s",
                           self.name, version, self.version, exc)
                 return False
+            self._refused.pop(version, None)
             self._swap_in(model)
         return True
 
