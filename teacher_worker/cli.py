@@ -73,8 +73,10 @@ def _sft(args: argparse.Namespace) -> int:
     config = SftConfig(lora_r=args.lora_r, lr=args.lr, batch_size=args.batch,
                        max_steps=args.steps, save_every=args.save_every,
                        time_budget_s=args.budget, seed=args.seed,
+                       decision_weight=args.decision_weight,
                        bf16=bf16_supported(args.device) if args.bf16 is None else args.bf16)
-    examples = build_examples(tokenizer, rows, load_catalog(args.world), config.max_length)
+    examples = build_examples(tokenizer, rows, load_catalog(args.world), config.max_length,
+                              config.decision_weight)
     out = args.out or settings.cache_dir / "models" / "ellm-rele-sft"
     summary = train_sft(base, examples, out, config, device=args.device)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, default=str))
@@ -170,6 +172,8 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--save-every", type=int, default=50)
     p.add_argument("--budget", type=float, help="stop after this many seconds of training")
     p.add_argument("--max-examples", type=int)
+    p.add_argument("--decision-weight", type=float, default=1.0,
+                   help="loss weight of check-status and grade tokens (1: plain token mean)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast (default: on for CPU and CUDA devices that "
                    "support it; ~1.4x faster per step on these AMX CPUs)")

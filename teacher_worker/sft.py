@@ -45,6 +45,8 @@ class SftConfig:
     # bfloat16 autocast: on CPUs with AMX/AVX512-BF16 (these machines) a step is several
     # times faster than fp32; the LoRA weights and optimiser state stay fp32.
     bf16: bool = False
+    # Loss weight of the decision tokens (check statuses, grade); see `sft_data`.
+    decision_weight: float = 1.0
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -58,6 +60,8 @@ class SftConfig:
             raise TeacherWorkerError(
                 f"lr={self.lr}, batch_size={self.batch_size}, max_steps={self.max_steps}: "
                 "need lr > 0 and at least one example and one step")
+        if not self.decision_weight > 0:
+            raise TeacherWorkerError(f"decision_weight={self.decision_weight}: need > 0")
         if self.save_every < 1 or self.warmup_steps < 0 or self.max_length < 16:
             raise TeacherWorkerError(
                 f"save_every={self.save_every}, warmup_steps={self.warmup_steps}, "
@@ -83,6 +87,28 @@ def _lr_factor(step: int, config: SftConfig) -> float:
     span = max(1, config.max_steps - config.warmup_steps)
     progress = min(1.0, (step - config.warmup_steps) / span)
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def weighted_token_loss(logits: Any, labels: Any, weights: Any) -> Any:
+    """Σ w·CE / Σ w over next-token predictions (labels and weights shifted by one)."""
+    import torch
+
+    logits = logits[:, :-1].float()
+    labels = labels[:, 1:]
+    weights = weights[:, 1:] * (labels != -100)
+    ce = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100,
+        reduction="none")
+    return (ce * weights.reshape(-1)).sum() / weights.sum().clamp_min(1e-8)
+
+
+def _loss(model: Any, batch: dict[str, Any]) -> Any:
+    """The model's own token-mean loss, or the weighted one when the batch has weights."""
+    if "weights" not in batch:
+        return model(**batch).loss
+    weights = batch.pop("weights")
+    labels = batch.pop("labels")
+    return weighted_token_loss(model(**batch).logits, labels, weights)
 
 
 def _latest_checkpoint(out: Path) -> Path | None:
@@ -175,7 +201,7 @@ def train_sft(
         del order[: config.batch_size]
         with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16,
                             enabled=config.bf16):
-            loss = model(**batch).loss
+            loss = _loss(model, batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()

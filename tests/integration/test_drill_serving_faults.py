@@ -185,7 +185,8 @@ def _hold_chdb(path: Path, seconds: float) -> subprocess.Popen[bytes]:
     script = ("import sys, time\nfrom relstream.clickhouse import get_client\n"
               "from relstream.settings import CommonSettings\n"
               "c = get_client(CommonSettings(clickhouse_url=sys.argv[1]))\n"
-              "c.command('SELECT 1')\nprint('holding', flush=True)\ntime.sleep(float(sys.argv[2]))\n")
+              "c.command('SELECT 1')\nprint('holding', flush=True)\n"
+              "time.sleep(float(sys.argv[2]))\n")
     proc = subprocess.Popen([sys.executable, "-c", script, f"chdb://{path}", str(seconds)],
                             stdout=subprocess.PIPE, env=dict(os.environ))
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"holding"

@@ -84,3 +84,40 @@ def test_short_run_resumes_and_saves_a_loadable_model(tmp_path: Path, tiny_dir: 
     assert sum(judgement.grade_probs.values()) == pytest.approx(1.0)
     merged = merge_adapter(tiny_dir, out / "checkpoints" / "step-3", tmp_path / "merged")
     assert (merged / "model.safetensors").is_file()
+
+
+def test_decision_tokens_get_the_decision_weight(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    from teacher_worker.sft_data import decision_spans
+
+    cot = _rows()[1]["cot"]  # ... Checks: color=mismatch[red, blue]\nGrade: S
+    spans = decision_spans(cot)
+    assert [cot[a:b] for a, b in spans] == ["mismatch", "S"]
+    (plain,) = build_examples(tokenizer, _rows()[1:2], CATALOG)
+    (weighted,) = build_examples(tokenizer, _rows()[1:2], CATALOG, decision_weight=5.0)
+    assert plain.weights is None and weighted.input_ids == plain.input_ids
+    assert weighted.weights is not None
+    heavy = [tokenizer.decode([t]) for t, w in zip(weighted.input_ids, weighted.weights,
+                                                   strict=True) if w == 5.0]
+    assert "".join(heavy).replace(" ", "") == "mismatchS"
+    n_prompt = plain.labels.count(IGNORE)
+    assert weighted.weights[:n_prompt] == [0.0] * n_prompt
+    assert set(weighted.weights[n_prompt:]) == {1.0, 5.0}
+
+
+def test_weighted_token_loss_by_hand() -> None:
+    import math
+
+    import torch
+
+    from teacher_worker.sft import weighted_token_loss
+
+    # Vocabulary of 2; logits at positions 0 and 1 predict tokens 1 and 2 of the labels.
+    logits = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0], [0.0, 0.0]]])
+    labels = torch.tensor([[-100, 1, 0]])
+    weights = torch.tensor([[0.0, 1.0, 3.0]])
+    # CE(pos 0 → label 1) = ln 2; CE(pos 1 → label 0) = -ln(3/4) = ln(4/3).
+    want = (1 * math.log(2) + 3 * math.log(4 / 3)) / 4
+    assert weighted_token_loss(logits, labels, weights).item() == pytest.approx(want, rel=1e-6)
+    # Equal weights give the plain token mean, as the model's own loss does.
+    even = weighted_token_loss(logits, labels, torch.tensor([[0.0, 1.0, 1.0]])).item()
+    assert even == pytest.approx((math.log(2) + math.log(4 / 3)) / 2, rel=1e-6)
