@@ -59,29 +59,6 @@ def group_stable(bootstrap: str, group: str) -> bool:
         admin.close()
 
 
-def precreate_topic(bootstrap: str, name: str) -> None:
-    """Create a topic with the data topics' partition count unless it exists.
-
-    The stream processor's internal item-deltas topic: when Faust starts before it exists,
-    its consumer ignores the topic ("Ignoring missing topic") until a metadata refresh
-    minutes later, and no label request is made in the meantime.
-    """
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    from streams.topics import PARTITIONS
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    try:
-        if name not in set(admin.list_topics()):
-            admin.create_topics([NewTopic(name, PARTITIONS, 1)])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
-
-
 def cuda_available() -> bool:
     """True if torch sees a GPU (asked in a child, so this process never imports torch)."""
     import subprocess
@@ -176,7 +153,6 @@ class Demo:
         use_llm, model_dir, which = self.choose_teacher(commands)
         budget = plan.label_budget_per_minute if use_llm else plan.stand_in_budget_per_minute
         if "streams run" in commands:
-            precreate_topic(s.kafka_bootstrap, f"{groups['streams']}-item-deltas")
             up["streams"] = self.start_child(
                 kids.streams_spec(s, layout, plan, budget),
                 lambda: group_stable(s.kafka_bootstrap, groups["streams"]),

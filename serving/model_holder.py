@@ -155,7 +155,8 @@ class ModelHolder:
             try:
                 model = self._load_verified(version, manifest_sha)
             except Exception as exc:  # any failure keeps the old model serving
-                self._refused[version] = time.monotonic()
+                if version_dir(self.registry_root, self.name, version).is_dir():
+                    self._refused[version] = time.monotonic()  # present but bad
                 self.stats.failures += 1
                 self.stats.last_error = f"{self.name} v{version}: {exc}"
                 log.error("model swap to %s v%s failed, keeping v%s: %s",

@@ -80,8 +80,7 @@ class Processor:
             # Keys and values (str, dicts of lists) go through JSON in the changelog.
             return app.Table(name, partitions=PARTITIONS)
 
-        tables = Tables(table("query_hours"), table("item_hours"), table("catalog"),
-                        table("requested"))
+        tables = Tables(*(table(name) for name in TABLE_NAMES))
         self.metrics = MetricsWriter(settings, enabled=settings.metrics_to_clickhouse)
         self.state = StreamState(
             tables, LabelRequestPolicy(policy_params(settings)),
@@ -274,24 +273,42 @@ def item_partition(item_id: str) -> int:
     return (murmur2(item_id.encode()) & 0x7FFFFFFF) % PARTITIONS
 
 
+TABLE_NAMES = ("query_hours", "item_hours", "catalog", "requested")
+"""The Faust tables (`Tables`, in this order); each has a `<app id>-<name>-changelog`."""
+
+
 def delta_topic_name(settings: ProcessorSettings) -> str:
     return f"{settings.app_id()}-item-deltas"
 
 
-def ensure_delta_topic(settings: ProcessorSettings) -> None:
-    """Create the internal item-deltas topic up front: a Faust consumer that starts before
-    it exists ignores it until a metadata refresh minutes later (seen here)."""
+def ensure_internal_topics(settings: ProcessorSettings) -> None:
+    """Create the app's internal topics up front: item deltas and the tables' changelogs.
+
+    Left to Faust, they are created while the worker starts, and a consumer that asked for
+    their metadata a moment earlier ignores them until a refresh minutes later (seen here:
+    "Ignoring missing topic", then the item-deltas agent crashed with PartitionsMismatch
+    against a 0-partition `requested` changelog at every restart, and no item was
+    counted). Changelogs are compacted, as Faust makes them.
+    """
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
+    app_id = settings.app_id()
+    wanted: dict[str, dict[str, str]] = {delta_topic_name(settings): {}}
+    wanted.update({f"{app_id}-{name}-changelog": {"cleanup.policy": "compact"}
+                   for name in TABLE_NAMES})
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
                              client_id="relstream-streams-admin", request_timeout_ms=30_000)
     try:
-        if delta_topic_name(settings) not in set(admin.list_topics()):
-            admin.create_topics([NewTopic(delta_topic_name(settings), PARTITIONS, 1)])
-    except TopicAlreadyExistsError:
-        pass  # another worker of the group won the race
+        existing = set(admin.list_topics())
+        for name, config in wanted.items():
+            if name in existing:
+                continue
+            try:
+                admin.create_topics([NewTopic(name, PARTITIONS, 1, topic_configs=config)])
+            except TopicAlreadyExistsError:
+                pass  # another worker of the group won the race
     finally:
         admin.close()
 
@@ -307,7 +324,7 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "WARNING") -> None:
     from streams.topics import ensure_topics
 
     ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
-    ensure_delta_topic(settings)
+    ensure_internal_topics(settings)
     # Feast pushes run in a thread; with the default 5 ms GIL switch interval every socket
     # call of the event loop waited for that thread (measured: ~5 ms per produce request).
     sys.setswitchinterval(0.0005)

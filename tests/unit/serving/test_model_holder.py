@@ -134,3 +134,26 @@ def test_two_tower_caches_item_embeddings_per_version(registry: Path) -> None:
         assert scorer.score(QUERY, TEXTS) == first
         assert scorer.cache_misses == misses and scorer.cache_hits >= 2  # type: ignore[attr-defined]
     holder.close()
+
+
+def test_a_corrupt_version_is_not_retried_at_every_poll(registry: Path, tmp_path: Path) -> None:
+    root = _copy_registry(registry, tmp_path)
+    graph = root / "cross_encoder" / "2" / "model.onnx"
+    graph.chmod(0o644)
+    graph.write_bytes(graph.read_bytes()[:-16] + b"\0" * 16)
+    holder = ModelHolder(root, "cross_encoder")
+    assert not holder.refresh() and holder.version is None
+    assert "sha256" in holder.stats.last_error and holder.stats.failures == 1
+    assert not holder.refresh() and holder.stats.failures == 1  # backed off, not retried
+    assert not holder.load("2") and holder.stats.failures == 2  # an explicit load tries
+    holder.close()
+
+
+def test_a_version_missing_at_start_is_loaded_at_the_next_poll(registry: Path,
+                                                                tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    holder = ModelHolder(root, "cross_encoder", "1")
+    assert not holder.refresh() and holder.version is None  # nothing published yet
+    shutil.copytree(registry, root)
+    assert holder.refresh() and holder.version == "1"
+    holder.close()

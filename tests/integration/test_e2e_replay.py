@@ -1,0 +1,272 @@
+"""End to end: a recorded stretch of demo traffic replayed through the whole loop, twice.
+
+The fixture (`tests/fixtures/recorded_demo/`, made by its `make_fixture.py` with
+`relstream record`) is replayed into Kafka; the stream processor, a teacher worker running
+the tiny format LLM, the continuous trainer (tiny random-weight encoder) and the server
+(A/B arms: frozen at version 1 vs following the latest) run as the demo runs them. Each
+round checks what a user would: Feast counts exactly equal counts computed from the file,
+one teacher label (parsed steps, probabilities summing to 1) per requested pair, a newer
+student version swapped in while simulated users send requests with none failing,
+requests and clicks in ClickHouse, and an A/B report.
+
+Round 2 runs the same on the same stack: the same topics, the stream processor's and the
+teacher's consumer groups and state (restarted), so the fixture is replayed a second time
+onto topics that already hold it. Features must not double and no pair may get a second
+label (the replay is idempotent); the round's fresh trainer and registry relearn from the
+teacher-label topic. The trainer's gate tolerance is wide open here: the loop's mechanics
+are under test, the gate's verdicts have their own tests.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from relstream import demo_children as kids
+from relstream.demo_plan import TINY
+from relstream.settings import CommonSettings
+from relstream.stack import free_port
+from relstream.supervisor import Supervisor
+from streams.schemas import TeacherLabel, decode_event, pair_key
+from streams.topics import LABEL_REQUESTS, SEARCH_LOG, TEACHER_LABELS
+from tests.integration.kafka_read import read_topic
+from tests.integration.test_stream_processor import EXACT_COUNT_ENV, expected_counts, mismatches
+
+pytestmark = pytest.mark.integration
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "recorded_demo"
+MODEL = "cross_encoder"
+PLAN = replace(TINY, gate_every_labels=4, gate_every_minutes=0.1)
+
+
+@dataclass
+class Stack:
+    """What both rounds share: the broker, the topics, the processor's and teacher's state."""
+
+    settings: CommonSettings
+    root: Path
+    format_model: Path
+
+    @property
+    def shared(self) -> kids.Layout:
+        return kids.Layout(self.root / "shared")
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_broker: CommonSettings, tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    from streams.topics import ensure_topics
+    from teacher_worker.model_files import tiny_format_model_dir
+
+    settings = kafka_broker.model_copy(update={
+        "topic_prefix": f"e2e{uuid.uuid4().hex[:8]}-", "clickhouse_url": ""})
+    ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    return Stack(settings, tmp_path_factory.mktemp("e2e"),
+                 tiny_format_model_dir(settings.cache_dir))
+
+
+def _specs(stack: Stack, layout: kids.Layout, round_no: int, port: int, ab: Path
+           ) -> list[kids.ChildSpec]:
+    s, shared = stack.settings, stack.shared
+    streams = kids.streams_spec(s, shared, PLAN, 600.0)
+    streams.env.update(EXACT_COUNT_ENV)
+    teacher = kids.teacher_spec(s, shared, PLAN, stack.format_model, stand_in=False)
+    trainer = kids.trainer_spec(s, layout, PLAN, MODEL, via_relstream=True)
+    trainer.env.pop("RELSTREAM_ONLINE_WORLD_DIR")  # no ground truth in the trainer
+    trainer.env.update({"RELSTREAM_ONLINE_GROUP_ID": f"{s.topic_prefix}trainer-r{round_no}",
+                        "RELSTREAM_ONLINE_TOLERANCE": "1.0"})
+    server = kids.server_spec(s, layout, port, ab, MODEL)
+    return [server, streams, teacher, trainer]
+
+
+FIRST_LABELS = 300
+"""The trainer's first run stops after this many labels (its first versions), so the rest
+of the labels make newer versions while the simulated users' requests flow."""
+
+
+def _ab_config(layout: kids.Layout, experiment: str) -> Path:
+    path = layout.out / "ab-config.json"
+    path.write_text(json.dumps({"experiment": experiment, "salt": experiment,
+                                "default_arm": "continuous", "arms": [
+                                    {"name": "frozen", "model": MODEL, "version": "1",
+                                     "share": 0.5},
+                                    {"name": "continuous", "model": MODEL, "version": "latest",
+                                     "share": 0.5}]}))
+    return path
+
+
+def _wait(sup: Supervisor, check: Any, timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        dead = sup.dead()
+        assert not dead, f"{dead[0].name} died while waiting for {what}:\n{dead[0].log_tail(40)}"
+        last = check()
+        if last is True or (last and not isinstance(last, list)):
+            return last
+        time.sleep(1.0)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last: "
+                         f"{str(last)[:2000]}")
+
+
+def _readyz(base: str) -> dict[str, Any] | None:
+    try:
+        resp = httpx.get(f"{base}/readyz", timeout=2.0)
+    except httpx.HTTPError:
+        return None
+    return resp.json() if resp.status_code == 200 else None
+
+
+def _feature_check(stack: Stack, log: Path) -> Any:
+    settings = stack.settings.model_copy(update={"state_dir": stack.shared.state("streams")})
+    expected = expected_counts(log)
+    return lambda: mismatches(settings, expected) or True
+
+
+def _topic_as_file(settings: CommonSettings, out: Path) -> Path:
+    """The search-log topic, as it is now, written as a JSONL file."""
+    lines = [r.value.decode() for r in read_topic(settings, SEARCH_LOG)]
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def _labels_complete(settings: CommonSettings) -> Any:
+    """True once every requested pair has a teacher label, else what is missing."""
+    def check() -> Any:
+        requested = {pair_key(e.query, e.item_id) for e in
+                     (decode_event(r.value) for r in read_topic(settings, LABEL_REQUESTS))}
+        labelled = {pair_key(e.query, e.item_id) for e in
+                    (decode_event(r.value) for r in read_topic(settings, TEACHER_LABELS))}
+        missing = requested - labelled
+        return True if requested and not missing else [f"{len(missing)} of {len(requested)} "
+                                                       "requested pairs not labelled yet"]
+    return check
+
+
+def _clickhouse_facts(layout: kids.Layout, settings: CommonSettings, experiment: str
+                      ) -> dict[str, Any]:
+    """Row counts and versions served per arm, read from the stopped server's chdb path."""
+    script = (
+        "import json, sys\n"
+        "from relstream.clickhouse import get_client\n"
+        "from relstream.settings import CommonSettings\n"
+        "c = get_client(CommonSettings())\n"
+        "e = sys.argv[1]\n"
+        "arms = c.query('SELECT arm, groupUniqArray(model_version), count() FROM serving_requests "
+        "WHERE experiment = {e:String} GROUP BY arm', {'e': e}).result_rows\n"
+        "fb = c.query('SELECT count() FROM serving_feedback').result_rows[0][0]\n"
+        "print(json.dumps({'arms': {a: {'versions': sorted(v), 'requests': n} "
+        "for a, v, n in arms}, 'feedback': fb}))\n")
+    env = kids.base_env(settings, layout.state("server"))
+    out = subprocess.run([sys.executable, "-c", script, experiment], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("round_no", [1, 2])
+def test_recorded_demo_replays_through_the_whole_loop(stack: Stack, round_no: int) -> None:
+    from relstream.demo import group_stable
+    from relstream.demo_traffic import ReplayClock, TrafficDriver
+    from serving.ab_sim import load_grades, load_searches
+    from streams.replay import replay_files
+    from student_trainer.registry import list_versions
+
+    s = stack.settings
+    layout = kids.Layout(stack.root / f"round{round_no}")
+    layout.world.mkdir(parents=True)
+    shutil.copy(FIXTURE / "catalog.jsonl", layout.world / "catalog.jsonl")
+    experiment = f"e2e-r{round_no}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    sup = Supervisor(layout.logs)
+    driver: TrafficDriver | None = None
+    groups = kids.group_ids(s)
+    server, streams, teacher, trainer = _specs(stack, layout, round_no, port,
+                                               _ab_config(layout, experiment))
+    try:
+        for spec in (server, streams, teacher, trainer):
+            assert spec.state_dir is not None
+            spec.state_dir.mkdir(parents=True, exist_ok=True)
+        for spec in (server, streams, teacher):
+            sup.start(spec.name, spec.argv, env=spec.env, cwd=spec.state_dir)
+        for name in ("streams", "teacher"):
+            sup.wait_ready(name, lambda n=name: group_stable(s.kafka_bootstrap, groups[n]), 180)
+
+        replay_files(s, FIXTURE / "catalog.jsonl", FIXTURE / "search_log.jsonl")
+        # Round 1: exactly the fixture's counts. Round 2: the topic now holds the fixture
+        # twice and round 1's live traffic; the counts must be those of its distinct events.
+        expected = (FIXTURE / "search_log.jsonl" if round_no == 1
+                    else _topic_as_file(s, layout.out / "search_log.before.jsonl"))
+        _wait(sup, _feature_check(stack, expected), 180,
+              "Feast counts equal to the fixture's" if round_no == 1
+              else "Feast counts unchanged by the second replay of the fixture")
+
+        _wait(sup, _labels_complete(s), 240, "a teacher label for every requested pair")
+        labels = [decode_event(r.value) for r in read_topic(s, TEACHER_LABELS)]
+        assert len(labels) > 2 * FIRST_LABELS, len(labels)
+
+        # The trainer's first run: its first versions, a checkpoint, exit 0.
+        code = sup.run("trainer-first", [*trainer.argv, "--max-labels", str(FIRST_LABELS)],
+                       env=trainer.env, cwd=trainer.state_dir, timeout_s=300)
+        assert code == 0, sup.children["trainer-first"].log_tail(40)
+        first = list_versions(layout.registry, MODEL)[-1]
+        _wait(sup, lambda: (_readyz(base) or {}).get("models", {}).get(f"{MODEL}@latest")
+              == first, 120, f"v{first}, the first run's last version, served")
+        searches = load_searches(FIXTURE / "search_log.jsonl")
+        clock = ReplayClock()
+        clock.start(max(x.ts.timestamp() for x in searches) + 1.0, 1.0)
+        driver = TrafficDriver(s, base, searches, load_grades(FIXTURE / "labels.jsonl"), set(),
+                               clock, rps=6.0, new_brand_share=0.0, seed=round_no)
+        driver.start()
+        _wait(sup, lambda: driver.stats.sent >= 5 or [], 60, "the first requests")
+        # The trainer again: resumes from its checkpoint, learns from the rest of the labels.
+        sup.start(trainer.name, trainer.argv, env=trainer.env, cwd=trainer.state_dir)
+        _wait(sup, lambda: int((_readyz(base) or {}).get("models", {}).get(
+            f"{MODEL}@latest", first)) > int(first), 240,
+            f"a version newer than v{first} swapped in while requests flow")
+        time.sleep(5.0)  # a few more requests on the new version
+        driver.stop()
+        assert driver.error is None, driver.error
+        assert driver.stats.sent >= 10 and driver.stats.failed == 0, driver.stats
+
+        assert all(isinstance(x, TeacherLabel) for x in labels)
+        keys = [pair_key(x.query, x.item_id) for x in labels]
+        assert len(keys) == len(set(keys)), "a pair was labelled twice"
+        for label in labels:  # steps parsed from the CoT; the grade is read from logits
+            assert label.steps.query_analysis and label.raw_cot.endswith("Grade:"), label
+            assert sum(label.grade_probs.values()) == pytest.approx(1.0, abs=1e-6)
+
+        everything = _topic_as_file(s, layout.out / "search_log.topic.jsonl")
+        _wait(sup, _feature_check(stack, everything), 180,
+              "Feast counts equal to the search-log topic's (fixture and live traffic)")
+    finally:
+        if driver is not None and driver.is_alive():
+            driver.stop()
+        stopped = sup.stop_all()
+    assert all("SIGKILL" not in how for how in stopped.values()), stopped
+    assert len(list_versions(layout.registry, MODEL)) >= 2
+
+    facts = _clickhouse_facts(layout, s, experiment)
+    assert set(facts["arms"]) == {"frozen", "continuous"}, facts
+    assert facts["arms"]["frozen"]["versions"] == ["1"], facts
+    assert len(facts["arms"]["continuous"]["versions"]) >= 2, facts
+    assert facts["feedback"] > 0, facts
+
+    report_dir = layout.out / "report"
+    env = kids.base_env(s, layout.state("server"))
+    out = subprocess.run([sys.executable, "-m", "relstream.cli", "ab-report", "--experiment",
+                          experiment, "--min-requests", "1", "--out", str(report_dir)],
+                         env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "frozen" in out.stdout and "continuous" in out.stdout, out.stdout
+    assert list(report_dir.glob("*.json")), list(report_dir.iterdir())
