@@ -28,6 +28,8 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     demo.add_argument("--seed", type=int, default=None, help="world seed (default 7)")
     demo.add_argument("--speedup", type=float, default=None, metavar="X",
                       help="scale both replay phases' wall time by 1/X (e.g. 2 = twice as fast)")
+    demo.add_argument("--student-lr", type=float, default=None, metavar="LR",
+                      help="encoder learning rate of the continuous trainer (default 3e-4)")
     demo.set_defaults(func=run)
 
 
@@ -43,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         plan = replace(plan, seed=args.seed)
     if args.teacher is not None:
         plan = replace(plan, teacher=args.teacher)
+    if args.student_lr is not None:
+        plan = replace(plan, student_lr=args.student_lr)
     if args.speedup:
         plan = replace(plan, pre_seconds=plan.pre_seconds / args.speedup,
                        post_seconds=plan.post_seconds / args.speedup)

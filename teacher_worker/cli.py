@@ -172,8 +172,9 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--save-every", type=int, default=50)
     p.add_argument("--budget", type=float, help="stop after this many seconds of training")
     p.add_argument("--max-examples", type=int)
-    p.add_argument("--decision-weight", type=float, default=1.0,
-                   help="loss weight of check-status and grade tokens (1: plain token mean)")
+    p.add_argument("--decision-weight", type=float, default=8.0,
+                   help="loss weight of check-status and grade tokens (default 8; 1: plain "
+                   "token mean). 8 turned the 30-minute CPU SFT from below TF-IDF to above it")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast (default: on for CPU and CUDA devices that "
                    "support it; ~1.4x faster per step on these AMX CPUs)")
