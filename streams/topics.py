@@ -70,15 +70,22 @@ def topic_name(logical: str, prefix: str = "") -> str:
 
 def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30.0) -> list[str]:
     """Create every missing topic; existing ones are left as they are. Returns created names."""
+    return create_missing_topics(bootstrap, list(topic_specs(prefix).values()), timeout_s)
+
+
+def create_missing_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30.0
+                          ) -> list[str]:
+    """Create the topics of `specs` that do not exist yet; returns the names created."""
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap, client_id="relstream-admin",
         request_timeout_ms=int(timeout_s * 1000),
     )
     try:
         existing = set(admin.list_topics())
-        wanted = [s for s in topic_specs(prefix).values() if s.name not in existing]
         created = []
-        for spec in wanted:
+        for spec in specs:
+            if spec.name in existing:
+                continue
             try:
                 admin.create_topics(
                     [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)],

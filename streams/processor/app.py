@@ -25,7 +25,16 @@ from streams.processor.metrics import MetricsWriter
 from streams.processor.policy import LabelRequestPolicy, PolicyParams
 from streams.processor.settings import ProcessorSettings
 from streams.processor.state import Outputs, StreamState, Tables
-from streams.topics import CATALOG, DEAD_LETTER, LABEL_REQUESTS, PARTITIONS, SEARCH_LOG, topic_name
+from streams.topics import (
+    CATALOG,
+    DEAD_LETTER,
+    LABEL_REQUESTS,
+    PARTITIONS,
+    SEARCH_LOG,
+    TopicSpec,
+    create_missing_topics,
+    topic_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -290,27 +299,11 @@ def ensure_internal_topics(settings: ProcessorSettings) -> None:
     against a 0-partition `requested` changelog at every restart, and no item was
     counted). Changelogs are compacted, as Faust makes them.
     """
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
     app_id = settings.app_id()
-    wanted: dict[str, dict[str, str]] = {delta_topic_name(settings): {}}
-    wanted.update({f"{app_id}-{name}-changelog": {"cleanup.policy": "compact"}
-                   for name in TABLE_NAMES})
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                             client_id="relstream-streams-admin", request_timeout_ms=30_000)
-    try:
-        existing = set(admin.list_topics())
-        for name, config in wanted.items():
-            if name in existing:
-                continue
-            try:
-                admin.create_topics([NewTopic(name, PARTITIONS, 1, topic_configs=config)])
-            except TopicAlreadyExistsError:
-                pass  # another worker of the group won the race
-    finally:
-        admin.close()
+    specs = [TopicSpec(delta_topic_name(settings))]
+    specs += [TopicSpec(f"{app_id}-{name}-changelog", config={"cleanup.policy": "compact"})
+              for name in TABLE_NAMES]
+    create_missing_topics(settings.kafka_bootstrap, specs)
 
 
 def _where(msg: Any) -> str:
