@@ -28,6 +28,7 @@ from tests.integration.test_stream_processor import (
     start_worker,
     stats,
     stop,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -77,18 +78,14 @@ def test_counts_exact_across_broker_restart(stack_settings: CommonSettings,
     proc = start_worker(env, worker_log)
     restarts = 0
 
-    def wait(check: Any, timeout_s: float, what: str) -> Any:
+    def restart_if_dead() -> None:  # what a supervisor does
         nonlocal proc, restarts
-        deadline, last = time.monotonic() + timeout_s, None
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:  # what a supervisor does
-                restarts += 1
-                proc = start_worker(env, worker_log)
-            last = check()
-            if last is True or (last and not isinstance(last, list)):
-                return last
-            time.sleep(1.0)
-        raise AssertionError(f"timed out waiting for {what}; last: {str(last)[:2000]}")
+        if proc.poll() is not None:
+            restarts += 1
+            proc = start_worker(env, worker_log)
+
+    def wait(check: Any, timeout_s: float, what: str) -> Any:
+        return wait_until(check, timeout_s, what, restart_if_dead)
 
     try:
         replay_files(own, catalog, first)

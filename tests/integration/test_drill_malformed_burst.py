@@ -25,7 +25,7 @@ from tests.integration.test_stream_processor import (
     counts_exact,
     expected_counts,
     simulated_stream,
-    start_worker,
+    start_on_catalog,
     stats,
     stop,
     wait_for,
@@ -67,10 +67,8 @@ def test_malformed_burst_is_dead_lettered_and_counts_stay_exact(
     expected = expected_counts(log)
     env = subprocess_env(**EXACT_COUNT_ENV)
     worker_log = tmp_path / "worker.log"
-    proc = start_worker(env, worker_log)
+    proc = start_on_catalog(stack_settings, env, worker_log, catalog)
     try:
-        replay_files(stack_settings, catalog, None)
-        wait_for(lambda: bool(stats(stack_settings)), 180, "the worker to start", proc)
         replayer = threading.Thread(target=replay_files, args=(stack_settings, None, log),
                                     kwargs={"speed": 16000.0})
         replayer.start()

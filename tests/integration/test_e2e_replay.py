@@ -40,7 +40,12 @@ from relstream.supervisor import Supervisor
 from streams.schemas import TeacherLabel, decode_event, pair_key
 from streams.topics import LABEL_REQUESTS, SEARCH_LOG, TEACHER_LABELS
 from tests.integration.kafka_read import read_topic
-from tests.integration.test_stream_processor import EXACT_COUNT_ENV, expected_counts, mismatches
+from tests.integration.test_stream_processor import (
+    EXACT_COUNT_ENV,
+    expected_counts,
+    mismatches,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -105,17 +110,11 @@ def _ab_config(layout: kids.Layout, experiment: str) -> Path:
 
 
 def _wait(sup: Supervisor, check: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
+    """`wait_until`, failing at once if a supervised child died."""
+    def alive() -> None:
         dead = sup.dead()
         assert not dead, f"{dead[0].name} died while waiting for {what}:\n{dead[0].log_tail(40)}"
-        last = check()
-        if last is True or (last and not isinstance(last, list)):
-            return last
-        time.sleep(1.0)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last: "
-                         f"{str(last)[:2000]}")
+    return wait_until(check, timeout_s, what, alive)
 
 
 def _readyz(base: str) -> dict[str, Any] | None:

@@ -195,17 +195,44 @@ def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]
     )
 
 
-def wait_for(check: Any, timeout_s: float, what: str, proc: subprocess.Popen[bytes]) -> Any:
+def wait_until(check: Any, timeout_s: float, what: str, watch: Any = None) -> Any:
+    """Poll `check` each second until it returns True or a truthy non-list (returned);
+    a list is the latest "not yet" (mismatches), shown on timeout. `watch()` runs before
+    each poll: it raises when a watched process died, or restarts it."""
     deadline = time.monotonic() + timeout_s
     last: Any = None
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"worker exited with {proc.returncode} while waiting for {what}")
+        if watch is not None:
+            watch()
         last = check()
         if last is True or (last and not isinstance(last, list)):
             return last
         time.sleep(1.0)
     raise AssertionError(f"timed out waiting for {what}; last: {str(last)[:2000]}")
+
+
+def wait_for(check: Any, timeout_s: float, what: str, proc: subprocess.Popen[bytes]) -> Any:
+    """`wait_until`, failing at once if the worker `proc` exits."""
+    def alive() -> None:
+        if proc.poll() is not None:
+            raise AssertionError(f"worker exited with {proc.returncode} while waiting for {what}")
+    return wait_until(check, timeout_s, what, alive)
+
+
+def start_on_catalog(settings: CommonSettings, env: dict[str, str], log_path: Path,
+                     catalog: Path) -> subprocess.Popen[bytes]:
+    """A worker, running (its first status file written, Feast imported), with `catalog`
+    replayed; stopped again if it never gets there."""
+    from streams.replay import replay_files
+
+    proc = start_worker(env, log_path)
+    try:
+        replay_files(settings, catalog, None)
+        wait_for(lambda: bool(stats(settings)), 180, "the worker to start", proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
 
 
 def stats(settings: CommonSettings) -> dict[str, Any]:
@@ -233,12 +260,9 @@ def test_exact_counts_survive_sigkill(stack_settings: CommonSettings, subprocess
     n_searches, n_query_events = query_events(log)
     env = subprocess_env(**EXACT_COUNT_ENV)
     worker_log = tmp_path / "worker.log"
-    proc = start_worker(env, worker_log)
+    proc = start_on_catalog(stack_settings, env, worker_log, catalog)
     try:
-        # Paced replay (~8 s) so the worker is killed with part of the stream still ahead;
-        # started once the worker runs (its first status file), Feast imported.
-        replay_files(stack_settings, catalog, None)
-        wait_for(lambda: bool(stats(stack_settings)), 180, "the worker to start", proc)
+        # Paced replay (~8 s) so the worker is killed with part of the stream still ahead.
         t_replay = time.monotonic()
         import threading
 
