@@ -1,4 +1,4 @@
-"""`relstream teacher convert|run|sft|merge|eval|annotate` and `relstream bench teacher`.
+"""`relstream teacher convert|run|sft|merge|eval|label|annotate` and `relstream bench teacher`.
 
 Thin entry points: parse arguments, build `TeacherSettings`, call one function. Heavy
 imports (torch, transformers, peft, kafka) happen inside the command functions.
@@ -115,6 +115,18 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label(args: argparse.Namespace) -> int:
+    from teacher_worker.backends import load_backend
+    from teacher_worker.label_offline import label_world, parse_split_limits
+
+    settings = _settings(args)
+    limits = parse_split_limits(args.splits)
+    stats = label_world(load_backend(settings), args.world, args.out, limits,
+                        batch=settings.teacher_gen_batch, seed=args.seed)
+    print(json.dumps({"out": str(args.out), **stats}))
+    return 0
+
+
 def _annotate(args: argparse.Namespace) -> int:
     from teacher_worker.annotate import annotate_pairs, copy_simulator_annotations
 
@@ -199,6 +211,17 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("label", help="label a world's pairs offline into a teacher-label "
+                       "file (for offline student training and bench mkd); resumable")
+    common(p)
+    p.add_argument("--backend", choices=["transformers", "vllm", "openai"])
+    p.add_argument("--world", type=Path, required=True)
+    p.add_argument("--splits", default="train:2000,validation:300,test:400",
+                   help="SPLIT[:COUNT],... pairs sampled per split (no count: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="teacher-label JSONL (appended)")
+    p.set_defaults(func=_label)
 
     p = sub.add_parser("annotate", help="label-conditioned CoT annotation with self-consistency")
     p.add_argument("--world", type=Path, help="world dir with catalog.jsonl and labels.jsonl")

@@ -1,0 +1,132 @@
+"""Offline labelling (`relstream teacher label`): a world's pairs → a teacher-label file.
+
+The students' offline training and `relstream bench mkd` need teacher labels for many
+pairs at once; running them through Kafka would only add a broker to a batch job. This
+labels the pairs of chosen splits with the same backend and the same `to_label` as the
+worker, and appends `TeacherLabel` JSON lines (the teacher-labels topic's format).
+
+Only the query and the item reach the teacher: a world's `labels.jsonl` is read for the
+list of shown pairs, never for their grades. The output is appended and flushed per
+batch, and pairs already in it are skipped, so a killed run resumes where it stopped (a
+torn last line from a kill is dropped on resume). Outputs that do not parse go to
+`<out>.failures.jsonl` with the reason and the raw output, and are not retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from streams.schemas import LabelRequest, TeacherLabel, pair_key, utcnow
+from teacher_worker.backends.protocol import LabelFailure, TeacherBackend
+from teacher_worker.errors import TeacherWorkerError
+
+log = logging.getLogger(__name__)
+
+
+def parse_split_limits(spec: str) -> dict[str, int]:
+    """`"test:400,train:1500,validation"` → {"test": 400, "train": 1500, "validation": 0}.
+
+    0 means every pair of the split.
+    """
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, limit = part.partition(":")
+        try:
+            out[name] = int(limit) if limit else 0
+        except ValueError:
+            raise TeacherWorkerError(f"bad split limit {part!r}: want NAME or NAME:COUNT") from None
+    if not out:
+        raise TeacherWorkerError("no splits given")
+    return out
+
+
+def done_pairs(out: Path) -> set[str]:
+    """Pair keys already in `out` (labels) and its failures file; drops a torn last line."""
+    keys: set[str] = set()
+    for path in (out, failures_path(out)):
+        if not path.exists():
+            continue
+        raw = path.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            # A kill mid-write leaves a partial line: cut it so the file stays valid JSONL.
+            cut = raw.rfind(b"\n") + 1
+            with path.open("r+b") as fh:
+                fh.truncate(cut)
+            log.warning("%s: dropped a torn last line (%d bytes)", path, len(raw) - cut)
+            raw = raw[:cut]
+        for line in raw.splitlines():
+            record = json.loads(line)
+            keys.add(pair_key(record["query"], record["item_id"]))
+    return keys
+
+
+def failures_path(out: Path) -> Path:
+    return out.with_name(out.name + ".failures.jsonl")
+
+
+def world_pairs(world: Path, limits: dict[str, int], seed: int) -> list[tuple[str, str, str]]:
+    """(split, query, item_id) for a seeded sample of each split's shown pairs."""
+    from streams.simulator.loaders import load_labels, load_splits
+    from teacher_worker.evaluate import sample_pairs
+
+    shown = load_labels(world)  # only its keys (the pairs) are used here
+    splits = load_splits(world)
+    out: list[tuple[str, str, str]] = []
+    for split, limit in limits.items():
+        if split not in splits:
+            raise TeacherWorkerError(f"{world}: no split {split!r} (has {sorted(splits)})")
+        out += [(split, q, i) for q, i in sample_pairs(shown, splits[split], limit or None, seed)]
+    return out
+
+
+def _append(path: Path, lines: Iterable[str]) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        for line in lines:
+            fh.write(line + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def label_world(backend: TeacherBackend, world: Path, out: Path, limits: dict[str, int],
+                *, batch: int = 32, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Label the sampled pairs of `world` not yet in `out`; return counts and labels/s."""
+    from tqdm import tqdm
+
+    from streams.simulator.loaders import load_catalog
+
+    catalog = load_catalog(world)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    already = done_pairs(out)
+    todo = [p for p in world_pairs(world, limits, seed) if pair_key(p[1], p[2]) not in already]
+    labelled = failed = 0
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(todo), desc="teacher label", unit="pair", disable=not progress)
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        requests = [LabelRequest(ts=utcnow(), event_id=uuid.uuid4().hex, query=q, item_id=i,
+                                 item=catalog[i], reasons=[f"offline:{split}"])
+                    for split, q, i in chunk]
+        results = backend.label(requests)
+        good = [r for r in results if isinstance(r, TeacherLabel)]
+        bad = [r for r in results if isinstance(r, LabelFailure)]
+        _append(out, (label.model_dump_json() for label in good))
+        _append(failures_path(out), (json.dumps({
+            "query": f.request.query, "item_id": f.request.item_id, "reason": f.reason,
+            "raw_output": f.raw_output}) for f in bad))
+        labelled += len(good)
+        failed += len(bad)
+        bar.update(len(chunk))
+        bar.set_postfix(failed=failed)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    return {"labelled": labelled, "failed": failed, "skipped_already_done": len(already),
+            "seconds": round(seconds, 1),
+            "labels_per_s": round((labelled + failed) / seconds, 4) if seconds else 0.0}
+
