@@ -24,12 +24,17 @@ def report_and_plots(demo: Demo, world: World) -> None:
     client = open_server_data(demo.settings.model_copy(update={"state_dir": server_state}))
     min_requests = 200 if demo.plan.mode == "full" else 30
     report = build_report(client, demo.plan.experiment, world.labels,
-                          world.new_brand_queries, layout.report, min_requests=min_requests)
+                          world.new_brand_queries, layout.report, min_requests=min_requests,
+                          verdict_from=demo.plan.verdict_from)
     say("\n================ A/B report: all queries ================")
     say(render_text(report.all_queries) if report.all_queries else "(no data)")
     say(f"\n================ A/B report: the new brand's queries ({world.new_brand}) "
         "================")
     say(render_text(report.new_brand) if report.new_brand else "(no data)")
+    if report.new_brand_late is not None:
+        say(f"\n================ A/B report: the new brand's queries, last "
+            f"{1 - demo.plan.verdict_from:.0%} of the experiment (the verdict) ================")
+        say(render_text(report.new_brand_late))
     for error in report.errors:
         say(f"!! {error}")
     grades = load_grades(world.labels)

@@ -73,8 +73,14 @@ class DemoPlan:
     # --- traffic driver
     traffic_rps: float = 6.0
     """Most scoring requests per second the driver sends."""
-    new_brand_share: float = 0.4
-    """Share of driver requests drawn from the new brand's queries (when it has any)."""
+    new_brand_share: float = 0.6
+    """Share of driver requests drawn from the new brand's queries (when it has any): the
+    verdict is about them, so most of the traffic goes there (0.4 gave ~900 of ~2,800)."""
+    verdict_from: float = 0.5
+    """The verdict reads the new brand's requests from this share of the experiment on
+    (the whole experiment is reported beside it). Right after the launch neither arm has
+    seen the brand; in the full run of docs/demo.md the continuous arm's first post-launch
+    versions were worse than version 1 for ~2.5 minutes and better from then on."""
     experiment: str = "demo"
     # --- children
     ready_timeout_s: float = 180.0
@@ -97,6 +103,7 @@ class DemoPlan:
             (self.gate_every_labels >= 1, "gate_every_labels must be >= 1"),
             (self.traffic_rps > 0, "traffic_rps must be > 0"),
             (0 <= self.new_brand_share < 1, "new_brand_share must be in [0, 1)"),
+            (0 <= self.verdict_from < 1, "verdict_from must be in [0, 1)"),
             (self.first_version_timeout_s >= 0, "first_version_timeout_s must be >= 0"),
         ]
         for ok, message in checks:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 REQUESTS = "serving_requests"
 FEEDBACK = "serving_feedback"
 NEW_BRAND_REQUESTS = "demo_new_brand_requests"
+NEW_BRAND_LATE = "demo_new_brand_requests_late"
 BASELINE = "frozen"
 CHALLENGER = "continuous"
 
@@ -48,28 +49,43 @@ class RequestRow:
 class DemoReport:
     all_queries: ABReport | None
     new_brand: ABReport | None
+    new_brand_late: ABReport | None = None
+    """The new brand's queries from `verdict_from` of the experiment on (see `verdict`)."""
+    verdict_from: float = 0.0
     rows: list[RequestRow] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def verdict(self) -> str:
-        """One sentence: does the continuously trained arm beat the frozen one on the brand?"""
-        report = self.new_brand
+        """One sentence: does the continuously trained arm beat the frozen one on the brand?
+
+        Read on the late window when there is one: right after the launch both arms serve
+        models that never saw the brand, and the continuous arm's first post-launch versions
+        have trained on a few dozen of its labels; what the experiment asks is whether
+        continuous training wins once it has had time to learn. Ranking quality against
+        ground truth (NDCG@10) decides, at p < 0.05; clicks/search, noisier, is shown.
+        """
+        report, window = self.new_brand_late, f"last {1 - self.verdict_from:.0%} of the experiment"
+        if report is None:
+            report, window = self.new_brand, "whole experiment"
         if report is None:
             return "no verdict: no new-brand requests were scored"
-        cmp = report.comparison("clicks_per_search")
         ndcg = report.comparison("ndcg@10")
         parts = []
-        for name, c in (("clicks/search", cmp), ("NDCG@10", ndcg)):
+        for name, c in (("NDCG@10", ndcg), ("clicks/search",
+                                            report.comparison("clicks_per_search"))):
             if c is None:
                 continue
             direction = "higher" if c.diff > 0 else "lower" if c.diff < 0 else "equal"
             sig = "significant" if c.significant else "not significant"
             parts.append(f"{name} {c.mean_arm:.4g} vs {c.mean_baseline:.4g} "
                          f"({direction}, p={c.p:.3g}, {sig})")
-        won = cmp is not None and cmp.diff > 0 and (ndcg is None or ndcg.diff >= 0)
-        head = ("continuous BEATS frozen on the new brand's queries" if won
-                else "continuous does NOT beat frozen on the new brand's queries")
-        return f"{head}: " + "; ".join(parts)
+        if ndcg is not None and ndcg.diff > 0 and ndcg.significant:
+            head = "continuous BEATS frozen on the new brand's queries"
+        elif ndcg is not None and ndcg.diff > 0:
+            head = "continuous is ahead of frozen on the new brand's queries, not significantly"
+        else:
+            head = "continuous does NOT beat frozen on the new brand's queries"
+        return f"{head} ({window}): " + "; ".join(parts)
 
 
 def open_server_data(settings: CommonSettings) -> LockedClient:
@@ -77,15 +93,23 @@ def open_server_data(settings: CommonSettings) -> LockedClient:
     return get_client(settings)
 
 
-def _new_brand_table(client: LockedClient, new_brand_queries: list[str]) -> int:
-    client.command(f"DROP TABLE IF EXISTS {NEW_BRAND_REQUESTS}")
-    client.command(f"CREATE TABLE {NEW_BRAND_REQUESTS} AS {REQUESTS}")
+def _new_brand_table(client: LockedClient, experiment: str, new_brand_queries: list[str],
+                     table: str = NEW_BRAND_REQUESTS, from_share: float = 0.0) -> int:
+    """Copy the new brand's requests into `table`: those from `from_share` of the
+    experiment's time range on (0: all of them)."""
+    client.command(f"DROP TABLE IF EXISTS {table}")
+    client.command(f"CREATE TABLE {table} AS {REQUESTS}")
     norm = NORMALIZE.format(col="query")
     client.command(
-        f"INSERT INTO {NEW_BRAND_REQUESTS} SELECT * FROM {REQUESTS} "
-        f"WHERE {norm} IN {{queries:Array(String)}}",
-        parameters={"queries": sorted({normalize_query(q) for q in new_brand_queries})})
-    return int(client.command(f"SELECT count() FROM {NEW_BRAND_REQUESTS}"))
+        f"""INSERT INTO {table} SELECT * FROM {REQUESTS}
+            WHERE {norm} IN {{queries:Array(String)}}
+              AND ts >= (SELECT min(ts) + toIntervalMillisecond(toInt64(
+                             {{share:Float64}} * (toUnixTimestamp64Milli(max(ts))
+                                                  - toUnixTimestamp64Milli(min(ts)))))
+                         FROM {REQUESTS} WHERE experiment = {{exp:String}})""",
+        parameters={"queries": sorted({normalize_query(q) for q in new_brand_queries}),
+                    "share": from_share, "exp": experiment})
+    return int(client.command(f"SELECT count() FROM {table}"))
 
 
 def _report(client: LockedClient, experiment: str, requests_table: str, labels: Path,
@@ -116,20 +140,21 @@ def request_rows(client: LockedClient, experiment: str, new_brand_queries: list[
 
 def build_report(
     client: LockedClient, experiment: str, labels: Path, new_brand_queries: list[str],
-    out_dir: Path, min_requests: int = 100,
+    out_dir: Path, min_requests: int = 100, verdict_from: float = 0.0,
 ) -> DemoReport:
-    """Both A/B reports (saved as JSON + PNG under `out_dir`) and the per-request rows."""
+    """The A/B reports (saved as JSON + PNG under `out_dir`): all queries, the new brand's,
+    and the new brand's from `verdict_from` of the experiment on; plus per-request rows."""
     from serving.ab_render import save
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = DemoReport(None, None)
+    result = DemoReport(None, None, verdict_from=verdict_from)
     try:
         result.all_queries = _report(client, experiment, REQUESTS, labels, min_requests)
         save(result.all_queries, out_dir)
     except ReportError as exc:
         result.errors.append(f"A/B report (all queries): {exc}")
     try:
-        n = _new_brand_table(client, new_brand_queries)
+        n = _new_brand_table(client, experiment, new_brand_queries)
         if n:
             report = _report(client, experiment, NEW_BRAND_REQUESTS, labels, min_requests)
             report.experiment = f"{experiment}-new-brand"
@@ -139,6 +164,15 @@ def build_report(
             result.errors.append("A/B report (new brand): no request used a new-brand query")
     except ReportError as exc:
         result.errors.append(f"A/B report (new brand): {exc}")
+    if verdict_from > 0 and result.new_brand is not None:
+        try:
+            _new_brand_table(client, experiment, new_brand_queries, NEW_BRAND_LATE, verdict_from)
+            late = _report(client, experiment, NEW_BRAND_LATE, labels, min_requests // 2)
+            late.experiment = f"{experiment}-new-brand-late"
+            result.new_brand_late = late
+            save(late, out_dir)
+        except ReportError as exc:
+            result.errors.append(f"A/B report (new brand, late window): {exc}")
     try:
         result.rows = request_rows(client, experiment, new_brand_queries)
     except Exception as exc:  # plots are extra; the tables above already stand
@@ -152,6 +186,8 @@ def write_summary(report: DemoReport, path: Path, extra: dict[str, Any]) -> Path
         "verdict": report.verdict(),
         "all_queries": report.all_queries.to_json() if report.all_queries else None,
         "new_brand": report.new_brand.to_json() if report.new_brand else None,
+        "new_brand_late": report.new_brand_late.to_json() if report.new_brand_late else None,
+        "verdict_from": report.verdict_from,
         "errors": report.errors, **extra,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
