@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from relstream.demo_world import World
 
@@ -14,6 +14,7 @@ def report_and_plots(demo: Demo, world: World) -> None:
     """Open the stopped server's chdb path, build both reports, draw the plots, summarise."""
     from relstream import demo_plots as plots
     from relstream.demo import MODEL_NAME, say
+    from relstream.demo_final_models import render
     from relstream.demo_report import build_report, open_server_data, write_summary
     from serving.ab_render import render_text
     from serving.ab_sim import load_grades
@@ -56,6 +57,7 @@ def report_and_plots(demo: Demo, world: World) -> None:
         target.write_bytes(png.read_bytes())
         result.plots.append(target)
     result.verdict = report.verdict()
+    final_models = _final_models(demo, world)
     result.report_dir = layout.report
     traffic = demo.traffic.stats if demo.traffic is not None else None
     summary = write_summary(report, layout.report / "summary.json", {
@@ -63,10 +65,32 @@ def report_and_plots(demo: Demo, world: World) -> None:
         "versions_published": sorted(published, key=int),
         "traffic": traffic.__dict__ if traffic else None,
         "new_brand": world.new_brand,
+        "final_models_on_new_brand_pairs": final_models,
     })
     say(f"\n== {result.verdict}")
+    if final_models:
+        say("== the models each arm ended with, offline on every ground-truth pair of the new "
+            "brand's queries:")
+        say(render(final_models))
     say(f"== versions published: {len(published)}; traffic: "
         f"{traffic.sent if traffic else 0} requests")
     say(f"== report: {summary} (and ab-report-*.json/png in {layout.report})")
     say("== plots: " + ", ".join(str(p) for p in result.plots))
     say(f"== logs: {layout.logs}")
+
+
+def _final_models(demo: Demo, world: World) -> list[dict[str, Any]]:
+    """Offline scores of both arms' final models; [] (and a line said) if they cannot be had."""
+    from relstream.demo import MODEL_NAME, say
+    from relstream.demo_final_models import arm_versions, score_versions
+
+    ab_config = demo.layout.out / "ab-config.json"
+    if not ab_config.exists():
+        return []
+    try:
+        versions = arm_versions(ab_config, demo.layout.registry, MODEL_NAME)
+        return score_versions(world.dir, world.new_brand_queries, demo.layout.registry,
+                              MODEL_NAME, versions)
+    except Exception as exc:  # an extra view: the A/B report above already stands
+        say(f"!! offline scoring of the final models failed: {exc}")
+        return []
