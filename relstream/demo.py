@@ -178,8 +178,10 @@ class Demo:
         """Which teacher labels the stream: the LLM (ELLM-rele) or the rule-based stand-in.
 
         `auto` runs the LLM only where it can keep up: an SFT'd model in the cache and a
-        GPU. On CPU it took ~40 s per batch here (a few labels per minute, and outputs cut
-        short do not parse), too slow for a demo of minutes; `--teacher llm` runs it anyway.
+        GPU. On these 2-core CPUs it labels ~0.8 pairs/s alone on the machine (generation
+        batch 32) and less beside the other children, against the stand-in's budget of 180
+        labels/min that the students need to learn a brand in minutes; `--teacher llm` runs
+        it anyway.
         Returns (use the LLM, its model dir or None for the worker's default, description).
         """
         s, plan = self.settings, self.plan
@@ -190,8 +192,8 @@ class Demo:
         if not use_llm:
             why = ("`relstream teacher run` is not installed" if not has_llm
                    else "--teacher stand-in was asked for" if plan.teacher == "stand-in"
-                   else "there is no GPU, and the CPU LLM teacher labels only a few pairs "
-                   "per minute (use --teacher llm to run it anyway)" if "SFT" in which
+                   else "there is no GPU, and the CPU LLM teacher labels under 1 pair/s "
+                   "here (use --teacher llm to run it anyway)" if "SFT" in which
                    else f"no SFT'd teacher is in the cache ({which})")
             say(f"-- teacher: the rule-based stand-in (word overlap, no LLM, never ground "
                 f"truth) runs inside the real labelling worker, because {why}")
