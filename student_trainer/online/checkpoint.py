@@ -48,11 +48,18 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
     """The checkpoint at `path`, or None when there is none yet. Stale temp files of a
-    killed save are removed first."""
+    killed save are removed first: for the trainer starting up only (while a trainer runs,
+    its temp file is a save in progress; other readers use `read_checkpoint`)."""
+    clean_temp_files(path)
+    return read_checkpoint(path)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at `path` (None when there is none yet), touching nothing else: safe
+    beside a running trainer, whose saves replace the file atomically."""
     import torch
 
     path = Path(path)
-    clean_temp_files(path)
     if not path.exists():
         return None
     try:

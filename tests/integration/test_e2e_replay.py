@@ -5,7 +5,9 @@ The fixture (`tests/fixtures/recorded_demo/`, made by its `make_fixture.py` with
 the tiny format LLM, the continuous trainer (tiny random-weight encoder) and the server
 (A/B arms: frozen at version 1 vs following the latest) run as the demo runs them. Each
 round checks what a user would: Feast counts exactly equal counts computed from the file,
-one teacher label (parsed steps, probabilities summing to 1) per requested pair, a newer
+one teacher label (parsed steps, probabilities summing to 1) per requested pair, the
+trainer SIGKILLed mid-stream and restarted from its checkpoint with no label lost or
+counted twice and the registry intact (a half-written version dir cleaned up), a newer
 student version swapped in while simulated users send requests with none failing,
 requests and clicks in ClickHouse, and an A/B report.
 
@@ -20,7 +22,9 @@ are under test, the gate's verdicts have their own tests.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -39,6 +43,8 @@ from relstream.stack import free_port
 from relstream.supervisor import Supervisor
 from streams.schemas import TeacherLabel, decode_event, pair_key
 from streams.topics import LABEL_REQUESTS, SEARCH_LOG, TEACHER_LABELS
+from student_trainer.online.checkpoint import read_checkpoint
+from student_trainer.registry import TMP_PREFIX, verify, version_dir
 from tests.integration.kafka_read import read_topic
 from tests.integration.test_stream_processor import (
     EXACT_COUNT_ENV,
@@ -94,8 +100,15 @@ def _specs(stack: Stack, layout: kids.Layout, round_no: int, port: int, ab: Path
 
 
 FIRST_LABELS = 300
-"""The trainer's first run stops after this many labels (its first versions), so the rest
-of the labels make newer versions while the simulated users' requests flow."""
+"""The trainer's first run is SIGKILLed once its checkpoint holds this many labels (and a
+version is out), so the rest of the labels make newer versions while the simulated users'
+requests flow."""
+
+
+def _labels_seen(ckpt: Path) -> int:
+    """Labels the trainer's last checkpoint accounts for (0 before the first)."""
+    state = read_checkpoint(ckpt)  # not load_checkpoint: it removes a save in progress
+    return int(state["counters"]["labels_seen"]) if state else 0
 
 
 def _ab_config(layout: kids.Layout, experiment: str) -> Path:
@@ -214,10 +227,21 @@ def test_recorded_demo_replays_through_the_whole_loop(stack: Stack, round_no: in
         labels = [decode_event(r.value) for r in read_topic(s, TEACHER_LABELS)]
         assert len(labels) > 2 * FIRST_LABELS, len(labels)
 
-        # The trainer's first run: its first versions, a checkpoint, exit 0.
-        code = sup.run("trainer-first", [*trainer.argv, "--max-labels", str(FIRST_LABELS)],
-                       env=trainer.env, cwd=trainer.state_dir, timeout_s=300)
-        assert code == 0, sup.children["trainer-first"].log_tail(40)
+        # The trainer's first run, SIGKILLed mid-stream once a checkpoint holds at least
+        # FIRST_LABELS labels and a version is out; then what a kill mid-publish leaves.
+        assert trainer.state_dir is not None
+        ckpt = trainer.state_dir / "online" / f"{MODEL}.ckpt"
+        sup.start("trainer-first", trainer.argv, env=trainer.env, cwd=trainer.state_dir)
+        sup.wait_ready("trainer-first", lambda: _labels_seen(ckpt) >= FIRST_LABELS
+                       and bool(list_versions(layout.registry, MODEL)), 300)
+        os.killpg(sup.children["trainer-first"].pid, signal.SIGKILL)
+        sup.children["trainer-first"].proc.wait(timeout=30)
+        sup.children["trainer-first"].stopped_with = "SIGKILL by the test"
+        killed_at = _labels_seen(ckpt)
+        assert killed_at < len(labels), "the trainer must be killed mid-stream"
+        half = layout.registry / f"{TMP_PREFIX}{MODEL}-halfwritten"
+        half.mkdir()
+        (half / "model.onnx").write_bytes(b"x")
         first = list_versions(layout.registry, MODEL)[-1]
         _wait(sup, lambda: (_readyz(base) or {}).get("models", {}).get(f"{MODEL}@latest")
               == first, 120, f"v{first}, the first run's last version, served")
@@ -235,6 +259,8 @@ def test_recorded_demo_replays_through_the_whole_loop(stack: Stack, round_no: in
             f"a version newer than v{first} swapped in while requests flow")
         time.sleep(5.0)  # a few more requests on the new version
         driver.stop()
+        _wait(sup, lambda: _labels_seen(ckpt) == len(read_topic(s, TEACHER_LABELS)) or [],
+              240, "the restarted trainer's checkpoint covering every label on the topic")
         assert driver.error is None, driver.error
         assert driver.stats.sent >= 10 and driver.stats.failed == 0, driver.stats
 
@@ -252,8 +278,20 @@ def test_recorded_demo_replays_through_the_whole_loop(stack: Stack, round_no: in
         if driver is not None and driver.is_alive():
             driver.stop()
         stopped = sup.stop_all()
+    stopped.pop("trainer-first", None)  # the test killed it on purpose
     assert all("SIGKILL" not in how for how in stopped.values()), stopped
     assert len(list_versions(layout.registry, MODEL)) >= 2
+    # No label lost or counted twice across the SIGKILL; the registry intact.
+    state = read_checkpoint(ckpt)
+    assert state is not None
+    c, total = state["counters"], len(read_topic(s, TEACHER_LABELS))
+    assert c["labels_seen"] == total == sum(state["offsets"].values()), (c, killed_at)
+    assert c["labels_trained"] + c["labels_held_out"] + c["labels_skipped"] == total, c
+    assert c["labels_skipped"] == 0, c
+    for v in list_versions(layout.registry, MODEL):
+        verify(version_dir(layout.registry, MODEL, v))
+    assert not [p for p in layout.registry.iterdir() if p.name.startswith(TMP_PREFIX)]
+    assert "started from checkpoint" in (layout.logs / "trainer.log").read_text()
 
     facts = _clickhouse_facts(layout, s, experiment)
     assert set(facts["arms"]) == {"frozen", "continuous"}, facts
