@@ -13,8 +13,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from streams.schemas import normalize_query
-
 
 def arm_versions(ab_config: Path, registry_root: Path, name: str) -> dict[str, str]:
     """{"frozen": its pinned version, "continuous": the latest published version}."""
@@ -29,35 +27,19 @@ def arm_versions(ab_config: Path, registry_root: Path, name: str) -> dict[str, s
     return out
 
 
-def _brand_examples(world_dir: Path, new_brand_queries: list[str]
-                    ) -> tuple[list[tuple[str, str, str]], list[Any]]:
-    """(query, item_id, grade) of every ground-truth pair of the brand's queries, and the
-    examples to score them (teacher fields are placeholders: scored, never trained on)."""
-    from streams.item_text import item_text
-    from streams.simulator.loaders import load_catalog, load_labels
-    from student_trainer.config import DIMENSIONS, IGNORE
-    from student_trainer.data import Example
-
-    catalog = load_catalog(world_dir)
-    brand = {normalize_query(q) for q in new_brand_queries}
-    pairs: list[tuple[str, str, str]] = [
-        (q, i, g) for (q, i), g in sorted(load_labels(world_dir).items())
-        if normalize_query(q) in brand and i in catalog]
-    examples = [Example(q, i, item_text(catalog[i]), (0.25, 0.25, 0.25, 0.25),
-                        (IGNORE,) * len(DIMENSIONS), (), "none", "none") for q, i, _ in pairs]
-    return pairs, examples
-
-
-def score_versions(world_dir: Path, new_brand_queries: list[str], registry_root: Path,
-                   name: str, versions: dict[str, str]) -> list[dict[str, Any]]:
-    """One row per arm: version, AUC (E vs rest), NDCG@10 (gains 3/2/1/0), macro-F1, pairs."""
+def score_versions(world_dir: Path, registry_root: Path, name: str,
+                   versions: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per arm: version, AUC (E vs rest), NDCG@10 (gains 3/2/1/0), macro-F1, pairs,
+    on every ground-truth pair of the new brand's queries (from the world's scenario)."""
     from student_trainer import registry
     from student_trainer.encoders import load_tokenizer
     from student_trainer.evaluate import grade_metrics
+    from student_trainer.online.compare import brand_eval_set
+    from student_trainer.online.prequential import GroundTruth
     from student_trainer.onnx_predict import OnnxStudent
 
-    pairs, examples = _brand_examples(world_dir, new_brand_queries)
-    if not pairs:
+    examples, grades = brand_eval_set(world_dir, GroundTruth.from_world(world_dir))
+    if not examples:
         return []
     rows = []
     for arm, version in versions.items():
@@ -66,7 +48,7 @@ def score_versions(world_dir: Path, new_brand_queries: list[str], registry_root:
         student = OnnxStudent(directory, manifest, threads=1)
         tokenizer = load_tokenizer(str(directory / "tokenizer"))
         probs = student.predict_probs(examples, tokenizer)
-        metrics = grade_metrics([q for q, _, _ in pairs], probs, [g for _, _, g in pairs],
+        metrics = grade_metrics([ex.query for ex in examples], probs, grades,
                                 manifest["score_weights"])
         rows.append({"arm": arm, "version": version, **metrics})
     return rows

@@ -89,8 +89,7 @@ def _final_models(demo: Demo, world: World) -> list[dict[str, Any]]:
         return []
     try:
         versions = arm_versions(ab_config, demo.layout.registry, MODEL_NAME)
-        return score_versions(world.dir, world.new_brand_queries, demo.layout.registry,
-                              MODEL_NAME, versions)
+        return score_versions(world.dir, demo.layout.registry, MODEL_NAME, versions)
     except Exception as exc:  # an extra view: the A/B report above already stands
         say(f"!! offline scoring of the final models failed: {exc}")
         return []

@@ -41,9 +41,9 @@ def synthetic_items(n: int) -> list[Any]:
 
 
 def _examples(query: str, items: list[Any]) -> list[Any]:
-    from student_trainer.pipeline import _eval_example
+    from student_trainer.pipeline import eval_example
 
-    return [_eval_example(query, item) for item in items]
+    return [eval_example(query, item) for item in items]
 
 
 def _students(args: argparse.Namespace) -> list[Any]:

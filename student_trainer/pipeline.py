@@ -51,8 +51,9 @@ class Dataset:
                 "eval_pairs": len(self.eval_pairs), "teacher": self.teacher_models}
 
 
-def _eval_example(query: str, item: CatalogItem) -> Example:
-    uniform = (0.25, 0.25, 0.25, 0.25)  # no teacher for these: only scored, never trained on
+def eval_example(query: str, item: CatalogItem) -> Example:
+    """An example to score only (no teacher label): the teacher fields are placeholders."""
+    uniform = (0.25, 0.25, 0.25, 0.25)
     return Example(query=query, item_id=item.item_id, item_text=item_text(item),
                    teacher_probs=uniform, dim_targets=(IGNORE,) * len(DIMENSIONS),
                    evidence=(), query_cot="none", item_cot="none")
@@ -89,7 +90,7 @@ def load_dataset(data_dir: Path, labels: list[TeacherLabel] | Path, *, split: st
     if missing:
         raise DataError(f"{len(missing)} evaluation pair(s) name items missing from the "
                         f"catalog, e.g. {missing[0]}")
-    eval_examples = [_eval_example(raw_query.get(q, q), catalog[i]) for q, i in pairs]
+    eval_examples = [eval_example(raw_query.get(q, q), catalog[i]) for q, i in pairs]
     long_tail = splits.get(f"{split}_long_tail", [])
     models = sorted({f"{lb.teacher.model}@{lb.teacher.version}" for lb in labels})
     ds = Dataset(train, parts["validation"], pairs, eval_examples, truth, long_tail,

@@ -43,18 +43,13 @@ def stream_labels(world_dir: Path, limit: int | None = None) -> list[Any]:
 
 def brand_eval_set(world_dir: Path, truth: GroundTruth) -> tuple[list[Any], list[str]]:
     """Every ground-truth pair of the new brand's queries, as examples, with its grade."""
-    from streams.item_text import item_text
     from streams.simulator.loaders import load_catalog, load_labels
-    from student_trainer.config import DIMENSIONS, IGNORE
-    from student_trainer.data import Example
+    from student_trainer.pipeline import eval_example
 
     catalog = load_catalog(world_dir)
     pairs = [(q, i, g) for (q, i), g in sorted(load_labels(world_dir).items())
              if truth.is_new_brand(q) and i in catalog]
-    # scored only, never trained on: the teacher fields are placeholders
-    examples = [Example(q, i, item_text(catalog[i]), (0.25, 0.25, 0.25, 0.25),
-                        (IGNORE,) * len(DIMENSIONS), (), "none", "none") for q, i, _ in pairs]
-    return examples, [g for _, _, g in pairs]
+    return [eval_example(q, catalog[i]) for q, i, _ in pairs], [g for _, _, g in pairs]
 
 
 def _fixed_auc(trainer: OnlineTrainer, examples: list[Any], grades: list[str]) -> float:

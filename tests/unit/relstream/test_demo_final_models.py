@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from relstream.demo_final_models import _brand_examples, arm_versions, render, score_versions
+from relstream.demo_final_models import arm_versions, render, score_versions
 
 
 @pytest.fixture(scope="module")
@@ -55,17 +55,21 @@ def test_both_arms_scored_on_every_new_brand_pair(world: Path, tmp_path: Path) -
 
     scenario = json.loads((world / "scenario.json").read_text())
     queries = scenario["new_brand_queries"]
-    rows = score_versions(world, queries, registry_root, "cross_encoder", versions)
+    rows = score_versions(world, registry_root, "cross_encoder", versions)
 
     wanted = {q.lower() for q in queries}
     n_pairs = sum(1 for (q, _) in load_labels(world) if q in wanted)
     assert [r["arm"] for r in rows] == ["frozen", "continuous"]
     assert all(int(r["n"]) == n_pairs > 0 for r in rows)
     # The ONNX scores of v2 give the same metrics as its torch student on those pairs.
-    pairs, examples = _brand_examples(world, queries)
+    from student_trainer.online.compare import brand_eval_set
+    from student_trainer.online.prequential import GroundTruth
+
+    examples, grades = brand_eval_set(world, GroundTruth.from_world(world))
+    assert len(examples) == n_pairs
     probs = student2.predict_logits(examples, load_tokenizer()).softmax(-1).numpy()
-    torch_metrics = grade_metrics([q for q, _, _ in pairs], probs.astype(np.float64),
-                                  [g for _, _, g in pairs], student2.config.score_weights)
+    torch_metrics = grade_metrics([ex.query for ex in examples], probs.astype(np.float64),
+                                  grades, student2.config.score_weights)
     assert rows[1]["auc"] == pytest.approx(torch_metrics["auc"], abs=1e-6)
     assert rows[1]["ndcg@10"] == pytest.approx(torch_metrics["ndcg@10"], abs=1e-6)
     assert "| continuous | v2 |" in render(rows)
