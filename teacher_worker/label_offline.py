@@ -19,7 +19,6 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +85,9 @@ def world_pairs(world: Path, limits: dict[str, int], seed: int) -> list[tuple[st
     return out
 
 
-def _append(path: Path, lines: Iterable[str]) -> None:
+def _append(path: Path, lines: list[str]) -> None:
+    if not lines:  # no empty failures file, no fsync for nothing
+        return
     with path.open("a", encoding="utf-8") as fh:
         for line in lines:
             fh.write(line + "\n")
@@ -116,10 +117,10 @@ def label_world(backend: TeacherBackend, world: Path, out: Path, limits: dict[st
         results = backend.label(requests)
         good = [r for r in results if isinstance(r, TeacherLabel)]
         bad = [r for r in results if isinstance(r, LabelFailure)]
-        _append(out, (label.model_dump_json() for label in good))
-        _append(failures_path(out), (json.dumps({
+        _append(out, [label.model_dump_json() for label in good])
+        _append(failures_path(out), [json.dumps({
             "query": f.request.query, "item_id": f.request.item_id, "reason": f.reason,
-            "raw_output": f.raw_output}) for f in bad))
+            "raw_output": f.raw_output}) for f in bad])
         labelled += len(good)
         failed += len(bad)
         bar.update(len(chunk))
