@@ -22,9 +22,7 @@ are under test, the gate's verdicts have their own tests.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -234,9 +232,7 @@ def test_recorded_demo_replays_through_the_whole_loop(stack: Stack, round_no: in
         sup.start("trainer-first", trainer.argv, env=trainer.env, cwd=trainer.state_dir)
         sup.wait_ready("trainer-first", lambda: _labels_seen(ckpt) >= FIRST_LABELS
                        and bool(list_versions(layout.registry, MODEL)), 300)
-        os.killpg(sup.children["trainer-first"].pid, signal.SIGKILL)
-        sup.children["trainer-first"].proc.wait(timeout=30)
-        sup.children["trainer-first"].stopped_with = "SIGKILL by the test"
+        sup.kill("trainer-first")
         killed_at = _labels_seen(ckpt)
         assert killed_at < len(labels), "the trainer must be killed mid-stream"
         half = layout.registry / f"{TMP_PREFIX}{MODEL}-halfwritten"
