@@ -6,7 +6,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streams.schemas import CatalogItem, CotSteps, TeacherInfo
+from streams.schemas import MODEL_NAME_PATTERN, CatalogItem, CotSteps, TeacherInfo
+
+ARM_VERSION_PATTERN = r"^(latest|[0-9]{1,18})$"
+"""What an arm may serve: `latest` or one published (decimal) version."""
 
 
 class ScoreRequest(BaseModel):
@@ -71,10 +74,11 @@ class ArmConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1)]
-    model: Annotated[str, Field(min_length=1)]
-    version: str = "latest"
-    share: Annotated[float, Field(ge=0)]
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    model: Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]
+    version: Annotated[str, Field(pattern=ARM_VERSION_PATTERN)] = "latest"
+    # Finite and bounded: an infinite share passed `ge=0` and made every bucket bound NaN.
+    share: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
 
 
 class ABConfig(BaseModel):
@@ -82,8 +86,10 @@ class ABConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    experiment: str = Field("default", description="Name; also written with every request.")
-    salt: str = Field("relstream", description="Bucketing salt: change it to reshuffle users.")
+    experiment: str = Field("default", max_length=128,
+                            description="Name; also written with every request.")
+    salt: str = Field("relstream", max_length=256,
+                      description="Bucketing salt: change it to reshuffle users.")
     arms: list[ArmConfig]
     default_arm: str | None = Field(None, description="Arm for requests without user_id.")
 

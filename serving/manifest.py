@@ -38,7 +38,11 @@ class ModelManifest:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def path(self, relpath: str) -> Path:
-        return self.directory / relpath
+        """`directory / relpath`, refused (`ModelLoadError`) if it resolves outside it."""
+        try:
+            return registry.inside(self.directory, relpath)
+        except registry.RegistryError as exc:
+            raise ModelLoadError(f"{self.directory}: {exc}") from exc
 
 
 def read_manifest(version_dir: Path) -> ModelManifest:

@@ -20,7 +20,7 @@ from pathlib import Path
 from serving.errors import ServingError
 from serving.manifest import ModelLoadError, manifest_sha256, read_manifest, verify_files
 from serving.onnx_scorer import Scorer, load_scorer
-from student_trainer.registry import latest_version, version_dir
+from student_trainer.registry import RegistryError, check_version, latest_version, version_dir
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,13 @@ class ModelHolder:
 
         `manifest_sha` (from a model-update event) must match the manifest file too.
         """
+        try:
+            check_version(version)  # before any path is built from it
+        except RegistryError as exc:
+            self.stats.failures += 1
+            self.stats.last_error = f"{self.name}: {exc}"
+            log.warning("refused to load %s v%r: %s", self.name, version, exc)
+            return False
         with self._swap_lock:
             if version == self.version:
                 return False

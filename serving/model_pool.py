@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from serving.model_holder import LATEST, ModelHolder
+from student_trainer.registry import RegistryError, check_name, check_version
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class ModelPool:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        self.refused_updates = 0
+        """Model-update events refused for a name or version the registry cannot have."""
 
     def holder(self, name: str, version: str = LATEST) -> ModelHolder:
         """The holder for (name, version), created and loaded on first use."""
@@ -61,8 +64,17 @@ class ModelPool:
         """A model-update event: every `latest` holder of `name` moves to `version`.
 
         A pinned holder also retries when the event is its own version (it may have been
-        missing at start-up). Versions older than the one served are ignored.
+        missing at start-up). Versions older than the one served are ignored. An event whose
+        name or version is not a registry name or number is refused and logged: events come
+        from a topic, and a version like `../../x/1` must never become a path.
         """
+        try:
+            check_name(name)
+            check_version(version)
+        except RegistryError as exc:
+            self.refused_updates += 1
+            log.warning("refused model update %r v%r: %s", name, version, exc)
+            return
         for h in self.holders():
             if h.name != name:
                 continue
@@ -101,8 +113,10 @@ class ModelPool:
 
 
 def _newer(candidate: str, current: str | None) -> bool:
+    """Is `candidate` a later version than `current`? A version that is not a number is
+    never newer: it did not come from the registry (the holder refuses it anyway)."""
+    if not candidate.isascii() or not candidate.isdigit():
+        return False
     if current is None:
         return True
-    if candidate.isdigit() and current.isdigit():
-        return int(candidate) > int(current)
-    return candidate != current
+    return not current.isdigit() or int(candidate) > int(current)

@@ -36,6 +36,12 @@ Action = Literal["click", "add_to_cart", "purchase"]
 
 _SPACES = re.compile(r"\s+")
 
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""A model name is one path segment of the registry: letters, digits, `_`, `.`, `-`, never
+`..` or a slash (names arrive on a topic anyone on the broker can write to)."""
+MODEL_VERSION_PATTERN = r"^[0-9]{1,18}$"
+"""A published version is a decimal integer (the registry numbers them 1, 2, 3, ...)."""
+
 
 def normalize_query(query: str) -> str:
     """The query entity key: lower-cased, trimmed, inner white space folded."""
@@ -230,8 +236,8 @@ class ModelUpdate(Event):
 
     type: Literal["model_update"] = "model_update"
     event_id: str
-    name: str
-    version: str
+    name: Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]
+    version: Annotated[str, Field(pattern=MODEL_VERSION_PATTERN)]
     artifact_uri: str
     sha256: str
     metrics: dict[str, float] = Field(default_factory=dict)

@@ -17,18 +17,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from streams.schemas import MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN
 from student_trainer.errors import StudentTrainerError
 
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
 KINDS = ("cross_encoder", "two_tower")
 REQUIRED_KEYS = ("kind", "graphs", "inputs", "max_length", "score_weights")
+_NAME = re.compile(MODEL_NAME_PATTERN)
+_VERSION = re.compile(MODEL_VERSION_PATTERN)
 
 
 class RegistryError(StudentTrainerError):
@@ -54,10 +58,10 @@ def _files_of(directory: Path) -> dict[str, str]:
 
 def list_versions(root: Path, name: str) -> list[str]:
     """Published versions of `name`, oldest first (numeric order)."""
-    model_dir = Path(root) / name
+    model_dir = Path(root) / check_name(name)
     if not model_dir.is_dir():
         return []
-    versions = [p.name for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    versions = [p.name for p in model_dir.iterdir() if p.is_dir() and _VERSION.fullmatch(p.name)]
     return sorted(versions, key=int)
 
 
@@ -67,8 +71,38 @@ def latest_version(root: Path, name: str) -> str | None:
     return versions[-1] if versions else None
 
 
+def check_name(name: str) -> str:
+    """`name`, or `RegistryError` unless it is one safe path segment (`MODEL_NAME_PATTERN`)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise RegistryError(f"model name {name!r} is not allowed: expected letters, digits, "
+                            "'_', '.' or '-' (at most 64, not starting with '.' or '-')")
+    return name
+
+
+def check_version(version: str) -> str:
+    """`version`, or `RegistryError` unless it is a decimal integer like the registry's."""
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        raise RegistryError(f"model version {version!r} is not allowed: expected a decimal "
+                            "integer such as '7'")
+    return version
+
+
+def inside(directory: Path, relpath: str) -> Path:
+    """`directory / relpath`, or `RegistryError` if that resolves outside `directory`.
+
+    Manifests name files by relative path; an absolute path, a `..` or a symlink must not
+    lead a reader (serving, the trainer) to a file outside the version directory.
+    """
+    base = Path(directory).resolve()
+    target = (base / relpath).resolve()
+    if not target.is_relative_to(base):
+        raise RegistryError(f"path {relpath!r} leaves the version directory {directory}")
+    return target
+
+
 def version_dir(root: Path, name: str, version: str) -> Path:
-    return Path(root) / name / str(version)
+    """`<root>/<name>/<version>` after checking both parts (`RegistryError` otherwise)."""
+    return Path(root) / check_name(name) / check_version(str(version))
 
 
 def load_manifest(root: Path, name: str, version: str | None = None) -> dict[str, Any]:
@@ -98,7 +132,7 @@ def verify(version_dir: Path) -> None:
     if not isinstance(files, dict) or not files:
         raise RegistryError(f"manifest {path} lists no files")
     for rel, expected in files.items():
-        file = version_dir / rel
+        file = inside(version_dir, rel)
         if not file.is_file():
             raise RegistryError(f"{file} is listed in the manifest but missing")
         actual = sha256_file(file)
@@ -153,6 +187,7 @@ def publish(root: Path, staging_dir: Path, name: str, *, max_attempts: int = 20)
     Concurrent publishers are safe: a lost race on a version number retries the next one.
     """
     root, staging = Path(root), Path(staging_dir)
+    check_name(name)
     staged = _check_staging(staging)
     (root / name).mkdir(parents=True, exist_ok=True)
     for _ in range(max_attempts):
