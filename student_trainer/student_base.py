@@ -7,7 +7,9 @@ relevance score, and which ONNX graphs it exports. The trainer owns everything e
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -132,13 +134,26 @@ def build_student(config: StudentConfig, *, pretrained: bool = True,
     return TwoTower(config, encoder)
 
 
+def read_student_file(path: str | Path) -> dict[str, Any]:
+    """The dict inside a student checkpoint file, read without running any pickled code.
+
+    `weights_only=True` lets through tensors and plain containers of numbers and strings
+    only (a checkpoint is config + weights), so a file whose pickle would call something,
+    e.g. a published `student.pt` someone swapped, is refused instead of executed.
+    """
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
+    return ckpt
+
+
 def load_checkpoint(path: str) -> tuple[Student, dict[str, Any]]:
     """Rebuild a student from a checkpoint file; returns it (eval mode) and the checkpoint."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError) as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+    ckpt = read_student_file(path)
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
     config = StudentConfig.from_dict(ckpt["student_config"])
     student = build_student(config, pretrained=False)

@@ -111,6 +111,22 @@ def _loss(model: Any, batch: dict[str, Any]) -> Any:
     return weighted_token_loss(model(**batch).logits, labels, weights)
 
 
+def read_state(path: Path, device: str = "cpu") -> dict[str, Any]:
+    """The optimiser/scheduler/RNG state of an SFT checkpoint, read without running pickled
+    code (`weights_only=True`: tensors and plain containers only, which is all it holds)."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, weights_only=True, map_location=device)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise TeacherWorkerError(f"cannot read SFT checkpoint state {path}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise TeacherWorkerError(f"{path} is not an SFT checkpoint state (a dict)")
+    return state
+
+
 def _latest_checkpoint(out: Path) -> Path | None:
     ckpts = sorted((out / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
     complete = [p for p in ckpts if (p / "state.pt").is_file()]
@@ -174,7 +190,7 @@ def train_sft(
     rng = random.Random(config.seed)
     step = 0
     if resume is not None:
-        state = torch.load(resume / "state.pt", weights_only=False, map_location=device)
+        state = read_state(resume / "state.pt", device)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         rng.setstate(state["rng"])

@@ -62,8 +62,14 @@ def read_checkpoint(path: Path) -> dict[str, Any] | None:
     path = Path(path)
     if not path.exists():
         return None
+    from student_trainer.data import Example
+
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        # No pickled code runs: tensors, plain containers and, allow-listed, `Example`
+        # (the replay buffer's and validation set's items: a frozen dataclass of strings
+        # and numbers, rebuilt without calling anything).
+        with torch.serialization.safe_globals([Example]):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise OnlineCheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:

@@ -93,10 +93,8 @@ def announce(root: Path, name: str, version: str, producer: EventProducer | None
 
 def load_published_student(root: Path, name: str, version: str) -> Student:
     """The torch student of a published version, verified against its manifest first."""
-    import torch
-
     from student_trainer.config import StudentConfig
-    from student_trainer.student_base import CheckpointError, build_student
+    from student_trainer.student_base import CheckpointError, build_student, read_student_file
 
     vdir = registry.version_dir(root, name, version)
     registry.verify(vdir)
@@ -104,7 +102,7 @@ def load_published_student(root: Path, name: str, version: str) -> Student:
     if not path.is_file():
         raise CheckpointError(f"{name} version {version} has no {STUDENT_FILE}: it was not "
                               "published by the online trainer, so it cannot be resumed")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = read_student_file(path)
     student = build_student(StudentConfig.from_dict(ckpt["student_config"]), pretrained=False)
     student.load_state_dict(ckpt["state_dict"])
     return student
