@@ -2,7 +2,9 @@
 
 Fed by the `teacher-labels` topic (a background consumer in the app) or by a JSON Lines
 file of `TeacherLabel` events; the newest label of a pair wins and the oldest pairs are
-evicted beyond `max_labels`. A pair that was never labelled is simply absent (404).
+evicted beyond `max_labels` labels or `max_bytes` bytes. The raw CoT text is dropped on the
+way in (`/v1/explain` shows the parsed steps), so a label costs about its parsed size. A
+pair that was never labelled is simply absent (404).
 """
 
 from __future__ import annotations
@@ -16,32 +18,51 @@ from serving.api_models import ExplainResponse
 from streams.cot import render_cot
 from streams.schemas import TeacherLabel, decode_event, pair_key
 
+_LABEL_OVERHEAD = 1000
+"""Bytes a stored label costs besides its JSON text: the pydantic objects and the key."""
+
 
 class LabelStore:
-    """pair_key → newest `TeacherLabel`, bounded, thread-safe."""
+    """pair_key → newest `TeacherLabel`, bounded in count and bytes, thread-safe."""
 
-    def __init__(self, max_labels: int = 200_000) -> None:
-        self._labels: OrderedDict[str, TeacherLabel] = OrderedDict()
+    def __init__(self, max_labels: int = 200_000, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._labels: OrderedDict[str, tuple[TeacherLabel, int]] = OrderedDict()
         self._max = max_labels
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._labels)
+
+    @property
+    def bytes(self) -> int:
+        """Approximate bytes held: each label's JSON size plus a fixed overhead."""
+        return self._bytes
 
     def add(self, labels: Iterable[TeacherLabel]) -> None:
         with self._lock:
             for label in labels:
                 key = label.pair_key
                 old = self._labels.get(key)
-                if old is not None and old.ts > label.ts:
+                if old is not None and old[0].ts > label.ts:
                     continue  # an older label replayed late must not hide the newer one
-                self._labels[key] = label
+                if label.raw_cot:
+                    label = label.model_copy(update={"raw_cot": ""})
+                size = _LABEL_OVERHEAD + len(key) + len(label.to_bytes())
+                if old is not None:
+                    self._bytes -= old[1]
+                self._labels[key] = (label, size)
                 self._labels.move_to_end(key)
-            while len(self._labels) > self._max:
-                self._labels.popitem(last=False)
+                self._bytes += size
+            while self._labels and (len(self._labels) > self._max
+                                    or self._bytes > self._max_bytes):
+                _, (_, size) = self._labels.popitem(last=False)
+                self._bytes -= size
 
     def get(self, query: str, item_id: str) -> TeacherLabel | None:
-        return self._labels.get(pair_key(query, item_id))
+        found = self._labels.get(pair_key(query, item_id))
+        return found[0] if found is not None else None
 
     def load_jsonl(self, path: Path) -> int:
         """Add every `TeacherLabel` line of `path`; returns how many were read."""

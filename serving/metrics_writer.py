@@ -2,7 +2,8 @@
 
 `submit` only appends to a bounded in-memory buffer and never blocks or raises; a
 background thread inserts batches. While ClickHouse is down rows stay buffered (up to
-`buffer_max`); beyond that new rows are dropped and counted. Feedback events from the
+`buffer_max` rows and `buffer_max_bytes` bytes, whichever comes first); beyond that new
+rows are dropped and counted. Feedback events from the
 search-log stream land in their own table and join requests by `request_id`.
 """
 
@@ -46,6 +47,16 @@ def ddl(requests_table: str, feedback_table: str) -> list[str]:
     ]
 
 
+_ROW_OVERHEAD = 400
+"""Bytes a buffered row costs besides its strings: the object, timestamp and numbers."""
+_STR_OVERHEAD = 56
+"""Bytes of a CPython str object before its characters (49 for ASCII, more otherwise)."""
+
+
+def _strings_bytes(strings: Iterable[str]) -> int:
+    return sum(_STR_OVERHEAD + len(s) for s in strings)
+
+
 def served_positions(scores: list[float | None]) -> list[int]:
     """1-based display position of each item when shown by score, best first.
 
@@ -72,12 +83,25 @@ class RequestRow:
     latency_ms: float
     ts: datetime
 
+    def approx_bytes(self) -> int:
+        """What the row holds in memory, roughly: strings by length, 32 bytes a score."""
+        return (_ROW_OVERHEAD + 32 * len(self.scores) + _strings_bytes(self.item_ids)
+                + _strings_bytes((self.request_id, self.experiment, self.user_id, self.arm,
+                                  self.model_name, self.model_version, self.query)))
+
     def values(self) -> list[Any]:
         return [
             self.ts, self.request_id, self.experiment, self.user_id, self.arm, self.model_name,
             self.model_version, self.query, self.item_ids, self.scores,
             served_positions(self.scores), self.latency_ms,
         ]
+
+
+def _approx_bytes(item: RequestRow | FeedbackEvent) -> int:
+    if isinstance(item, RequestRow):
+        return item.approx_bytes()
+    return _ROW_OVERHEAD + _strings_bytes(
+        (item.event_id, item.request_id, item.user_id, item.item_id))
 
 
 def feedback_values(event: FeedbackEvent) -> list[Any]:
@@ -91,7 +115,7 @@ class MetricsWriter:
     def __init__(
         self, connect: Callable[[], LockedClient], *, requests_table: str = "serving_requests",
         feedback_table: str = "serving_feedback", batch_size: int = 500, flush_s: float = 1.0,
-        buffer_max: int = 100_000,
+        buffer_max: int = 100_000, buffer_max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self._connect = connect
         self.requests_table = requests_table
@@ -99,6 +123,8 @@ class MetricsWriter:
         self._batch_size = batch_size
         self._flush_s = flush_s
         self._buffer_max = buffer_max
+        self._buffer_max_bytes = buffer_max_bytes
+        self._bytes = 0  # approximate size of both buffers, under `_lock`
         self._requests: deque[RequestRow] = deque()
         self._feedback: deque[FeedbackEvent] = deque()
         self._lock = threading.Lock()
@@ -122,11 +148,14 @@ class MetricsWriter:
             self._append(self._feedback, event)
 
     def _append(self, buffer: deque[Any], item: Any) -> None:
+        size = _approx_bytes(item)
         with self._lock:
-            if len(self._requests) + len(self._feedback) >= self._buffer_max:
+            if (len(self._requests) + len(self._feedback) >= self._buffer_max
+                    or self._bytes + size > self._buffer_max_bytes):
                 self.dropped += 1
                 return
             buffer.append(item)
+            self._bytes += size
             full = len(buffer) >= self._batch_size
         if full:
             self._wake.set()
@@ -134,6 +163,11 @@ class MetricsWriter:
     @property
     def buffered(self) -> int:
         return len(self._requests) + len(self._feedback)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Approximate bytes held by the buffered rows (bounded by `buffer_max_bytes`)."""
+        return self._bytes
 
     # --- background thread ----------------------------------------------------------
 
@@ -169,6 +203,8 @@ class MetricsWriter:
             while True:
                 with self._lock:
                     batch = [buffer.popleft() for _ in range(min(self._batch_size, len(buffer)))]
+                    size = sum(_approx_bytes(r) for r in batch)
+                    self._bytes -= size
                 if not batch:
                     break
                 try:
@@ -176,6 +212,7 @@ class MetricsWriter:
                 except Exception as exc:  # any driver error: keep the rows, retry later
                     with self._lock:
                         buffer.extendleft(reversed(batch))
+                        self._bytes += size
                     self.insert_failures += 1
                     if str(exc) != self.last_error:
                         log.warning("ClickHouse insert into %s failed (%d rows kept): %s",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ WARMUP_QUERY = "warm up query"
 WARMUP_TEXTS = ("warm up item | category: warm up", "second item | category: other")
 REFUSED_RETRY_S = 60.0
 """How often the registry poll retries a version it refused (an event always retries)."""
+REFUSED_KEEP = 32
+"""Refused versions remembered per holder (the newest); an older one forgotten is only
+retried by a poll if it is still the registry's latest, which it then cannot be."""
 
 
 class NoModelLoaded(ServingError):
@@ -84,7 +88,7 @@ class ModelHolder:
         # Refused versions → when: a published version never changes, so the registry poll
         # retries a refused one only every REFUSED_RETRY_S (a slow copy onto a mounted
         # volume may still complete) instead of logging the same error every poll.
-        self._refused: dict[str, float] = {}
+        self._refused: OrderedDict[str, float] = OrderedDict()
         self.stats = SwapStats()
 
     @property
@@ -95,6 +99,11 @@ class ModelHolder:
     def version(self) -> str | None:
         current = self._current
         return current.version if current else None
+
+    @property
+    def refused_versions(self) -> list[str]:
+        """Versions refused recently (newest last), at most `REFUSED_KEEP`."""
+        return list(self._refused)
 
     @property
     def live_sessions(self) -> int:
@@ -164,6 +173,9 @@ class ModelHolder:
             except Exception as exc:  # any failure keeps the old model serving
                 if version_dir(self.registry_root, self.name, version).is_dir():
                     self._refused[version] = time.monotonic()  # present but bad
+                    self._refused.move_to_end(version)
+                    while len(self._refused) > REFUSED_KEEP:
+                        self._refused.popitem(last=False)
                 self.stats.failures += 1
                 self.stats.last_error = f"{self.name} v{version}: {exc}"
                 log.error("model swap to %s v%s failed, keeping v%s: %s",

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
+from serving.errors import ServingError
 from serving.model_holder import LATEST, ModelHolder
 from student_trainer.registry import RegistryError, check_name, check_version
 
 log = logging.getLogger(__name__)
+
+
+class TooManyModels(ServingError):
+    """A configuration names more (model, version) pairs than `max_holders` (409)."""
 
 
 class ModelPool:
@@ -22,9 +28,10 @@ class ModelPool:
 
     def __init__(
         self, registry_root: Path, *, threads: int = 1, cache_size: int = 100_000,
-        drain_timeout_s: float = 30.0,
+        drain_timeout_s: float = 30.0, max_holders: int = 16,
     ) -> None:
         self.registry_root = registry_root
+        self.max_holders = max_holders
         self._threads = threads
         self._cache_size = cache_size
         self._drain_timeout_s = drain_timeout_s
@@ -52,6 +59,37 @@ class ModelPool:
         if created:
             found.refresh()  # a missing model is not fatal: /readyz says so, polls retry
         return found
+
+    def get(self, name: str, version: str = LATEST) -> ModelHolder | None:
+        """The holder for (name, version) if the pool has one; never creates one."""
+        with self._lock:
+            return self._holders.get((name, version))
+
+    def ensure(self, keys: Iterable[tuple[str, str]]) -> list[ModelHolder]:
+        """Holders for every (name, version) of a configuration, created and loaded.
+
+        `TooManyModels` if the configuration names more than `max_holders` pairs: each
+        holder keeps up to two onnxruntime sessions, so their number is what bounds memory.
+        """
+        wanted = list(dict.fromkeys(keys))
+        if len(wanted) > self.max_holders:
+            raise TooManyModels(
+                f"the configuration names {len(wanted)} (model, version) pairs; at most "
+                f"{self.max_holders} (max_holders) can be loaded at once")
+        return [self.holder(name, version) for name, version in wanted]
+
+    def retain(self, keys: Iterable[tuple[str, str]]) -> int:
+        """Close and forget every holder not in `keys` (after a configuration change);
+        requests still scoring on one finish first. Returns how many were dropped."""
+        keep = set(keys)
+        with self._lock:
+            gone = [h for k, h in self._holders.items() if k not in keep]
+            self._holders = {k: h for k, h in self._holders.items() if k in keep}
+        for h in gone:
+            h.close()
+        if gone:
+            log.info("unloaded %s: no arm serves them", [f"{h.name}@{h.spec}" for h in gone])
+        return len(gone)
 
     def holders(self) -> list[ModelHolder]:
         with self._lock:
