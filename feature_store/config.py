@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from pydantic import Field
 
 from feature_store.errors import FeatureStoreError
-from relstream.settings import CommonSettings
+from relstream.settings import CommonSettings, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,13 @@ def redis_connection_string(url: str) -> str:
     """`redis://host:port/db` → Feast's `host:port,db=N` form."""
     parsed = urlparse(url if "://" in url else f"redis://{url}")
     if parsed.scheme not in ("redis", "rediss"):
-        raise FeatureStoreError(f"redis_url {url!r} must start with redis:// or rediss://")
+        raise FeatureStoreError(
+            f"redis_url {redact_url(url)!r} must start with redis:// or rediss://")
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
     db = (parsed.path or "/0").lstrip("/") or "0"
     if not db.isdigit():
-        raise FeatureStoreError(f"redis_url {url!r}: database {db!r} is not a number")
+        raise FeatureStoreError(
+            f"redis_url {redact_url(url)!r}: database {db!r} is not a number")
     parts = [f"{host}:{port}", f"db={db}"]
     if parsed.password:
         parts.append(f"password={parsed.password}")

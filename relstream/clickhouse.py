@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from relstream.errors import RelstreamError
-from relstream.settings import CommonSettings
+from relstream.settings import CommonSettings, redact_url, scrub
 
 _clients: dict[str, LockedClient] = {}
 _clients_lock = threading.Lock()
@@ -23,7 +23,8 @@ class LockedClient:
     def __init__(self, client: Any, dsn: str) -> None:
         self._client = client
         self._lock = threading.RLock()
-        self.dsn = dsn
+        self.where = redact_url(dsn)
+        """The DSN without its password: safe to log."""
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with self._lock:
@@ -58,13 +59,20 @@ def get_client(settings: CommonSettings) -> LockedClient:
                 raise RelstreamError(
                     f"this process already opened chdb at {others[0]}; chdb allows one path "
                     f"per process, so {dsn} cannot be opened too"
-                )
+                )  # chdb:// DSNs are paths: no secret in them
             settings.state_dir.mkdir(parents=True, exist_ok=True)
         import clickhouse_connect
 
         try:
             client = clickhouse_connect.get_client(dsn=dsn)
         except Exception as exc:  # connection errors come in many driver-specific types
-            raise RelstreamError(f"cannot connect to ClickHouse at {dsn}: {exc}") from exc
+            # Workers log this message: it names the server, never the DSN's password. If
+            # the driver's own text carries the password, the cause is dropped with it.
+            reason = scrub(str(exc), dsn)
+            error = RelstreamError(
+                f"cannot connect to ClickHouse at {redact_url(dsn)}: {reason}")
+            if reason != str(exc):
+                raise error from None
+            raise error from exc
         _clients[dsn] = LockedClient(client, dsn)
         return _clients[dsn]

@@ -7,9 +7,57 @@ subclassing `CommonSettings`) and passes it down; nothing deeper reads the envir
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SECRET_PARAMS = {"password", "passwd", "pwd", "secret", "token", "access_token", "api_key"}
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets written in a service URL: its password and secret-looking query values."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL at all (e.g. a bad port): nothing to find
+        return []
+    found = [p for p in (password, unquote(password or "")) if p]
+    found += [v for k, v in parse_qsl(parts.query) if k.lower() in _SECRET_PARAMS and v]
+    return list(dict.fromkeys(found))
+
+
+def redact_url(url: str) -> str:
+    """`url` fit for logs and errors: password and secret query values shown as `***`.
+
+    DSNs such as `http://user:pass@host:8123/db` reach error messages and status output;
+    the user name and host stay, so the message still says where.
+    """
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not url_secrets(url):
+        return url  # unchanged, exactly (urlunsplit would drop an empty `//` authority)
+    netloc = parts.netloc
+    if password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs],
+                          safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` with every secret of `url` replaced by `***` (for third-party messages)."""
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def default_cache_dir() -> Path:

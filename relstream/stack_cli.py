@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from relstream.settings import CommonSettings
+from relstream.settings import CommonSettings, redact_url
 
 
 def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
@@ -28,5 +28,6 @@ def run(args: argparse.Namespace) -> int:
     for st in statuses:
         state = "up" if st.running else "down"
         pid = f" pid {st.pid}" if st.pid else ""
-        print(f"{st.name:<11} {state:<5} {st.where}{pid}  {st.detail}")
+        # `where` is a DSN or URL for ClickHouse and Redis: shown without its password.
+        print(f"{st.name:<11} {state:<5} {redact_url(st.where)}{pid}  {st.detail}")
     return 0 if all(s.running for s in statuses) else 1
