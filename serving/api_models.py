@@ -30,6 +30,10 @@ class ScoreRequest(BaseModel):
     )
     user_id: str | None = Field(None, description="A/B bucketing key; absent: default arm.")
     request_id: str | None = Field(None, description="Generated when absent.")
+    rescore_k: int | None = Field(
+        None, ge=1, description="On a cascade arm: how many of the first stage's best items "
+        "the cross-encoder rescores (default: the arm's rescore_k). Ignored elsewhere.",
+    )
 
     @model_validator(mode="after")
     def _one_item_list(self) -> ScoreRequest:
@@ -57,6 +61,10 @@ class ScoreResponse(BaseModel):
         description="scores[k] is the relevance of item k in [0, 1], or null if unknown."
     )
     errors: list[str] = Field(default_factory=list)
+    first_stage: ModelRef | None = Field(
+        None, description="On a cascade arm, the two-tower that ranked the items before "
+        "`model` rescored the top k; absent otherwise.",
+    )
 
 
 class ExplainResponse(BaseModel):
@@ -69,6 +77,16 @@ class ExplainResponse(BaseModel):
     cot: CotSteps | None = Field(None, description="The parsed steps (optional extra).")
 
 
+class CascadeConfig(BaseModel):
+    """An arm's first stage: a two-tower ranks every item, the arm's model rescores the top k."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Annotated[str, Field(min_length=1, max_length=64)] = "two_tower"
+    version: Annotated[str, Field(min_length=1, max_length=20)] = "latest"
+    rescore_k: Annotated[int, Field(ge=1)] = 20
+
+
 class ArmConfig(BaseModel):
     """One A/B arm: the model it serves and its share of users."""
 
@@ -79,6 +97,10 @@ class ArmConfig(BaseModel):
     version: Annotated[str, Field(pattern=ARM_VERSION_PATTERN)] = "latest"
     # Finite and bounded: an infinite share passed `ge=0` and made every bucket bound NaN.
     share: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
+    cascade: CascadeConfig | None = Field(
+        None, description="Rank with a two-tower first and rescore only its top k with this "
+        "arm's model; absent: the arm's model scores every item.",
+    )
 
 
 class ABConfig(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relstream.clickhouse import LockedClient, get_client
@@ -23,9 +25,11 @@ from serving.ab_router import ABRouter, load_config, single_arm
 from serving.api_models import ABConfig, ExplainResponse, ScoreRequest, ScoreResponse
 from serving.item_lookup import FeastItemLookup, ItemLookup, MemoryItemLookup
 from serving.label_store import LabelStore, explain
+from serving.limiter import Overloaded, RunLimiter, default_slots
 from serving.metrics_writer import MetricsWriter
 from serving.model_holder import NoModelLoaded
 from serving.model_pool import ModelPool
+from serving.scorer_loading import ScorerOptions, scorer_loader
 from serving.service import LimitExceeded, ServingState
 from serving.settings import ServingSettings
 from serving.stream_followers import start_followers
@@ -80,7 +84,8 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def _state(request: Request) -> ServingState:
+async def _state(request: Request) -> ServingState:
+    # async: a plain function dependency would cost every request a thread-pool hop
     return request.app.state.serving  # type: ignore[no-any-return]
 
 
@@ -93,6 +98,9 @@ def build_state(
     labels: LabelStore | None = None, connect: Callable[[], LockedClient] | None = None,
 ) -> ServingState:
     """Everything the service holds, started: models loading, writer and pollers running."""
+    # The tokenizer's own thread pool would compete with the model slots for the cores;
+    # the limiter decides how many requests tokenise at once.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
     if items is None:
         if settings.item_source == "feast":
             items = FeastItemLookup.from_settings(settings)
@@ -112,20 +120,32 @@ def build_state(
             flush_s=settings.metrics_flush_s, buffer_max=settings.metrics_buffer_max,
         )
         writer.start()
+    memory = items if isinstance(items, MemoryItemLookup) else None
+    warm = memory.texts if memory is not None and settings.warm_item_embeddings else None
     pool = ModelPool(settings.registry_dir(), threads=settings.onnx_threads,
-                     cache_size=settings.embedding_cache_size)
+                     cache_size=settings.embedding_cache_size,
+                     load=scorer_loader(ScorerOptions.from_settings(settings), warm))
+    slots = settings.max_concurrent_runs or default_slots(settings.onnx_threads)
     state = ServingState(
         pool=pool, router=ABRouter(config), items=items,
         labels=labels or LabelStore(settings.label_store_max), writer=writer,
         max_items=settings.max_items, max_query_chars=settings.max_query_chars,
+        limiter=RunLimiter(slots, settings.max_queued_requests),
     )
-    for arm in config.arms:
-        pool.holder(arm.model, arm.version)
+    load_arms(pool, config)
     pool.start_polling(settings.poll_interval_s)
     followers = start_followers(settings, pool, state.labels, writer, items)
     if followers is not None:
         state.closers.append(followers.close)
     return state
+
+
+def load_arms(pool: ModelPool, config: ABConfig) -> None:
+    """Create (and load) the holder of every model the arms name, cascade stages included."""
+    for arm in config.arms:
+        pool.holder(arm.model, arm.version)
+        if arm.cascade is not None:
+            pool.holder(arm.cascade.model, arm.cascade.version)
 
 
 def create_app(
@@ -175,10 +195,18 @@ def create_app(
     @app.post("/v1/score", response_model=ScoreResponse, responses={
         413: {"description": "too many items or an over-long query or body"},
         422: {"description": "malformed body; the message names the field"},
-        503: {"description": "no model has ever been loaded"}})
-    def score(body: ScoreRequest, st: State) -> ScoreResponse:
+        503: {"description": "no model has ever been loaded, or the server is at its "
+                             "in-flight limit (with Retry-After)"}})
+    async def score(body: ScoreRequest, st: State) -> ScoreResponse:
         try:
-            return st.score(body)
+            # Admission on the event loop, before a worker thread is taken: past the queue
+            # limit the answer is an immediate 503, not an unbounded wait for a thread.
+            with st.limiter.admit():
+                return await run_in_threadpool(st.score, body)
+        except Overloaded as exc:
+            st.metrics.overloaded.inc()
+            raise HTTPException(503, str(exc),
+                                headers={"Retry-After": str(exc.retry_after_s)}) from exc
         except LimitExceeded as exc:
             raise HTTPException(413, str(exc)) from exc
         except NoModelLoaded as exc:
@@ -214,8 +242,7 @@ def create_app(
 
     @app.put("/admin/ab-config", response_model=ABConfig, dependencies=[Depends(admin)])
     def put_ab_config(config: ABConfig, st: State) -> ABConfig:
-        for arm in config.arms:  # load the new arms' models before any user moves over
-            st.pool.holder(arm.model, arm.version)
+        load_arms(st.pool, config)  # the new arms' models load before any user moves over
         st.router.set_config(config)
         log.info("A/B config replaced: %s", config.model_dump())
         return config

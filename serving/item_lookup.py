@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from relstream.settings import CommonSettings
 from serving.errors import ServingError
 from streams.errors import SchemaError
+from streams.item_text import item_text
 from streams.schemas import CatalogItem, decode_catalog_line
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,12 @@ class MemoryItemLookup:
 
     def get_items(self, item_ids: Sequence[str]) -> dict[str, CatalogItem | None]:
         return {i: self._items.get(i) for i in item_ids}
+
+    def texts(self) -> list[str]:
+        """The scored text of every item (two-tower versions embed them ahead of requests)."""
+        with self._lock:
+            items = list(self._items.values())
+        return [item_text(it) for it in items]
 
     @classmethod
     def from_jsonl(cls, path: Path) -> MemoryItemLookup:

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serving.errors import ServingError
-from serving.manifest import ModelLoadError, manifest_sha256, read_manifest, verify_files
+from serving.manifest import (
+    ModelLoadError,
+    ModelManifest,
+    manifest_sha256,
+    read_manifest,
+    verify_files,
+)
 from serving.onnx_scorer import Scorer, load_scorer
 from student_trainer.registry import RegistryError, check_version, latest_version, version_dir
 
@@ -72,12 +78,16 @@ class ModelHolder:
         self, registry_root: Path, name: str, version: str = LATEST, *,
         threads: int = 1, cache_size: int = 100_000, drain_timeout_s: float = 30.0,
         on_swap: Callable[[ModelHolder, str, str | None], None] | None = None,
+        load: Callable[[ModelManifest], Scorer] | None = None,
     ) -> None:
         self.registry_root = registry_root
         self.name = name
         self.spec = version
         self._threads = threads
         self._cache_size = cache_size
+        # How a verified manifest becomes a scorer (graphs, precision, caches): the service
+        # passes `scorer_loading.scorer_loader`; the default loads the fp32 graphs.
+        self._load = load or (lambda m: load_scorer(m, self._threads, self._cache_size))
         self._drain_timeout_s = drain_timeout_s
         self._on_swap = on_swap
         self._current: LoadedModel | None = None
@@ -203,7 +213,7 @@ class ModelHolder:
                 f"{manifest_sha[:12]}… (a different or rewritten version)"
             )
         verify_files(manifest)
-        scorer = load_scorer(manifest, self._threads, self._cache_size)
+        scorer = self._load(manifest)
         try:
             scores = scorer.score(WARMUP_QUERY, list(WARMUP_TEXTS))
             if len(scores) != len(WARMUP_TEXTS):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from serving.errors import ServingError
+from serving.manifest import ModelManifest
 from serving.model_holder import LATEST, ModelHolder
+from serving.onnx_scorer import Scorer
 from student_trainer.registry import RegistryError, check_name, check_version
 
 log = logging.getLogger(__name__)
@@ -28,10 +30,12 @@ class ModelPool:
 
     def __init__(
         self, registry_root: Path, *, threads: int = 1, cache_size: int = 100_000,
-        drain_timeout_s: float = 30.0, max_holders: int = 16,
+        drain_timeout_s: float = 30.0, load: Callable[[ModelManifest], Scorer] | None = None,
+        max_holders: int = 16,
     ) -> None:
         self.registry_root = registry_root
         self.max_holders = max_holders
+        self._load = load
         self._threads = threads
         self._cache_size = cache_size
         self._drain_timeout_s = drain_timeout_s
@@ -51,6 +55,7 @@ class ModelPool:
                 found = ModelHolder(
                     self.registry_root, name, version, threads=self._threads,
                     cache_size=self._cache_size, drain_timeout_s=self._drain_timeout_s,
+                    load=self._load,
                 )
                 self._holders[key] = found
                 created = True

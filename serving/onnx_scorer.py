@@ -2,7 +2,9 @@
 
 A scorer turns (query, item texts) into relevance scores in [0, 1]:
 `score = Σ_g w_g · softmax(logits)_g` with the manifest's `score_weights`. The two-tower
-scorer caches item embeddings per model version (one scorer = one version).
+scorer caches item embeddings per model version (one scorer = one version). Either
+scorer runs the graphs it is given: the fp32 `graphs` or, when the INT8 gate allows, the
+manifest's `quantized_graphs` (see `serving.precision`).
 """
 
 from __future__ import annotations
@@ -26,21 +28,34 @@ class Scorer(Protocol):
     """What the model holder serves: one loaded model version."""
 
     manifest: ModelManifest
+    precision: str
+    """"fp32" or "int8": which of the version's graphs run."""
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]: ...
+
+    def warm_items(self, texts: Sequence[str]) -> int:
+        """Precompute per-item work for `texts` (two-tower item embeddings); returns how
+        many items were computed (0 for a scorer with nothing to precompute)."""
+        ...
 
     def close(self) -> None: ...
 
 
-def session_options(threads: int) -> ort.SessionOptions:
+def session_options(threads: int, arena: bool = True) -> ort.SessionOptions:
+    """One session's options: `threads` intra-op threads that do not spin, and the arena.
+
+    The service bounds how many runs share the cores (`serving.limiter`), so the threads
+    here are per run: runs × threads never exceeds the cores.
+    """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     # Spinning threads steal the 2 shared cores from tokenisation and the event loop.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # The arena keeps freed blocks per session; without it memory goes back on release,
-    # which keeps RSS flat across many hot swaps.
-    opts.enable_cpu_mem_arena = False
+    # The arena reuses freed blocks between runs instead of allocating every run; it
+    # belongs to the session, so a released version gives its memory back (the swap
+    # drill's RSS check holds with it on).
+    opts.enable_cpu_mem_arena = arena
     return opts
 
 
@@ -56,11 +71,13 @@ def _load_tokenizer(manifest: ModelManifest) -> Tokenizer:
     return tok
 
 
-def _session(manifest: ModelManifest, graph: str, threads: int) -> ort.InferenceSession:
-    path = manifest.path(manifest.graphs[graph])
+def _session(manifest: ModelManifest, file: str, threads: int,
+             arena: bool) -> ort.InferenceSession:
+    path = manifest.path(file)
     try:
         return ort.InferenceSession(
-            str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+            str(path), sess_options=session_options(threads, arena),
+            providers=["CPUExecutionProvider"],
         )
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
         raise ModelLoadError(f"onnxruntime cannot load {path}: {exc}") from exc
@@ -100,10 +117,14 @@ class _WeightedScores:
 class CrossEncoderScorer:
     """`[CLS] query [SEP] item text [SEP]` → logits over E, S, C, I, one row per item."""
 
-    def __init__(self, manifest: ModelManifest, threads: int = 1) -> None:
+    def __init__(self, manifest: ModelManifest, threads: int = 1, *,
+                 graphs: dict[str, str] | None = None, precision: str = "fp32",
+                 arena: bool = True) -> None:
         self.manifest = manifest
+        self.precision = precision
         self._tok = _load_tokenizer(manifest)
-        self._session: ort.InferenceSession | None = _session(manifest, "scorer", threads)
+        file = (graphs or manifest.graphs)["scorer"]
+        self._session: ort.InferenceSession | None = _session(manifest, file, threads, arena)
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._out = _output(self._session, "logits")
         self._weighted = _WeightedScores(manifest)
@@ -118,6 +139,9 @@ class CrossEncoderScorer:
         (logits,) = session.run([self._out], _batch(encodings, self._inputs))
         return self._weighted(logits)
 
+    def warm_items(self, texts: Sequence[str]) -> int:
+        return 0  # every pair needs the full model: nothing per item to precompute
+
     def close(self) -> None:
         self._session = None
 
@@ -125,11 +149,16 @@ class CrossEncoderScorer:
 class TwoTowerScorer:
     """Query tower + item tower (embeddings cached per version) + a small head."""
 
-    def __init__(self, manifest: ModelManifest, threads: int = 1, cache_size: int = 100_000):
+    def __init__(self, manifest: ModelManifest, threads: int = 1, cache_size: int = 100_000,
+                 *, graphs: dict[str, str] | None = None, precision: str = "fp32",
+                 arena: bool = True) -> None:
         self.manifest = manifest
+        self.precision = precision
         self._tok = _load_tokenizer(manifest)
+        files = graphs or manifest.graphs
         self._sessions: dict[str, ort.InferenceSession] | None = {
-            g: _session(manifest, g, threads) for g in ("query_tower", "item_tower", "head")
+            g: _session(manifest, files[g], threads, arena)
+            for g in ("query_tower", "item_tower", "head")
         }
         self._inputs = {g: {i.name for i in s.get_inputs()} for g, s in self._sessions.items()}
         self._outs = {
@@ -170,6 +199,18 @@ class TwoTowerScorer:
                     self._cache.popitem(last=False)
         return np.stack([found[t] for t in texts])
 
+    def warm_items(self, texts: Sequence[str], batch_size: int = 64) -> int:
+        """Embed the items of `texts` not cached yet, in batches; returns how many."""
+        if self._sessions is None:
+            return 0
+        with self._cache_lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            room = self._cache_size - len(self._cache)
+        missing = missing[:max(0, room)]  # warming must not evict what requests use
+        for i in range(0, len(missing), batch_size):
+            self.item_embeddings(missing[i:i + batch_size])
+        return len(missing)
+
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         if not texts:
             return []
@@ -188,8 +229,16 @@ class TwoTowerScorer:
             self._cache.clear()
 
 
-def load_scorer(manifest: ModelManifest, threads: int = 1, cache_size: int = 100_000) -> Scorer:
-    """A scorer for a verified manifest; `ModelLoadError` when a graph will not load."""
+def load_scorer(
+    manifest: ModelManifest, threads: int = 1, cache_size: int = 100_000, *,
+    graphs: dict[str, str] | None = None, precision: str = "fp32", arena: bool = True,
+) -> Scorer:
+    """A scorer for a verified manifest; `ModelLoadError` when a graph will not load.
+
+    `graphs` (role → file) defaults to the manifest's fp32 graphs; `precision` names them.
+    """
     if manifest.kind == "cross_encoder":
-        return CrossEncoderScorer(manifest, threads)
-    return TwoTowerScorer(manifest, threads, cache_size)
+        return CrossEncoderScorer(manifest, threads, graphs=graphs, precision=precision,
+                                  arena=arena)
+    return TwoTowerScorer(manifest, threads, cache_size, graphs=graphs, precision=precision,
+                          arena=arena)

@@ -41,6 +41,13 @@ class _StateCollector(Collector):
             swaps.add_metric(labels, h["swaps"])
             failures.add_metric(labels, h["failures"])
         yield from (version, sessions, swaps, failures)
+        limiter = state.get("limiter")
+        if limiter:
+            for key, doc in (("in_flight", "Score requests admitted and not finished"),
+                             ("running", "Model runs holding a slot now"),
+                             ("queued", "Admitted score requests waiting for a slot"),
+                             ("slots", "Model runs allowed at once")):
+                yield GaugeMetricFamily(f"relstream_serving_{key}", doc, value=limiter[key])
         writer = state.get("writer")
         if writer:
             for key, doc in (
@@ -71,6 +78,10 @@ class ServingMetrics:
         self.unknown_items = Counter(
             "relstream_serving_unknown_items", "Items scored null because they are unknown",
             registry=self.registry,
+        )
+        self.overloaded = Counter(
+            "relstream_serving_overloaded", "Score requests refused with 503 at the in-flight "
+            "limit", registry=self.registry,
         )
         self.registry.register(_StateCollector(read_state))
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 from serving.ab_router import ABRouter
-from serving.api_models import ModelRef, ScoreRequest, ScoreResponse
+from serving.api_models import ArmConfig, ModelRef, ScoreRequest, ScoreResponse
+from serving.cascade import cascade_scores
 from serving.errors import ServingError
 from serving.item_lookup import ItemLookup, ItemLookupError
 from serving.label_store import LabelStore
+from serving.limiter import RunLimiter, default_slots
 from serving.metrics_writer import MetricsWriter, RequestRow, now
-from serving.model_holder import ModelHolder, NoModelLoaded
+from serving.model_holder import LoadedModel, ModelHolder, NoModelLoaded
 from serving.model_pool import ModelPool
 from serving.prom import ServingMetrics
 from streams.item_text import item_text
@@ -31,6 +34,19 @@ class LimitExceeded(ServingError):
     """A request over a configured limit (413); the message names the limit."""
 
 
+def _served(holder: ModelHolder) -> dict[str, Any]:
+    """Precision ("fp32"/"int8") and score-cache counters of the version served now."""
+    try:
+        with holder.lease() as model:
+            scorer = model.scorer
+            cache = getattr(scorer, "cache", None)
+            return {"precision": str(scorer.precision), "score_cache": None if cache is None
+                    else {"entries": len(cache), "bytes": cache.bytes, "hits": cache.hits,
+                          "misses": cache.misses, "evictions": cache.evictions}}
+    except NoModelLoaded:
+        return {"precision": None, "score_cache": None}
+
+
 @dataclass
 class ServingState:
     pool: ModelPool
@@ -40,8 +56,11 @@ class ServingState:
     writer: MetricsWriter | None
     max_items: int = 200
     max_query_chars: int = 512
+    limiter: RunLimiter = field(default_factory=lambda: RunLimiter(default_slots(1), 64))
     metrics: ServingMetrics = field(init=False)
     closers: list[Any] = field(default_factory=list)
+    cascade_fallbacks: int = 0
+    """Cascade requests scored by the cross-encoder alone: the first stage never loaded."""
 
     def __post_init__(self) -> None:
         self.metrics = ServingMetrics(self.snapshot)
@@ -52,6 +71,7 @@ class ServingState:
             {"name": h.name, "spec": h.spec, "version": h.version,
              "live_sessions": h.live_sessions, "swaps": h.stats.swaps,
              "failures": h.stats.failures, "last_error": h.stats.last_error,
+             **_served(h),
              # (version, live from, live until or None while live): for swap drills
              "history": [[v, start, None if until == float("inf") else until]
                          for v, start, until in h.stats.history[-100:]]}
@@ -63,7 +83,8 @@ class ServingState:
             writer = {"written": w.written, "feedback_written": w.feedback_written,
                       "dropped": w.dropped, "insert_failures": w.insert_failures,
                       "buffered": w.buffered, "last_error": w.last_error}
-        return {"holders": holders, "writer": writer, "labels": len(self.labels)}
+        return {"holders": holders, "writer": writer, "labels": len(self.labels),
+                "limiter": self.limiter.snapshot(), "cascade_fallbacks": self.cascade_fallbacks}
 
     def check_limits(self, request: ScoreRequest) -> None:
         n = len(request.item_ids or request.items or [])
@@ -109,6 +130,34 @@ class ServingState:
                 texts.append(item_text(item))
         return ids, texts, errors
 
+    def _first_stage(self, arm: ArmConfig) -> ModelHolder | None:
+        """The arm's loaded two-tower first stage, or None (no cascade, or not loaded)."""
+        if arm.cascade is None:
+            return None
+        holder = self.pool.holder(arm.cascade.model, arm.cascade.version)
+        if holder.version is None:
+            self.cascade_fallbacks += 1  # serve the cross-encoder alone rather than fail
+            return None
+        return holder
+
+    def _run(self, arm: ArmConfig, request: ScoreRequest, holder: ModelHolder,
+             texts: list[str]) -> tuple[list[float], LoadedModel, LoadedModel | None]:
+        """Model work of one request, in a limiter slot: (scores, model, first stage)."""
+        first = self._first_stage(arm)
+        # The slot before the leases: a request waiting for a slot must not keep a
+        # swapped-out version alive.
+        with self.limiter.slot(), ExitStack() as stack:
+            model = stack.enter_context(holder.lease())
+            if first is None or arm.cascade is None or not texts:
+                return model.scorer.score(request.query, texts), model, None
+            stage = stack.enter_context(first.lease())
+            k = request.rescore_k or arm.cascade.rescore_k
+            ranked = stage.scorer.score(request.query, texts)
+            values, _ = cascade_scores(
+                ranked, lambda idx: model.scorer.score(request.query, [texts[i] for i in idx]),
+                k)
+            return values, model, stage
+
     def score(self, request: ScoreRequest) -> ScoreResponse:
         """Score one request; `LimitExceeded` (413) or `NoModelLoaded` (503) otherwise."""
         start = time.perf_counter()
@@ -120,9 +169,9 @@ class ServingState:
         known = [k for k, t in enumerate(texts) if t is not None]
         scores: list[float | None] = [None] * len(ids)
         try:
-            with holder.lease() as model:
-                values = model.scorer.score(request.query, [texts[k] or "" for k in known])
-                version = model.version
+            values, model, stage = self._run(arm, request, holder,
+                                             [texts[k] or "" for k in known])
+            version = model.version
         except NoModelLoaded:
             self.metrics.requests.labels(arm.name, "503").inc()
             raise
@@ -143,6 +192,7 @@ class ServingState:
         return ScoreResponse(
             request_id=request_id, arm=arm.name,
             model=ModelRef(name=holder.name, version=version), scores=scores, errors=errors,
+            first_stage=ModelRef(name=stage.name, version=stage.version) if stage else None,
         )
 
     def close(self) -> None:

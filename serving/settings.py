@@ -74,9 +74,41 @@ class ServingSettings(CommonSettings):
     metrics_buffer_max: int = Field(
         100_000, ge=1, description="Rows buffered while ClickHouse is down; more are dropped."
     )
-    onnx_threads: int = Field(1, ge=1, description="onnxruntime intra-op threads per session.")
+    onnx_threads: int = Field(
+        1, ge=1, description="onnxruntime intra-op threads per model run. Runs at once are "
+        "max_concurrent_runs, so runs × threads is what the cores carry.",
+    )
+    max_concurrent_runs: int = Field(
+        0, ge=0, description="Model runs at once (one per slot); 0 = usable cores // "
+        "onnx_threads, so the runs never oversubscribe the cores.",
+    )
+    max_queued_requests: int = Field(
+        64, ge=0, description="Score requests waiting for a slot beyond the running ones; "
+        "past that /v1/score answers 503 with Retry-After instead of queueing without bound.",
+    )
+    onnx_arena: bool = Field(
+        True, description="onnxruntime CPU memory arena: reuses buffers between runs instead "
+        "of allocating per run (sessions free their arena when a swap releases them).",
+    )
+    int8: Literal["auto", "off"] = Field(
+        "auto", description="'auto' serves a version's INT8 graphs when its manifest's INT8 "
+        "gate shows an AUC within int8_max_auc_drop of fp32; 'off' always serves fp32.",
+    )
+    int8_max_auc_drop: float = Field(
+        0.005, ge=0, description="Largest validation AUC loss of INT8 vs fp32 served."
+    )
+    score_cache_bytes: int = Field(
+        32 * 2**20, ge=0, description="Per-version cache of (query, item text) -> score for "
+        "repeated pairs (head queries), bounded in bytes; dropped when the version is swapped "
+        "out. 0 = off.",
+    )
     embedding_cache_size: int = Field(
         100_000, ge=0, description="Two-tower item embeddings cached per model version."
+    )
+    warm_item_embeddings: bool = Field(
+        True, description="Embed the in-memory catalog's items with a new two-tower version "
+        "before it is swapped in, and new catalog items as they arrive, so cascade requests "
+        "never wait for the item tower.",
     )
 
     def registry_dir(self) -> Path:

@@ -17,8 +17,10 @@ from relstream.settings import CommonSettings
 from serving.item_lookup import ItemLookup, MemoryItemLookup
 from serving.label_store import LabelStore
 from serving.metrics_writer import MetricsWriter
+from serving.model_holder import NoModelLoaded
 from serving.model_pool import ModelPool
 from streams import topics
+from streams.item_text import item_text
 from streams.schemas import CatalogEvent, FeedbackEvent, ModelUpdate, TeacherLabel
 
 log = logging.getLogger(__name__)
@@ -47,9 +49,26 @@ def teacher_label_handler(store: LabelStore) -> Handler:
     return handle
 
 
-def catalog_handler(items: MemoryItemLookup) -> Handler:
+def warm_two_towers(pool: ModelPool, texts: list[str]) -> int:
+    """Embed `texts` with every loaded two-tower version (new or changed catalog items)."""
+    done = 0
+    for holder in pool.holders():
+        try:
+            with holder.lease() as model:
+                done += model.scorer.warm_items(texts)
+        except NoModelLoaded:
+            continue
+    return done
+
+
+def catalog_handler(items: MemoryItemLookup, pool: ModelPool | None = None) -> Handler:
+    """Upsert catalog events; with `pool`, embed their items with the two-towers too."""
+
     def handle(batch: list[Any]) -> None:
-        items.add(c.event.item for c in batch if isinstance(c.event, CatalogEvent))
+        new = [c.event.item for c in batch if isinstance(c.event, CatalogEvent)]
+        items.add(new)
+        if pool is not None and new:
+            warm_two_towers(pool, [item_text(it) for it in new])
 
     return handle
 
@@ -121,7 +140,8 @@ def start_followers(
         followers.follow(topics.TEACHER_LABELS, "serving-labels", teacher_label_handler(labels))
     if settings.consume_catalog and memory is not None:
         # Each replica keeps its own full copy: one group per instance, from the start.
-        followers.follow(topics.CATALOG, "serving-catalog", catalog_handler(memory))
+        warm = pool if settings.warm_item_embeddings else None
+        followers.follow(topics.CATALOG, "serving-catalog", catalog_handler(memory, warm))
     if settings.consume_feedback and writer is not None:
         # Feedback rows are written once per deployment, so replicas share one group.
         followers.follow(topics.SEARCH_LOG, "serving-feedback", feedback_handler(writer),

@@ -166,8 +166,14 @@ def _model(graph: onnx.GraphProto) -> onnx.ModelProto:
 def stage_toy_model(
     out_dir: Path, kind: str = "cross_encoder", seed: int = 0, *, vocab: list[str] | None = None,
     overlap_weight: float = 0.0, noise_weight: float = 1.0,
+    int8_gate: dict[str, object] | None = None,
 ) -> Path:
-    """Write graphs, `tokenizer/tokenizer.json` and a staging manifest into `out_dir`."""
+    """Write graphs, `tokenizer/tokenizer.json` and a staging manifest into `out_dir`.
+
+    With `int8_gate` the version also ships `*.int8.onnx` twins (the same graphs with
+    another noise seed, standing in for quantized ones: scores differ, so a test can tell
+    which ran) and records the gate as given (`serving.precision` reads it).
+    """
     vocab = vocab or vocabulary(["toy vocabulary"])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "tokenizer").mkdir(exist_ok=True)
@@ -188,12 +194,23 @@ def stage_toy_model(
                   "head": ["query_embedding", "item_embedding"]}
     else:
         raise ValueError(f"kind {kind!r} is not 'cross_encoder' or 'two_tower'")
-    manifest = {
+    manifest: dict[str, object] = {
         "kind": kind, "graphs": graphs, "inputs": inputs, "max_length": MAX_LENGTH,
         "score_weights": WEIGHTS,
         "config": {"toy": True, "seed": seed, "overlap_weight": overlap_weight,
                    "noise_weight": noise_weight},
     }
+    if int8_gate is not None:
+        twin = seed + 100
+        quantized = {role: file.replace(".onnx", ".int8.onnx") for role, file in graphs.items()}
+        if kind == "cross_encoder":
+            onnx.save(cross_encoder_graph(len(vocab), twin, overlap_weight, noise_weight),
+                      str(out_dir / quantized["scorer"]))
+        else:
+            onnx.save(tower_graph(len(vocab), twin), str(out_dir / quantized["query_tower"]))
+            onnx.save(tower_graph(len(vocab), twin + 1), str(out_dir / quantized["item_tower"]))
+            onnx.save(head_graph(twin + 2), str(out_dir / quantized["head"]))
+        manifest.update(quantized_graphs=quantized, int8_gate=int8_gate)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return out_dir
 
