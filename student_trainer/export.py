@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from student_trainer.config import EncoderConfig, StudentConfig
+from student_trainer.data import Example
 from student_trainer.errors import StudentTrainerError
 from student_trainer.registry import MANIFEST, _files_of
 from student_trainer.student_base import Student, build_student
@@ -136,8 +138,14 @@ def export_student(
     student: Student, tokenizer: Any, out_dir: Path, *, quantize: bool = False,
     metrics: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
     training_window: Any = None, parent_version: str | None = None, seed: int = 0,
+    int8_validation: tuple[Sequence[Example], Sequence[str]] | None = None,
 ) -> dict[str, Any]:
-    """Write graphs, tokenizer and manifest to `out_dir` (a registry staging dir)."""
+    """Write graphs, tokenizer and manifest to `out_dir` (a registry staging dir).
+
+    With `int8_validation` = (examples, their E/S/C/I truth) the INT8 graphs are written
+    too and both precisions are scored on those pairs: the manifest's `int8_gate` is
+    what serving reads to decide whether INT8 may be served (`student_trainer.int8_gate`).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     student.eval()
@@ -170,8 +178,12 @@ def export_student(
         "training_window": training_window,
         "parity_max_abs_diff": max_diff,
     }
-    if quantize:
+    if quantize or int8_validation is not None:
         manifest["quantized_graphs"] = quantize_graphs(out_dir, graphs)
+    if int8_validation is not None:
+        from student_trainer.int8_gate import GATE_KEY, measure_int8
+
+        manifest[GATE_KEY] = measure_int8(out_dir, manifest, tokenizer, *int8_validation)
     manifest["files"] = _files_of(out_dir)
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return manifest

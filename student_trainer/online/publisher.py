@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from streams.kafka_io import EventProducer
 from streams.schemas import ModelUpdate, utcnow
 from streams.topics import MODEL_UPDATES
 from student_trainer import registry
+from student_trainer.data import Example
 from student_trainer.export import ExportError, export_student
+from student_trainer.int8_gate import teacher_grades
 from student_trainer.student_base import Student
 
 log = logging.getLogger(__name__)
@@ -40,15 +43,22 @@ class Staged:
 
 def stage_candidate(root: Path, name: str, student: Student, tokenizer: Any, *,
                     metrics: dict[str, float], config: dict[str, Any],
-                    training_window: dict[str, Any], parent_version: str | None) -> Staged:
-    """Export `student` into a fresh staging dir under `root` (parity checked)."""
+                    training_window: dict[str, Any], parent_version: str | None,
+                    validation: Sequence[Example] = ()) -> Staged:
+    """Export `student` into a fresh staging dir under `root` (parity checked).
+
+    With `validation` pairs the version also ships INT8 graphs and the `int8_gate`
+    record (AUC of both precisions against the teacher's grades on those pairs), so
+    serving can run INT8 when it loses no more than the gate allows.
+    """
     import torch
 
     staging = Path(root) / f"{registry.TMP_PREFIX}staging-{name}-{uuid.uuid4().hex}"
     try:
         manifest = export_student(
             student, tokenizer, staging, metrics=metrics, config=config,
-            training_window=training_window, parent_version=parent_version)
+            training_window=training_window, parent_version=parent_version,
+            int8_validation=(validation, teacher_grades(validation)) if validation else None)
     except ExportError as exc:
         return Staged(staging, None, str(exc))
     torch.save(student.checkpoint(), staging / STUDENT_FILE)

@@ -326,7 +326,8 @@ class OnlineTrainer:
                 config={"online": {"loss": self.weights.to_dict(),
                                    "lr": self.settings.online_lr,
                                    "replay": self.settings.online_buffer_policy}},
-                training_window=window, parent_version=self.published_version)
+                training_window=window, parent_version=self.published_version,
+                validation=val)
             error = staged.error
         decision = decide(self.gate_config, candidate, published, validation_size=len(val),
                           parity_error=error)
