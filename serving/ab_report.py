@@ -137,6 +137,12 @@ def compute_report(
     if base not in arms:
         raise ReportError(f"baseline arm {base!r} not in the experiment's arms {sorted(arms)}")
     report = ABReport(experiment, [_arm_summary(r) for r in per_arm], [], alpha=alpha)
+    reused = sum(int(r.get("reused_request_ids") or 0) for r in per_arm)
+    if reused:
+        report.warnings.append(
+            f"{reused} request_id(s) were served with more than one (user, query, items): "
+            "each counts once, with its last row; clients must send a new request_id per "
+            "search")
     for name, row in arms.items():
         if row["requests"] < min_requests:
             report.warnings.append(

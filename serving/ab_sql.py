@@ -4,16 +4,25 @@ One row per search (request) of an experiment: arm, user, latency, the display p
 clicked, purchases, NDCG@10 against ground truth (when a labels table is given) and the
 CUPED covariates (the user's mean of the same metric in a pre-experiment period, or the
 pre-period's overall mean for users without history). Feedback is deduplicated by
-`event_id` (`FINAL` on the ReplacingMergeTree) and requests by `request_id`.
+`event_id` (`FINAL` on the ReplacingMergeTree) and requests by `request_id`: a request
+served more than once under one id (a client retry, or a client reusing ids) counts once,
+with every field from its last row, and `variants` says how many different (user, query,
+items) it came with.
 """
 
 from __future__ import annotations
 
-NORMALIZE = "replaceRegexpAll(lower(trimBoth({col})), '\\\\s+', ' ')"
-"""The SQL twin of `streams.schemas.normalize_query`."""
+from streams.schemas import ESCI_GAINS
 
-GAINS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
-"""NDCG gains per ESCI grade (the usual ESCI weighting; unlabelled pairs count as I)."""
+NORMALIZE = (r"trimBoth(replaceRegexpAll(lowerUTF8({col}), "
+             r"'[\\s\\x0B\\x1C-\\x1F\\x85\\pZ]+', ' '))")
+"""The SQL twin of `streams.schemas.normalize_query`: Unicode lower-casing (`lower` is
+ASCII-only in ClickHouse, so "ÉCRAN" missed the label of "écran"), every run of what
+Python's `str.split` calls white space (RE2's ASCII class, plus VT, FS to US, NEL and
+the Unicode separators, class Z) folded into one space, then trimmed."""
+
+GAINS = ESCI_GAINS
+"""NDCG gains per ESCI grade (`streams.schemas.ESCI_GAINS`; unlabelled pairs count as I)."""
 
 
 def per_request_sql(requests: str, feedback: str, experiment_param: str) -> str:
@@ -21,22 +30,30 @@ def per_request_sql(requests: str, feedback: str, experiment_param: str) -> str:
     return f"""
         SELECT r.request_id AS request_id, r.arm AS arm, r.user_id AS user_id,
                r.query AS query, r.item_ids AS item_ids, r.positions AS positions,
-               r.latency_ms AS latency_ms,
+               r.latency_ms AS latency_ms, r.variants AS variants,
                arrayDistinct(groupArrayIf(r.positions[indexOf(r.item_ids, f.item_id)],
                                           f.action = 'click')) AS click_positions,
                arrayCount(p -> p BETWEEN 1 AND 10, click_positions) AS clicks,
                toFloat64(countIf(f.action = 'purchase')) AS purchases
         FROM (
-            SELECT request_id, any(arm) AS arm, any(user_id) AS user_id, any(query) AS query,
-                   any(item_ids) AS item_ids, any(positions) AS positions,
-                   any(latency_ms) AS latency_ms
-            FROM {requests} WHERE experiment = {{{experiment_param}:String}}
-            GROUP BY request_id
+            -- One coherent row per request_id: `any()` per column could take the query of
+            -- one row and the items of another when a client reuses an id.
+            SELECT request_id, newest.1 AS arm, newest.2 AS user_id, newest.3 AS query,
+                   newest.4 AS item_ids, newest.5 AS positions, newest.6 AS latency_ms,
+                   variants
+            FROM (
+                SELECT request_id,
+                       argMax(tuple(arm, user_id, query, item_ids, positions, latency_ms),
+                              ts) AS newest,
+                       uniqExact(tuple(user_id, query, item_ids)) AS variants
+                FROM {requests} WHERE experiment = {{{experiment_param}:String}}
+                GROUP BY request_id
+            )
         ) AS r
         LEFT JOIN (SELECT request_id, item_id, action FROM {feedback} FINAL) AS f
             ON f.request_id = r.request_id
         GROUP BY r.request_id, r.arm, r.user_id, r.query, r.item_ids, r.positions,
-                 r.latency_ms
+                 r.latency_ms, r.variants
     """
 
 
@@ -89,7 +106,7 @@ def report_sql(
                pr.click_positions AS click_positions, toFloat64(pr.clicks) AS clicks,
                pr.purchases AS purchases, {ndcg_col} AS ndcg,
                toFloat64({x_clicks}) AS x_clicks, toFloat64({x_purchases}) AS x_purchases,
-               {pre_n} AS pre_n
+               {pre_n} AS pre_n, pr.variants AS variants
         FROM ({per_request}) AS pr {ndcg_join} {covariates}
     """
     arm, group = ("arm", "GROUP BY arm ORDER BY arm") if by_arm else ("'all'", "")
@@ -108,7 +125,8 @@ def report_sql(
                covarSamp(x_clicks, clicks) AS xy_clicks_cov,
                avg(x_purchases) AS x_purchases_mean, varSamp(x_purchases) AS x_purchases_var,
                covarSamp(x_purchases, purchases) AS xy_purchases_cov,
-               max(pre_n) AS pre_requests
+               max(pre_n) AS pre_requests,
+               countIf(variants > 1) AS reused_request_ids
         FROM ({rows})
         {group}
     """
