@@ -29,8 +29,9 @@ def arm_versions(ab_config: Path, registry_root: Path, name: str) -> dict[str, s
 
 def score_versions(world_dir: Path, registry_root: Path, name: str,
                    versions: dict[str, str]) -> list[dict[str, Any]]:
-    """One row per arm: version, AUC (E vs rest), NDCG@10 (gains 3/2/1/0), macro-F1, pairs,
-    on every ground-truth pair of the new brand's queries (from the world's scenario)."""
+    """One row per arm: version, AUC (E vs rest), `ndcg_lin@10` (linear gains 3/2/1/0, not
+    the A/B report's ESCI-gain `ndcg@10`), macro-F1, pairs, on every ground-truth pair of
+    the new brand's queries (from the world's scenario)."""
     from student_trainer import registry
     from student_trainer.encoders import load_tokenizer
     from student_trainer.evaluate import grade_metrics
@@ -55,8 +56,8 @@ def score_versions(world_dir: Path, registry_root: Path, name: str,
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    lines = ["| arm | version | pairs | AUC (E vs rest) | NDCG@10 | macro-F1 |",
+    lines = ["| arm | version | pairs | AUC (E vs rest) | NDCG@10 lin. (3/2/1/0) | macro-F1 |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {r['arm']} | v{r['version']} | {int(r['n'])} | {r['auc']:.3f} | "
-              f"{r['ndcg@10']:.3f} | {r['macro_f1']:.3f} |" for r in rows]
+              f"{r['ndcg_lin@10']:.3f} | {r['macro_f1']:.3f} |" for r in rows]
     return "\n".join(lines)

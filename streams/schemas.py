@@ -30,6 +30,12 @@ SCHEMA_VERSION = 1
 Grade = Literal["E", "S", "C", "I"]
 GRADES: tuple[Grade, ...] = get_args(Grade)
 """ESCI grades in their fixed order: Exact, Substitute, Complement, Irrelevant."""
+ESCI_GAINS: dict[str, float] = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
+"""NDCG gains of the Amazon ESCI benchmark (KDD Cup 2022): the one table behind every
+metric reported as `ndcg@10` (A/B report, simulator baseline)."""
+LINEAR_GAINS: dict[str, float] = {"E": 3.0, "S": 2.0, "C": 1.0, "I": 0.0}
+"""Linear gains of the student evaluation's `ndcg_lin@10`, a different metric with its own
+name: near 1 whenever a query's items are mostly E or S."""
 CheckStatus = Literal["match", "mismatch", "not_stated"]
 CHECK_STATUSES: tuple[CheckStatus, ...] = get_args(CheckStatus)
 Action = Literal["click", "add_to_cart", "purchase"]

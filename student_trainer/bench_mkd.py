@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 log = logging.getLogger(__name__)
-METRICS = ("auc", "ndcg@10", "macro_f1", "lt_auc", "lt_ndcg@10", "lt_macro_f1")
+METRICS = ("auc", "ndcg_lin@10", "macro_f1", "lt_auc", "lt_ndcg_lin@10", "lt_macro_f1")
 
 
 def _row(model: str, losses: str, metrics: dict[str, float], teacher_auc: float | None,

@@ -63,7 +63,8 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     _train_args(off)
     off.set_defaults(func=run_offline)
 
-    ev = sub.add_parser("eval", help="AUC, NDCG@10, macro-F1 of a checkpoint (and teacher)")
+    ev = sub.add_parser("eval", help="AUC, NDCG@10 with linear gains "
+                        "(ndcg_lin@10), macro-F1 of a checkpoint (and teacher)")
     ev.add_argument("--checkpoint", type=Path, required=True)
     ev.add_argument("--data", type=Path, required=True)
     ev.add_argument("--labels", type=Path, help="teacher labels, for the teacher's row")

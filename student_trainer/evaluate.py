@@ -2,9 +2,10 @@
 
 Ground truth (`labels.jsonl`) is used here only, never in training. Metrics:
 - `auc`: ROC AUC of the relevance score, E vs rest (the contract's binary reading);
-- `ndcg@10`: per query, items ranked by score, linear gains 3/2/1/0 for E/S/C/I,
-  DCG = Σ gain / log2(rank + 1), divided by the ideal DCG; mean over queries whose ideal
-  DCG is positive;
+- `ndcg_lin@10`: per query, items ranked by score, *linear* gains 3/2/1/0 for E/S/C/I
+  (`streams.schemas.LINEAR_GAINS`), DCG = Σ gain / log2(rank + 1), divided by the ideal
+  DCG; mean over queries whose ideal DCG is positive. Named apart from the `ndcg@10` of
+  the A/B report and the simulator baseline, which use the ESCI gains 1/0.1/0.01/0;
 - `macro_f1`: F1 of the argmax grade, averaged over the four grades.
 Each is computed on a split's pairs and on its long-tail subset.
 """
@@ -17,12 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from streams.schemas import normalize_query
+from streams.schemas import LINEAR_GAINS, normalize_query
 from streams.simulator import baseline as sim_baseline
 from student_trainer.config import GRADE_ORDER
 from student_trainer.data import DataError
 
-GAINS = {"E": 3.0, "S": 2.0, "C": 1.0, "I": 0.0}
+GAINS = LINEAR_GAINS
+NDCG_KEY = "ndcg_lin@10"
+"""The key of this module's NDCG@10 (linear gains) in every metrics dict it returns."""
 Pair = tuple[str, str]
 
 
@@ -54,7 +57,7 @@ def binary_auc(scores: Sequence[float], grades: Sequence[str]) -> float:
 
 def ndcg_at_k(queries: Sequence[str], scores: Sequence[float], grades: Sequence[str],
               k: int = 10) -> float:
-    """Mean NDCG@k over queries (linear gains 3/2/1/0); ties keep input order."""
+    """Mean NDCG@k over queries (linear gains 3/2/1/0, not ESCI's); ties keep input order."""
     return sim_baseline.ndcg_at_k(queries, grades, scores, k, gains=GAINS)
 
 
@@ -67,15 +70,16 @@ def macro_f1(predicted: Sequence[str], grades: Sequence[str]) -> float:
 
 def grade_metrics(queries: Sequence[str], probs: np.ndarray, grades: Sequence[str],
                   score_weights: Mapping[str, float]) -> dict[str, float]:
-    """AUC, NDCG@10, macro-F1 of grade distributions `probs` [N, 4] (E, S, C, I order)."""
+    """AUC, NDCG@10 (linear gains, key `ndcg_lin@10`), macro-F1 of grade distributions
+    `probs` [N, 4] (E, S, C, I order)."""
     if len(grades) == 0:
-        return {"auc": float("nan"), "ndcg@10": float("nan"), "macro_f1": float("nan"), "n": 0}
+        return {"auc": float("nan"), NDCG_KEY: float("nan"), "macro_f1": float("nan"), "n": 0}
     weights = np.array([score_weights[g] for g in GRADE_ORDER])
     scores = probs @ weights
     predicted = [GRADE_ORDER[i] for i in probs.argmax(axis=1)]
     return {
         "auc": binary_auc(scores, grades),
-        "ndcg@10": ndcg_at_k(queries, scores, grades),
+        NDCG_KEY: ndcg_at_k(queries, scores, grades),
         "macro_f1": macro_f1(predicted, grades),
         "n": float(len(grades)),
     }

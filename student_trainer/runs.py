@@ -92,7 +92,7 @@ def export_checkpoint(
             m8 = evaluate_pairs(ds.eval_pairs, probs8, ds.truth, weights, ds.long_tail)
             manifest["metrics"].update({
                 "int8_test_auc": m8["auc"], "int8_auc_change": m8["auc"] - metrics["auc"],
-                "int8_test_ndcg@10": m8["ndcg@10"],
+                "int8_test_ndcg_lin@10": m8["ndcg_lin@10"],
             })
         (Path(out) / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     result: dict[str, Any] = {"staging": str(out), "graphs": manifest["graphs"],

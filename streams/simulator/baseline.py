@@ -16,11 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from streams.item_text import item_text
-from streams.schemas import CatalogItem, Grade
+from streams.schemas import ESCI_GAINS, CatalogItem, Grade
 from streams.simulator.loaders import load_catalog, load_labels, load_splits
-
-ESCI_GAINS: dict[str, float] = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
-"""Graded gains of the Amazon ESCI benchmark (KDD Cup 2022) for NDCG."""
 
 
 def tfidf_scores(pairs: Sequence[tuple[str, str]],

@@ -71,5 +71,5 @@ def test_both_arms_scored_on_every_new_brand_pair(world: Path, tmp_path: Path) -
     torch_metrics = grade_metrics([ex.query for ex in examples], probs.astype(np.float64),
                                   grades, student2.config.score_weights)
     assert rows[1]["auc"] == pytest.approx(torch_metrics["auc"], abs=1e-6)
-    assert rows[1]["ndcg@10"] == pytest.approx(torch_metrics["ndcg@10"], abs=1e-6)
+    assert rows[1]["ndcg_lin@10"] == pytest.approx(torch_metrics["ndcg_lin@10"], abs=1e-6)
     assert "| continuous | v2 |" in render(rows)
