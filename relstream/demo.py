@@ -59,16 +59,6 @@ def group_stable(bootstrap: str, group: str) -> bool:
         admin.close()
 
 
-def cuda_available() -> bool:
-    """True if torch sees a GPU (asked in a child, so this process never imports torch)."""
-    import subprocess
-    import sys
-
-    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
-                           capture_output=True, text=True, timeout=120)
-    return probe.stdout.strip() == "True"
-
-
 def http_ok(url: str) -> bool:
     import httpx
 
@@ -128,7 +118,8 @@ class Demo:
         say(f"   topics prefixed {self.settings.topic_prefix!r}; ClickHouse embedded (chdb), "
             f"one path per child under {self.layout.out / 'state'}")
 
-    def start_child(self, spec: kids.ChildSpec, ready: Any = None, what: str = "") -> bool:
+    def start_child(self, spec: kids.ChildSpec, ready: Any = None, what: str = "",
+                    timeout_s: float | None = None) -> bool:
         """Start a child and wait for `ready()`; on failure stop it and report the skip."""
         if spec.state_dir is not None:
             spec.state_dir.mkdir(parents=True, exist_ok=True)
@@ -137,7 +128,8 @@ class Demo:
             say(f"== {spec.name}: started ({what}); log {self.layout.logs / spec.name}.log")
             return True
         try:
-            waited = self.supervisor.wait_ready(spec.name, ready, self.plan.ready_timeout_s)
+            waited = self.supervisor.wait_ready(spec.name, ready,
+                                                timeout_s or self.plan.ready_timeout_s)
         except SupervisorError as exc:
             self.supervisor.stop(spec.name)
             self.skip(spec.name, str(exc))
@@ -150,8 +142,9 @@ class Demo:
         s, plan, layout = self.settings, self.plan, self.layout
         groups = kids.group_ids(s)
         up = {}
-        use_llm, model_dir, which = self.choose_teacher(commands)
-        budget = plan.label_budget_per_minute if use_llm else plan.stand_in_budget_per_minute
+        openai_url, which = self.start_teacher_engine()
+        budget = (plan.label_budget_per_minute if openai_url
+                  else plan.stand_in_budget_per_minute)
         if "streams run" in commands:
             up["streams"] = self.start_child(
                 kids.streams_spec(s, layout, plan, budget),
@@ -161,7 +154,7 @@ class Demo:
             self.skip("streams", "`relstream streams run` is not installed: no features and "
                       "no label requests")
         up["teacher"] = self.start_child(
-            kids.teacher_spec(s, layout, plan, model_dir, stand_in=not use_llm),
+            kids.teacher_spec(s, layout, plan, openai_url=openai_url),
             lambda: group_stable(s.kafka_bootstrap, groups["teacher"]), which)
         trainer_cli = "train online" in commands
         if trainer_cli or kids.module_available("student_trainer.online.cli"):
@@ -174,31 +167,34 @@ class Demo:
                       "installed: no student versions, so nothing to serve")
         return up
 
-    def choose_teacher(self, commands: set[str]) -> tuple[bool, Path | None, str]:
-        """Which teacher labels the stream: the LLM (ELLM-rele) or the rule-based stand-in.
+    def start_teacher_engine(self) -> tuple[str | None, str]:
+        """The teacher's engine: ELLM-rele on vLLM (a running server at the configured URL,
+        else one the demo starts), or the lexical baseline when asked for.
 
-        `auto` runs the LLM only where it can keep up: an SFT'd model in the cache and a
-        GPU. On these 2-core CPUs it labels ~0.8 pairs/s alone on the machine (generation
-        batch 32) and less beside the other children, against the stand-in's budget of 180
-        labels/min that the students need to learn a brand in minutes; `--teacher llm` runs
-        it anyway.
-        Returns (use the LLM, its model dir or None for the worker's default, description).
-        """
-        s, plan = self.settings, self.plan
-        has_llm = "teacher run" in commands
-        model_dir, which = kids.find_teacher_model(s.cache_dir) if has_llm else (None, "")
-        gpu = has_llm and plan.teacher == "auto" and cuda_available()
-        use_llm = has_llm and (plan.teacher == "llm" or (gpu and "SFT" in which))
-        if not use_llm:
-            why = ("`relstream teacher run` is not installed" if not has_llm
-                   else "--teacher stand-in was asked for" if plan.teacher == "stand-in"
-                   else "there is no GPU, and the CPU LLM teacher labels under 1 pair/s "
-                   "here (use --teacher llm to run it anyway)" if "SFT" in which
-                   else f"no SFT'd teacher is in the cache ({which})")
-            say(f"-- teacher: the rule-based stand-in (word overlap, no LLM, never ground "
-                f"truth) runs inside the real labelling worker, because {why}")
-            return False, None, "rule-based stand-in teacher"
-        return True, model_dir, which
+        Returns (the OpenAI URL the worker calls, or None for the lexical baseline; what
+        the console says about the teacher)."""
+        from teacher_worker.settings import TeacherSettings
+        from teacher_worker.vllm_server import server_ready
+
+        if self.plan.teacher == "lexical":
+            say("-- teacher: the lexical baseline (word overlap, no LLM, never ground truth), "
+                "because --teacher lexical was asked for")
+            return None, "lexical baseline teacher"
+        teacher = TeacherSettings()
+        name = teacher.model_dir().name
+        if server_ready(teacher.teacher_openai_url):
+            return teacher.teacher_openai_url, f"ELLM-rele via {teacher.teacher_openai_url}"
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/v1"
+        ok = self.start_child(kids.vllm_spec(self.settings, self.layout, port),
+                              lambda: http_ok(f"{url}/models"),
+                              f"vLLM serving {name} at {url}",
+                              timeout_s=self.plan.vllm_start_timeout_s)
+        if not ok:
+            raise DemoError("the teacher's vLLM server did not start (see "
+                            f"{self.layout.logs / 'vllm.log'}); `./dev demo --teacher lexical` "
+                            "runs the loop on the word-overlap baseline instead")
+        return url, f"ELLM-rele ({name}) via vLLM"
 
     def replay(self, log: Path, speed: float, catalog: bool, phase: str) -> None:
         """Replay one part of the log in a thread while the progress line runs here."""

@@ -127,27 +127,40 @@ def streams_spec(settings: CommonSettings, layout: Layout, plan: DemoPlan,
     return ChildSpec("streams", relstream_argv("streams", "run"), env, state)
 
 
+def vllm_spec(settings: CommonSettings, layout: Layout, port: int) -> ChildSpec:
+    """The teacher's vLLM server (`relstream teacher serve`: the shipped ELLM-rele)."""
+    state = layout.state("vllm")
+    env = base_env(settings, state)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(name)  # vLLM binds its own OpenMP threads to the cores
+    env["RELSTREAM_VLLM_PORT"] = str(port)
+    for name in ("RELSTREAM_VLLM_PYTHON", "RELSTREAM_TEACHER_MODEL_DIR"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return ChildSpec("vllm", relstream_argv("teacher", "serve"), env, state)
+
+
 def teacher_spec(
-    settings: CommonSettings, layout: Layout, plan: DemoPlan, model_dir: Path | None,
-    *, stand_in: bool,
+    settings: CommonSettings, layout: Layout, plan: DemoPlan, *, openai_url: str | None,
+    model_dir: Path | None = None,
 ) -> ChildSpec:
-    """The LLM teacher (`relstream teacher run`) or the worker with the rule-based stand-in."""
+    """`relstream teacher run`: the LLM behind `openai_url`, or the lexical baseline when
+    `openai_url` is None. `model_dir` is the served model (its tokenizer builds prompts)."""
     state = layout.state("teacher")
     env = base_env(settings, state)
     env.update({
-        "RELSTREAM_TEACHER_BACKEND": "transformers",
-        "RELSTREAM_TEACHER_DEVICE": "cpu",
         "RELSTREAM_TEACHER_MAX_NEW_TOKENS": str(plan.teacher_max_new_tokens),
-        "RELSTREAM_TEACHER_THREADS": "1",
-        "RELSTREAM_TEACHER_BATCH_MAX": "8",
         "RELSTREAM_TEACHER_GROUP_ID": group_ids(settings)["teacher"],
     })
     if model_dir is not None:
         env["RELSTREAM_TEACHER_MODEL_DIR"] = str(model_dir)
-    if stand_in:
-        argv = [sys.executable, "-m", "relstream.demo_teacher", "--world", str(layout.world)]
+    if openai_url is None:
+        argv = relstream_argv("teacher", "run", "--backend", "lexical",
+                              "--catalog", str(layout.world))
     else:
-        argv = relstream_argv("teacher", "run")
+        env["RELSTREAM_TEACHER_OPENAI_URL"] = openai_url
+        argv = relstream_argv("teacher", "run", "--backend", "openai",
+                              "--catalog", str(layout.world))
     return ChildSpec("teacher", argv, env, state)
 
 
@@ -198,21 +211,3 @@ def server_spec(
         "--catalog", str(layout.world / "catalog.jsonl"), "--ab-config", str(ab_config),
         "--follow")
     return ChildSpec("server", argv, env, state)
-
-
-def find_teacher_model(cache_dir: Path) -> tuple[Path | None, str]:
-    """The teacher model to run and a sentence saying which and why.
-
-    The SFT'd SmolLM2 (ELLM-rele) when one was trained into the cache, else the base
-    converted SmolLM2 (the worker's own default).
-    """
-    models = cache_dir / "models"
-    candidates = sorted(
-        (p for p in models.glob("*sft*") if (p / "config.json").is_file()
-         and any(p.glob("*.safetensors"))),
-        key=lambda p: p.stat().st_mtime, reverse=True,
-    ) if models.is_dir() else []
-    if candidates:
-        return candidates[0], f"SFT'd SmolLM2 (ELLM-rele) from {candidates[0]}"
-    return None, ("base SmolLM2-135M-Instruct (no SFT output under "
-                  f"{models}/*sft*: grades will be noisy)")

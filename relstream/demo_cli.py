@@ -17,11 +17,11 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     mode.add_argument("--quick", action="store_true",
                       help="a smaller world and a 1-layer student (~3 min)")
     mode.add_argument("--tiny", action="store_true",
-                      help="stand-in teacher, random-weight student, tiny world (tests, ~2 min)")
-    demo.add_argument("--teacher", choices=("auto", "llm", "stand-in"), default=None,
-                      help="auto (default): the LLM teacher when a GPU is present and an SFT'd "
-                      "ELLM-rele is in the cache, else the rule-based stand-in; llm: always "
-                      "the LLM (slow on CPU)")
+                      help="lexical teacher, random-weight student, tiny world (tests, ~2 min)")
+    demo.add_argument("--teacher", choices=("llm", "lexical"), default=None,
+                      help="llm (default): ELLM-rele on a vLLM server (the demo starts one "
+                      "unless RELSTREAM_TEACHER_OPENAI_URL answers); lexical: the word-overlap "
+                      "baseline teacher, no LLM")
     demo.add_argument("--out", type=Path, default=Path("demo-out"),
                       help="folder for the world, logs, registry, report and plots "
                       "(default demo-out)")

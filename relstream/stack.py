@@ -98,6 +98,41 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def _process_identity(pid: int) -> dict[str, object] | None:
+    """What tells this process apart from a later one with the same pid: its start time,
+    executable and command line (None if it is gone or not ours to inspect)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            return {"pid": pid, "create_time": proc.create_time(), "exe": proc.exe(),
+                    "cmdline": proc.cmdline()}
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def _same_process(name: str, recorded: dict[str, object], pid: int) -> bool:
+    """Is `pid` still the process the pid file was written for?
+
+    The start time must match (a reused pid has a later one) and so must the executable
+    or the command line (a server may retitle itself, which rewrites its command line).
+    Without a recorded identity (a pid file of an older relstream) the process must at
+    least name the service (`kafka.Kafka`, `redis-server`, `vllm`) in its command line.
+    """
+    now = _process_identity(pid)
+    if now is None:
+        return False
+    cmdline, started = now["cmdline"], now["create_time"]
+    if "create_time" not in recorded:
+        return isinstance(cmdline, list) and name.lower() in " ".join(cmdline).lower()
+    then = recorded["create_time"]
+    if not (isinstance(then, int | float) and isinstance(started, float)
+            and abs(started - then) < 0.05):
+        return False
+    return now["exe"] == recorded.get("exe") or cmdline == recorded.get("cmdline")
+
+
 class LocalStack:
     """Starts, stops and reports the local services described by `settings`."""
 
@@ -304,25 +339,46 @@ class LocalStack:
     # --- pid files ------------------------------------------------------------------------------
 
     def _write_pid(self, name: str, pid: int) -> None:
+        """Record the pid, and beside it the process's identity (`<name>.identity.json`:
+        create_time, exe, cmdline), so `down` never signals a stranger that got the pid
+        after ours died."""
+        import json
+
         self.pids.mkdir(parents=True, exist_ok=True)
+        identity = _process_identity(pid) or {"pid": pid}
+        (self.pids / f"{name}.identity.json").write_text(json.dumps(identity))
         (self.pids / f"{name}.pid").write_text(str(pid))
 
     def _clear_pid(self, name: str) -> None:
         (self.pids / f"{name}.pid").unlink(missing_ok=True)
+        (self.pids / f"{name}.identity.json").unlink(missing_ok=True)
 
     def _running_pid(self, name: str) -> int | None:
+        """The pid of the `name` process this stack started, if that very process is alive;
+        a stale pid file (dead, or the pid now belongs to another process) is removed."""
+        import json
+
         path = self.pids / f"{name}.pid"
         try:
             pid = int(path.read_text().strip())
         except (OSError, ValueError):
             return None
-        if _pid_alive(pid):
+        try:
+            recorded = json.loads((self.pids / f"{name}.identity.json").read_text())
+        except (OSError, ValueError):
+            recorded = {}  # written by an older relstream: the pid alone
+        if not isinstance(recorded, dict) or recorded.get("pid", pid) != pid:
+            recorded = {}
+        if _pid_alive(pid) and _same_process(name, recorded, pid):
             return pid
         self._clear_pid(name)
         return None
 
     def stop(self, name: str, timeout_s: float = 30.0) -> bool:
-        """SIGTERM the process group, wait, then SIGKILL. True if something was stopped."""
+        """SIGTERM the process group, wait, then SIGKILL. True if something was stopped.
+
+        Only a process whose identity matches its pid file is signalled (`_running_pid`).
+        """
         pid = self._running_pid(name)
         if pid is None:
             return False

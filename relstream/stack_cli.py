@@ -10,6 +10,8 @@ from relstream.settings import CommonSettings, redact_url
 def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
     stack = commands.add_parser("stack", help="start, stop or inspect the local stack")
     stack.add_argument("action", choices=["up", "down", "status", "install"])
+    stack.add_argument("--no-teacher", action="store_true",
+                       help="up: leave out the teacher's vLLM server (Kafka and Redis only)")
     stack.set_defaults(func=run)
 
 
@@ -24,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         stopped = stack.down()
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
         return 0
-    statuses = stack.up() if args.action == "up" else stack.status()
+    statuses = stack.up(teacher=not args.no_teacher) if args.action == "up" else stack.status()
     for st in statuses:
         state = "up" if st.running else "down"
         pid = f" pid {st.pid}" if st.pid else ""

@@ -36,6 +36,18 @@ class CotParseError(StreamsError):
     """Teacher output that does not follow the CoT format; the message says where."""
 
 
+def word_matches(word: str, evidence: set[str]) -> bool:
+    """Same word, or one a prefix of the other when the shorter has 4+ letters (shoe/shoes)."""
+    word = word.lower()
+    if word in evidence:
+        return True
+    for e in evidence:
+        short, long = (word, e) if len(word) <= len(e) else (e, word)
+        if len(short) >= 4 and long.startswith(short):
+            return True
+    return False
+
+
 def clean_value(text: str) -> str:
     """A value safe inside the format: separators removed, white space folded."""
     return " ".join(_FORBIDDEN.sub(" ", text).split())

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from streams.cot import word_matches
 from student_trainer.data import Example
 
 Batch = dict[str, Tensor]
@@ -31,18 +32,6 @@ def _targets(examples: Sequence[Example]) -> Batch:
 
 def evidence_words(evidence: Sequence[str]) -> set[str]:
     return {w.lower() for phrase in evidence for w in _WORD.findall(phrase)}
-
-
-def word_matches(word: str, evidence: set[str]) -> bool:
-    """Same word, or one a prefix of the other when the shorter has 4+ letters (shoe/shoes)."""
-    word = word.lower()
-    if word in evidence:
-        return True
-    for e in evidence:
-        short, long = (word, e) if len(word) <= len(e) else (e, word)
-        if len(short) >= 4 and long.startswith(short):
-            return True
-    return False
 
 
 def evidence_mask(encoding: Any, examples: Sequence[Example], length: int) -> Tensor:

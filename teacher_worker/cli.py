@@ -1,4 +1,4 @@
-"""`relstream teacher convert|run|sft|merge|eval|label|annotate` and `relstream bench teacher`.
+"""`relstream teacher build|serve|convert|run|sft|merge|eval|label|annotate`, `bench teacher`.
 
 Thin entry points: parse arguments, build `TeacherSettings`, call one function. Heavy
 imports (torch, transformers, peft, kafka) happen inside the command functions.
@@ -26,6 +26,37 @@ def _settings(args: argparse.Namespace) -> Any:
     return TeacherSettings(**overrides)
 
 
+BACKENDS = ["openai", "transformers", "vllm", "lexical"]
+
+
+def _batch(args: argparse.Namespace, settings: Any) -> int:
+    """Pairs per backend call: an explicit --batch, else enough to fill vLLM's batch."""
+    if getattr(args, "batch", None):
+        return int(args.batch)
+    return 256 if settings.backend == "openai" else settings.teacher_gen_batch
+
+
+def _build(args: argparse.Namespace) -> int:
+    from teacher_worker.model_files import SHIPPED_ADAPTER, build_teacher
+
+    settings = _settings(args)
+    print(build_teacher(settings.cache_dir, args.adapter or SHIPPED_ADAPTER, force=args.force))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from teacher_worker.vllm_server import exec_server
+
+    settings = _settings(args)
+    update: dict[str, Any] = {}
+    if args.port:
+        update["vllm_port"] = args.port
+    if args.eager:
+        update["vllm_enforce_eager"] = True
+    exec_server(settings.model_copy(update=update))
+    return 0  # not reached: the process is now the server
+
+
 def _convert(args: argparse.Namespace) -> int:
     from teacher_worker.model_files import convert_smollm2, tiny_model_dir
 
@@ -50,6 +81,8 @@ def _run(args: argparse.Namespace) -> int:
             items = [decode_catalog_line(line) for line in fh if line.strip()]
         catalog = {item.item_id: item for item in items}
     backend = load_backend(settings)
+    print(f"teacher worker: backend {settings.backend} ({backend.info.model}), "
+          f"health {backend.health()}", flush=True)
     stats = run_worker(settings, backend, catalog=catalog, idle_exit_s=args.idle_exit)
     print(json.dumps({"records": stats.records, "handled": stats.handled,
                       "batches": stats.batches, "dead_lettered": stats.dead_lettered}))
@@ -60,11 +93,12 @@ def _sft(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
     from streams.simulator.loaders import load_catalog
+    from teacher_worker.model_files import convert_smollm2
     from teacher_worker.sft import SftConfig, bf16_supported, train_sft
     from teacher_worker.sft_data import build_examples, read_annotations
 
     settings = _settings(args)
-    base = args.base or settings.model_dir()
+    base = args.base or convert_smollm2(settings.cache_dir)
     annotations = args.annotations or args.world / "cot_annotations.jsonl"
     rows = read_annotations(annotations, splits=tuple(args.splits.split(",")))
     if args.max_examples:
@@ -85,10 +119,11 @@ def _sft(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
+    from teacher_worker.model_files import convert_smollm2
     from teacher_worker.sft import merge_adapter
 
     settings = _settings(args)
-    print(merge_adapter(args.base or settings.model_dir(), args.adapter, args.out))
+    print(merge_adapter(args.base or convert_smollm2(settings.cache_dir), args.adapter, args.out))
     return 0
 
 
@@ -96,6 +131,7 @@ def _eval(args: argparse.Namespace) -> int:
     from relstream.bench import save_results
     from teacher_worker.backends import load_backend
     from teacher_worker.evaluate import EvalSet, report, teacher_probs, tfidf_row
+    from teacher_worker.vllm_server import served_for_job
 
     settings = _settings(args)
     eval_set = EvalSet(args.world, args.split, args.limit, args.seed)
@@ -104,13 +140,15 @@ def _eval(args: argparse.Namespace) -> int:
     if args.base:
         models.append(("untuned-base", args.base, args.base_tokens))
     for name, model_dir, tokens in models:
-        backend = load_backend(settings.model_copy(update={
-            "teacher_model_dir": model_dir, "teacher_max_new_tokens": tokens}))
-        probs, stats = teacher_probs(backend, eval_set, batch=settings.teacher_gen_batch)
-        rows.append(report(f"{name} ({Path(model_dir).name})", eval_set.pairs,
-                           eval_set.labels, probs, eval_set.long_tail, stats))
+        model_settings = settings.model_copy(update={
+            "teacher_model_dir": model_dir, "teacher_max_new_tokens": tokens})
+        with served_for_job(model_settings):
+            backend = load_backend(model_settings)
+            probs, stats = teacher_probs(backend, eval_set, batch=_batch(args, settings))
+        rows.append(report(f"{name} ({Path(model_dir).name}, {settings.backend})",
+                           eval_set.pairs, eval_set.labels, probs, eval_set.long_tail, stats))
     rows.append(tfidf_row(eval_set))
-    save_results("teacher-eval", rows, args.out, command=" ".join(sys.argv),
+    save_results(args.name, rows, args.out, command=" ".join(sys.argv),
                  notes=f"{len(eval_set.pairs)} pairs of split {args.split!r} of {args.world}")
     return 0
 
@@ -118,11 +156,13 @@ def _eval(args: argparse.Namespace) -> int:
 def _label(args: argparse.Namespace) -> int:
     from teacher_worker.backends import load_backend
     from teacher_worker.label_offline import label_world, parse_split_limits
+    from teacher_worker.vllm_server import served_for_job
 
     settings = _settings(args)
     limits = parse_split_limits(args.splits)
-    stats = label_world(load_backend(settings), args.world, args.out, limits,
-                        batch=settings.teacher_gen_batch, seed=args.seed)
+    with served_for_job(settings):
+        stats = label_world(load_backend(settings), args.world, args.out, limits,
+                            batch=_batch(args, settings), seed=args.seed)
     print(json.dumps({"out": str(args.out), **stats}))
     return 0
 
@@ -152,9 +192,24 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     sub = teacher.add_subparsers(dest="teacher_command", metavar="SUBCOMMAND", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model-dir", type=Path, help="transformers model dir (default: "
-                       "RELSTREAM_TEACHER_MODEL_DIR or the converted SmolLM2)")
+        p.add_argument("--model-dir", type=Path, help="teacher model dir (default: "
+                       "RELSTREAM_TEACHER_MODEL_DIR or the shipped ELLM-rele, see "
+                       "`relstream teacher build`)")
         p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+    p = sub.add_parser("build", help="check and merge the shipped ELLM-rele adapter into "
+                       "SmolLM2 (once; ./dev does it at set-up); prints the model dir")
+    p.add_argument("--adapter", type=Path, help="adapter dir with SHA256SUMS (default: the "
+                   "one shipped in teacher_worker/weights)")
+    p.add_argument("--force", action="store_true", help="build again even if present")
+    p.set_defaults(func=_build)
+
+    p = sub.add_parser("serve", help="the teacher's vLLM OpenAI-compatible server, in the "
+                       "foreground (RELSTREAM_VLLM_* settings; `stack up` starts it too)")
+    common(p)
+    p.add_argument("--port", type=int, help="port (default RELSTREAM_VLLM_PORT, 8000)")
+    p.add_argument("--eager", action="store_true", help="no torch.compile (faster start)")
+    p.set_defaults(func=_serve)
 
     p = sub.add_parser("convert", help="convert the SmolLM2 GGUF to safetensors (once)")
     p.add_argument("--force", action="store_true", help="convert again even if present")
@@ -163,7 +218,8 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
 
     p = sub.add_parser("run", help="labelling worker: label-requests → teacher-labels")
     common(p)
-    p.add_argument("--backend", choices=["transformers", "vllm", "openai"])
+    p.add_argument("--backend", choices=BACKENDS, help="default RELSTREAM_TEACHER_BACKEND "
+                   "(openai: the vLLM server); lexical is the word-overlap baseline, no LLM")
     p.add_argument("--catalog", type=Path, help="catalog.jsonl (or a world dir) to fill "
                    "requests that carry no item")
     p.add_argument("--idle-exit", type=float, help="exit after this many seconds without input")
@@ -175,7 +231,8 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--annotations", type=Path, help="CoT JSONL (default: <world>/"
                    "cot_annotations.jsonl)")
     p.add_argument("--splits", default="train", help="annotation splits to train on")
-    p.add_argument("--base", type=Path, help="base model dir (default: converted SmolLM2)")
+    p.add_argument("--base", type=Path, help="base model dir (default: the converted "
+                   "SmolLM2, not the shipped teacher)")
     p.add_argument("--out", type=Path, help="output dir (default: <cache>/models/ellm-rele-sft)")
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--batch", type=int, default=16)
@@ -201,7 +258,9 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
 
     p = sub.add_parser("eval", help="accuracy, macro-F1, AUC, ECE on a world's test split")
     common(p)
-    p.add_argument("--backend", choices=["transformers", "vllm", "openai"])
+    p.add_argument("--backend", choices=BACKENDS)
+    p.add_argument("--batch", type=int, help="pairs per backend call (default 256 for "
+                   "openai, RELSTREAM_TEACHER_GEN_BATCH otherwise)")
     p.add_argument("--world", type=Path, required=True)
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=300, help="pairs to sample (0: all)")
@@ -210,12 +269,15 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                    help="generation cap for the base model (it rambles; Grade: is forced)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("bench-results"))
+    p.add_argument("--name", default="teacher-eval", help="results file name (no suffix)")
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("label", help="label a world's pairs offline into a teacher-label "
                        "file (for offline student training and bench mkd); resumable")
     common(p)
-    p.add_argument("--backend", choices=["transformers", "vllm", "openai"])
+    p.add_argument("--backend", choices=BACKENDS)
+    p.add_argument("--batch", type=int, help="pairs per backend call (default 256 for "
+                   "openai, RELSTREAM_TEACHER_GEN_BATCH otherwise)")
     p.add_argument("--world", type=Path, required=True)
     p.add_argument("--splits", default="train:2000,validation:300,test:400",
                    help="SPLIT[:COUNT],... pairs sampled per split (no count: all)")
@@ -233,13 +295,22 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--limit", type=int)
     p.set_defaults(func=_annotate)
 
-    b = bench.add_parser("teacher", help="labels/s batched vs one-at-a-time; cache hit rate")
+    b = bench.add_parser("teacher", help="labels/s of transformers vs the vLLM server (prefix "
+                         "caching on/off) vs vLLM offline, same pairs, one run")
     common(b)
-    b.add_argument("--world", type=Path, help="world dir (default: a small one is simulated)")
-    b.add_argument("--pairs", type=int, default=32)
-    b.add_argument("--batch", type=int, default=16)
+    b.add_argument("--world", type=Path, help="world dir (default: world7 of the teacher's "
+                   "card is simulated: seed 7, 4,000 items, 20,000 searches, 1 day)")
+    b.add_argument("--pairs", type=int, default=256, help="test pairs every row labels")
+    b.add_argument("--warmup", type=int, default=64, help="validation pairs each engine "
+                   "labels first, untimed")
+    b.add_argument("--hf-batch", type=int, default=32, help="transformers generate batch")
     b.add_argument("--max-new-tokens", type=int, default=160)
+    b.add_argument("--skip-transformers", action="store_true",
+                   help="leave out the transformers row (~0.2 labels/s on 2 cores)")
+    b.add_argument("--offline", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time vLLM's offline LLM.generate (no HTTP)")
     b.add_argument("--requests", type=int, default=2000,
                    help="label requests replayed for the cache hit rate")
-    b.add_argument("--out", type=Path, default=Path("bench-results"))
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--out", type=Path, default=Path("docs/results"))
     b.set_defaults(func=_bench)

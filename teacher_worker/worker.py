@@ -9,6 +9,9 @@ offsets only after the handler returned, so a killed worker relabels at most one
 Requests without an `item` are filled from an optional catalog file; if the item is still
 unknown, or the teacher's output does not parse, the request goes to the dead-letter topic
 with the reason and the raw output, and the worker goes on.
+When the teacher's server cannot be reached (down at start, restarting), the worker keeps
+the batch and tries again with exponential backoff, one log line per try, until the server
+answers or the worker is stopped; stopped, it commits nothing, so no request is lost.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from streams.kafka_io import Consumed, ConsumerStats, EventProducer, run_consume
 from streams.schemas import CatalogItem, LabelRequest, TeacherLabel
 from streams.topics import LABEL_REQUESTS, TEACHER_LABELS
 from teacher_worker.backends.protocol import LabelFailure, TeacherBackend
+from teacher_worker.errors import TeacherUnavailableError, TeacherWorkerError
 from teacher_worker.label_cache import LabelCache
 from teacher_worker.metrics import BatchMetrics, MetricsWriter
 
@@ -47,7 +51,8 @@ class LabelHandler:
     def __init__(
         self, backend: TeacherBackend, producer: EventProducer, cache: LabelCache,
         metrics: MetricsWriter | None = None, catalog: Mapping[str, CatalogItem] | None = None,
-        worker_id: str | None = None,
+        worker_id: str | None = None, stop: threading.Event | None = None,
+        retry_max_s: float = 30.0,
     ) -> None:
         self.backend = backend
         self.producer = producer
@@ -55,8 +60,26 @@ class LabelHandler:
         self.metrics = metrics
         self.catalog = dict(catalog or {})
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.stop = stop or threading.Event()
+        self.retry_max_s = retry_max_s
         self.labelled = 0
         self.failures = 0
+        self.retries = 0
+
+    def _label(self, requests: list[LabelRequest]) -> list[TeacherLabel | LabelFailure]:
+        """`backend.label`, tried again with backoff while the teacher is unavailable."""
+        wait = 0.5
+        while True:
+            try:
+                return self.backend.label(requests)
+            except TeacherUnavailableError as exc:
+                self.retries += 1
+                log.warning("teacher unavailable (try %d), %d request(s) kept, next try in "
+                            "%.1f s: %s", self.retries, len(requests), wait, exc)
+                if self.stop.wait(wait):
+                    raise TeacherWorkerError("stopped while the teacher was unavailable; the "
+                                             "batch stays uncommitted") from exc
+                wait = min(wait * 2, self.retry_max_s)
 
     def __call__(self, batch: list[Consumed]) -> None:
         t0 = time.perf_counter()
@@ -74,7 +97,7 @@ class LabelHandler:
         hits = self.cache.known(distinct)
         todo = [(req, c) for key, (req, c) in distinct.items() if key not in hits]
         tokens_before = getattr(self.backend, "tokens_generated", 0)
-        results = self.backend.label([req for req, _ in todo]) if todo else []
+        results = self._label([req for req, _ in todo]) if todo else []
         labels: list[TeacherLabel] = []
         unparsable = 0
         for (req, consumed), result in zip(todo, results, strict=True):
@@ -127,7 +150,8 @@ def run_worker(
     except Exception as exc:  # metrics are best effort; labelling must not depend on them
         log.warning("teacher metrics disabled: %s", exc)
         metrics = None
-    handler = LabelHandler(backend, producer, cache, metrics, catalog)
+    handler = LabelHandler(backend, producer, cache, metrics, catalog, stop=stop,
+                           retry_max_s=settings.teacher_retry_max_s)
     log.info("teacher worker %s: group %s, backend %s, cache %s (%d labels)",
              handler.worker_id, settings.teacher_group_id, backend.health(), cache.path,
              len(cache))
@@ -137,6 +161,11 @@ def run_worker(
             max_batch=settings.teacher_batch_max, max_wait_ms=settings.teacher_batch_wait_ms,
             stop=stop, idle_exit_s=idle_exit_s,
         )
+    except TeacherWorkerError as exc:
+        if not stop.is_set():
+            raise
+        log.info("teacher worker stopped: %s", exc)
+        return ConsumerStats()
     finally:
         for sig, handler_before in previous.items():
             signal.signal(sig, handler_before)

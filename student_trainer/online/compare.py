@@ -28,8 +28,8 @@ def stream_labels(world_dir: Path, limit: int | None = None) -> list[Any]:
     """Teacher labels of every first-seen shown pair, stamped with its search's time."""
     from streams.schemas import TeacherLabel
     from streams.simulator.loaders import load_catalog
-    from student_trainer.online.lexical_teacher import LexicalTeacher
     from student_trainer.online.world_feed import label_requests
+    from teacher_worker.backends.lexical_backend import LexicalTeacher
 
     catalog = load_catalog(world_dir)
     requests = [r.model_copy(update={"item": catalog.get(r.item_id)})

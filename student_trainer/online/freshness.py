@@ -90,8 +90,8 @@ def run_freshness(settings: Any, *, trials: int = 5, warm_labels: int = 40,
     from student_trainer.encoders import load_tokenizer
     from student_trainer.online import publisher
     from student_trainer.online.compare import stream_labels
-    from student_trainer.online.lexical_teacher import LexicalTeacher
     from student_trainer.online.trainer import LabelRecord, OnlineTrainer, validation_metrics
+    from teacher_worker.backends.lexical_backend import LexicalTeacher
     from teacher_worker.label_cache import LabelCache
     from teacher_worker.worker import LabelHandler
 

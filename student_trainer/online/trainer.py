@@ -37,11 +37,16 @@ from student_trainer.online.prequential import (
     PrequentialPoint,
     write_points_jsonl,
 )
+from student_trainer.online.recent_ids import RecentIds
 from student_trainer.online.replay_buffer import ReplayBuffer
 from student_trainer.online.settings import OnlineSettings
 from student_trainer.student_base import Student, build_student
 
 log = logging.getLogger(__name__)
+
+RECENT_IDS = 100_000
+"""Label event ids remembered to drop repeats (~10 MB); a relabelled batch arrives within
+seconds of the first, far inside this window."""
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,9 @@ class OnlineTrainer:
         self.prequential = Prequential(truth=truth)
         self.offsets: dict[str, int] = {}
         self.counters = {"labels_seen": 0, "labels_trained": 0, "labels_held_out": 0,
-                         "labels_skipped": 0, "steps": 0, "gates": 0, "published": 0,
-                         "rejected": 0}
+                         "labels_skipped": 0, "labels_duplicate": 0, "steps": 0, "gates": 0,
+                         "published": 0, "rejected": 0}
+        self.recent_ids = RecentIds(RECENT_IDS)
         self.window: dict[str, str] = {}
         self.published_version: str | None = None
         self.announced_version: str | None = None
@@ -190,6 +196,7 @@ class OnlineTrainer:
         self.cadence.load_state_dict(state["cadence"])
         self.offsets = dict(state["offsets"])
         self.counters.update(state["counters"])
+        self.recent_ids.load_state_dict(state.get("recent_ids", []))
         self.window = dict(state.get("window", {}))
         torch.set_rng_state(state["torch_rng"])
         self.announced_version = state.get("announced_version")
@@ -220,6 +227,7 @@ class OnlineTrainer:
             "buffer": self.buffer.state_dict(), "validation": self.validation.state_dict(),
             "cadence": self.cadence.state_dict(), "offsets": dict(self.offsets),
             "counters": dict(self.counters), "window": dict(self.window),
+            "recent_ids": self.recent_ids.state_dict(),
             "torch_rng": torch.get_rng_state(), "published_version": self.published_version,
             "announced_version": self.announced_version,
             "settings": self.settings.model_dump(mode="json"),
@@ -237,6 +245,10 @@ class OnlineTrainer:
             seq = self.counters["labels_seen"]  # the label's position in the stream
             self.offsets[rec.tp] = rec.offset + 1
             self.counters["labels_seen"] += 1
+            if not self.recent_ids.add(rec.label.event_id):
+                # The same label again (a teacher worker relabelled a batch after a crash).
+                self.counters["labels_duplicate"] += 1
+                continue
             item = catalog.get(rec.label.item_id)
             if item is None:
                 self.counters["labels_skipped"] += 1

@@ -63,7 +63,7 @@ def run_teacher(settings: CommonSettings, world_dir: Path, backend: Any = None, 
     """The real labelling worker (`teacher_worker.worker.run_worker`) over the requests,
     with the world's catalog to fill items; returns its consumer stats."""
     from streams.simulator.loaders import load_catalog
-    from student_trainer.online.lexical_teacher import LexicalTeacher
+    from teacher_worker.backends.lexical_backend import LexicalTeacher
     from teacher_worker.settings import TeacherSettings
     from teacher_worker.worker import run_worker
 

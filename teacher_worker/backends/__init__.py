@@ -1,4 +1,5 @@
-"""Teacher backends behind one protocol: transformers (CPU/GPU), vLLM in-process, OpenAI HTTP.
+"""Teacher backends behind one protocol: OpenAI HTTP (vLLM's server), transformers, vLLM
+in-process, and the lexical baseline.
 
 `load_backend(settings)` picks one by `settings.backend`; each backend module imports its
 heavy dependency (torch, vllm, httpx) only when it is built.
@@ -26,6 +27,10 @@ def load_backend(settings: TeacherSettings) -> TeacherBackend:
         from teacher_worker.backends.vllm_backend import VllmBackend
 
         return VllmBackend.from_settings(settings)
+    if settings.backend == "lexical":
+        from teacher_worker.backends.lexical_backend import LexicalTeacher
+
+        return LexicalTeacher.from_settings(settings)
     from teacher_worker.backends.openai_backend import OpenAIBackend
 
     return OpenAIBackend.from_settings(settings)

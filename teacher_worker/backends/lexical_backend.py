@@ -1,24 +1,26 @@
-"""A rule-based stand-in teacher for CPU demos and tests: word overlap, not an LLM.
+"""The `lexical` backend: a rule-based baseline teacher (word overlap), not an LLM.
 
-Here the only LLM teachers are an untuned SmolLM2 (its CoT rarely parses) and tiny
-random models, so a test of the learning loop needs a teacher whose labels mean
-something. This backend implements `TeacherBackend` and runs inside the real labelling
-worker; it reads only the query and the item's text (never ground truth): the product
-type must match the item's category leaf, and the grade follows the share of query words
-the item's text covers. It writes its reasoning in the CoT format, so every label goes
-through `parse_cot` like an LLM's. It is a stand-in, and says so in `teacher.model`.
+A baseline to compare the LLM teacher with, and an instant teacher for tests of the
+learning loop (tiny random LLMs label noise). `relstream teacher run --backend lexical`
+runs it inside the real labelling worker. It reads only the query and the item's text
+(never ground truth): the product type must match the item's category leaf, and the
+grade follows the share of query words the item's text covers. It writes its reasoning in
+the CoT format, so every label goes through `parse_cot` like an LLM's, and every label
+says `lexical-stand-in` in `teacher.model`, so its labels are never taken for the LLM's.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from streams.cot import render_cot
+from streams.cot import render_cot, word_matches
 from streams.schemas import CatalogItem, CotSteps, DimensionCheck, Grade, TeacherInfo
-from student_trainer.batching import word_matches
 from teacher_worker.backends.protocol import BackendBase, Judgement
+
+if TYPE_CHECKING:
+    from teacher_worker.settings import TeacherSettings
 
 MODEL_NAME = "lexical-stand-in"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -67,6 +69,10 @@ class LexicalTeacher(BackendBase):
 
     def __init__(self, version: str = "0") -> None:
         self.info = TeacherInfo(model=MODEL_NAME, version=version)
+
+    @classmethod
+    def from_settings(cls, settings: TeacherSettings) -> LexicalTeacher:
+        return cls(version=settings.teacher_model_version)
 
     def judge(self, pairs: Sequence[tuple[str, CatalogItem]]) -> list[Judgement]:
         out = []

@@ -60,6 +60,19 @@ class TeacherBackend(Protocol):
         ...
 
 
+LABEL_ID_NAMESPACE = uuid.UUID("6f1c3a52-9b1e-4f0a-8d7e-2a41c0e5b7d3")
+
+
+def label_event_id(request: LabelRequest, info: TeacherInfo) -> str:
+    """The label's event id, derived from its request's id and the teacher's identity.
+
+    A worker killed after producing but before committing labels the batch again; the
+    labels then carry the same ids, so the trainer can drop the repeats.
+    """
+    name = f"{request.event_id}|{info.model}|{info.version}"
+    return uuid.uuid5(LABEL_ID_NAMESPACE, name).hex
+
+
 def to_label(request: LabelRequest, judgement: Judgement, info: TeacherInfo
              ) -> TeacherLabel | LabelFailure:
     """One judgement → a label, or a failure naming the parse error (raw output kept)."""
@@ -69,7 +82,7 @@ def to_label(request: LabelRequest, judgement: Judgement, info: TeacherInfo
         return LabelFailure(request, f"unparsable teacher output: {exc}", judgement.cot)
     return TeacherLabel(
         ts=utcnow(),
-        event_id=uuid.uuid4().hex,
+        event_id=label_event_id(request, info),
         query=request.query,
         item_id=request.item_id,
         grade_probs=judgement.grade_probs,

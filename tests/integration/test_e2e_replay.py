@@ -1,9 +1,10 @@
 """End to end: a recorded stretch of demo traffic replayed through the whole loop, twice.
 
 The fixture (`tests/fixtures/recorded_demo/`, made by its `make_fixture.py` with
-`relstream record`) is replayed into Kafka; the stream processor, a teacher worker running
-the tiny format LLM, the continuous trainer (tiny random-weight encoder) and the server
-(A/B arms: frozen at version 1 vs following the latest) run as the demo runs them. Each
+`relstream record`) is replayed into Kafka; the stream processor, a teacher worker calling
+a real vLLM server (the session's, serving the tiny format LLM), the continuous trainer
+(tiny random-weight encoder) and the server (A/B arms: frozen at version 1 vs following
+the latest) run as the demo runs them. Each
 round checks what a user would: Feast counts exactly equal counts computed from the file,
 one teacher label (parsed steps, probabilities summing to 1) per requested pair, the
 trainer SIGKILLed mid-stream and restarted from its checkpoint with no label lost or
@@ -65,6 +66,7 @@ class Stack:
     settings: CommonSettings
     root: Path
     format_model: Path
+    teacher_url: str
 
     @property
     def shared(self) -> kids.Layout:
@@ -72,15 +74,15 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_broker: CommonSettings, tmp_path_factory: pytest.TempPathFactory) -> Stack:
+def stack(kafka_broker: CommonSettings, tmp_path_factory: pytest.TempPathFactory,
+          vllm_teacher: Any) -> Stack:
     from streams.topics import ensure_topics
-    from teacher_worker.model_files import tiny_format_model_dir
 
     settings = kafka_broker.model_copy(update={
         "topic_prefix": f"e2e{uuid.uuid4().hex[:8]}-", "clickhouse_url": ""})
     ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
     return Stack(settings, tmp_path_factory.mktemp("e2e"),
-                 tiny_format_model_dir(settings.cache_dir))
+                 vllm_teacher.settings.model_dir(), vllm_teacher.url)
 
 
 def _specs(stack: Stack, layout: kids.Layout, round_no: int, port: int, ab: Path
@@ -88,7 +90,8 @@ def _specs(stack: Stack, layout: kids.Layout, round_no: int, port: int, ab: Path
     s, shared = stack.settings, stack.shared
     streams = kids.streams_spec(s, shared, PLAN, 600.0)
     streams.env.update(EXACT_COUNT_ENV)
-    teacher = kids.teacher_spec(s, shared, PLAN, stack.format_model, stand_in=False)
+    teacher = kids.teacher_spec(s, shared, PLAN, openai_url=stack.teacher_url,
+                                model_dir=stack.format_model)
     trainer = kids.trainer_spec(s, layout, PLAN, MODEL, via_relstream=True)
     trainer.env.pop("RELSTREAM_ONLINE_WORLD_DIR")  # no ground truth in the trainer
     trainer.env.update({"RELSTREAM_ONLINE_GROUP_ID": f"{s.topic_prefix}trainer-r{round_no}",
@@ -282,7 +285,9 @@ def test_recorded_demo_replays_through_the_whole_loop(stack: Stack, round_no: in
     assert state is not None
     c, total = state["counters"], len(read_topic(s, TEACHER_LABELS))
     assert c["labels_seen"] == total == sum(state["offsets"].values()), (c, killed_at)
-    assert c["labels_trained"] + c["labels_held_out"] + c["labels_skipped"] == total, c
+    assert (c["labels_trained"] + c["labels_held_out"] + c["labels_skipped"]
+            + c["labels_duplicate"]) == total, c
+    assert c["labels_duplicate"] == 0, c
     assert c["labels_skipped"] == 0, c
     for v in list_versions(layout.registry, MODEL):
         verify(version_dir(layout.registry, MODEL, v))

@@ -86,7 +86,9 @@ def test_new_brand_stream_sigkill_and_resume(stack_settings: CommonSettings, sub
     assert state is not None
     c = state["counters"]
     assert c["labels_seen"] == produced, c
-    assert c["labels_trained"] + c["labels_held_out"] + c["labels_skipped"] == produced
+    assert (c["labels_trained"] + c["labels_held_out"] + c["labels_skipped"]
+            + c["labels_duplicate"]) == produced
+    assert c["labels_duplicate"] == 0
     assert c["labels_skipped"] == 0
     assert sum(state["offsets"].values()) == produced
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from streams.cot import word_matches
 from streams.schemas import CotSteps, DimensionCheck
-from student_trainer.batching import cross_encoder_batch, two_tower_batch, word_matches
+from student_trainer.batching import cross_encoder_batch, two_tower_batch
 from student_trainer.config import CHECK_CLASSES, DIMENSIONS, IGNORE
 from student_trainer.data import (
     SIMULATOR_COT_MODEL,

