@@ -30,6 +30,16 @@ def bucket(user_id: str, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def config_keys(config: ABConfig) -> list[tuple[str, str]]:
+    """Every (model, version) the config serves, arms' first stages included, once each."""
+    keys: list[tuple[str, str]] = []
+    for arm in config.arms:
+        keys.append((arm.model, arm.version))
+        if arm.cascade is not None:
+            keys.append((arm.cascade.model, arm.cascade.version))
+    return list(dict.fromkeys(keys))
+
+
 def single_arm(model: str, version: str = "latest", name: str = "default") -> ABConfig:
     return ABConfig(arms=[ArmConfig(name=name, model=model, version=version, share=1.0)])
 

@@ -7,6 +7,7 @@ The long-lived parts live in a `ServingState` built in the lifespan (`app.state.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
@@ -21,14 +22,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relstream.clickhouse import LockedClient, get_client
-from serving.ab_router import ABRouter, load_config, single_arm
+from serving.ab_router import ABRouter, config_keys, load_config, single_arm
 from serving.api_models import ABConfig, ExplainResponse, ScoreRequest, ScoreResponse
 from serving.item_lookup import FeastItemLookup, ItemLookup, MemoryItemLookup
 from serving.label_store import LabelStore, explain
 from serving.limiter import Overloaded, RunLimiter, default_slots
 from serving.metrics_writer import MetricsWriter
 from serving.model_holder import NoModelLoaded
-from serving.model_pool import ModelPool
+from serving.model_pool import ModelPool, TooManyModels
 from serving.scorer_loading import ScorerOptions, scorer_loader
 from serving.service import LimitExceeded, ServingState
 from serving.settings import ServingSettings
@@ -118,18 +119,21 @@ def build_state(
             connect or (lambda: get_client(settings)), requests_table=settings.metrics_table,
             feedback_table=settings.feedback_table, batch_size=settings.metrics_batch_size,
             flush_s=settings.metrics_flush_s, buffer_max=settings.metrics_buffer_max,
+            buffer_max_bytes=settings.metrics_buffer_max_bytes,
         )
         writer.start()
     memory = items if isinstance(items, MemoryItemLookup) else None
     warm = memory.texts if memory is not None and settings.warm_item_embeddings else None
     pool = ModelPool(settings.registry_dir(), threads=settings.onnx_threads,
                      cache_size=settings.embedding_cache_size,
-                     load=scorer_loader(ScorerOptions.from_settings(settings), warm))
+                     load=scorer_loader(ScorerOptions.from_settings(settings), warm),
+                     max_holders=settings.max_holders)
     slots = settings.max_concurrent_runs or default_slots(settings.onnx_threads)
     state = ServingState(
         pool=pool, router=ABRouter(config), items=items,
-        labels=labels or LabelStore(settings.label_store_max), writer=writer,
-        max_items=settings.max_items, max_query_chars=settings.max_query_chars,
+        labels=labels or LabelStore(settings.label_store_max, settings.label_store_max_bytes),
+        writer=writer, max_items=settings.max_items, max_query_chars=settings.max_query_chars,
+        max_id_chars=settings.max_id_chars,
         limiter=RunLimiter(slots, settings.max_queued_requests),
     )
     load_arms(pool, config)
@@ -141,11 +145,9 @@ def build_state(
 
 
 def load_arms(pool: ModelPool, config: ABConfig) -> None:
-    """Create (and load) the holder of every model the arms name, cascade stages included."""
-    for arm in config.arms:
-        pool.holder(arm.model, arm.version)
-        if arm.cascade is not None:
-            pool.holder(arm.cascade.model, arm.cascade.version)
+    """Create (and load) the holder of every model the arms name, cascade stages included;
+    `TooManyModels` if that is more than the pool's `max_holders`."""
+    pool.ensure(config_keys(config))
 
 
 def create_app(
@@ -172,7 +174,10 @@ def create_app(
     def admin(authorization: Annotated[str | None, Header()] = None) -> None:
         if not settings.admin_token:
             raise HTTPException(403, "admin endpoints are disabled (no admin_token configured)")
-        if authorization != f"Bearer {settings.admin_token}":
+        # Constant-time comparison: how long a wrong token takes says nothing about how much
+        # of it was right. Bytes, since compare_digest refuses non-ASCII str.
+        expected = f"Bearer {settings.admin_token}".encode()
+        if not hmac.compare_digest((authorization or "").encode(), expected):
             raise HTTPException(401, "admin endpoints need 'Authorization: Bearer <token>'")
 
     @app.exception_handler(RequestValidationError)
@@ -189,7 +194,9 @@ def create_app(
             parts.append(f"{where}: {err.get('msg')}")
         return JSONResponse(status_code=422, content={
             "detail": "; ".join(parts),
-            "errors": json.loads(json.dumps(errors, default=str)),
+            # parse_constant: an `inf` or `nan` input (a share of Infinity) is echoed as
+            # a string; as a float it would make the 422 itself fail to render (a 500).
+            "errors": json.loads(json.dumps(errors, default=str), parse_constant=str),
         })
 
     @app.post("/v1/score", response_model=ScoreResponse, responses={
@@ -213,9 +220,17 @@ def create_app(
             raise HTTPException(503, str(exc)) from exc
 
     @app.get("/v1/explain", response_model=ExplainResponse,
-             responses={404: {"description": "the pair was never labelled"}})
+             responses={404: {"description": "the pair was never labelled"},
+                        413: {"description": "an over-long query or item_id"}})
     def explain_pair(st: State, query: Annotated[str, Query(min_length=1)],
                      item_id: Annotated[str, Query(min_length=1)]) -> ExplainResponse:
+        # The same limits as /v1/score: the key is built (normalised) from both strings.
+        if len(query) > settings.max_query_chars:
+            raise HTTPException(413, f"query: {len(query)} characters is longer than the "
+                                     f"maximum of {settings.max_query_chars}")
+        if len(item_id) > settings.max_id_chars:
+            raise HTTPException(413, f"item_id: {len(item_id)} characters is longer than the "
+                                     f"maximum of {settings.max_id_chars}")
         label = st.labels.get(query, item_id)
         if label is None:
             raise HTTPException(404, f"no teacher label for query {query!r} and item {item_id!r}")
@@ -242,8 +257,12 @@ def create_app(
 
     @app.put("/admin/ab-config", response_model=ABConfig, dependencies=[Depends(admin)])
     def put_ab_config(config: ABConfig, st: State) -> ABConfig:
-        load_arms(st.pool, config)  # the new arms' models load before any user moves over
+        try:
+            load_arms(st.pool, config)  # the new arms' models load before any user moves over
+        except TooManyModels as exc:
+            raise HTTPException(409, str(exc)) from exc
         st.router.set_config(config)
+        st.pool.retain(config_keys(config))  # unload what no arm serves any more
         log.info("A/B config replaced: %s", config.model_dump())
         return config
 
@@ -252,7 +271,8 @@ def create_app(
         return st.snapshot()
 
     @app.post("/admin/models/{name}/load", dependencies=[Depends(admin)])
-    def load_model(name: str, version: str, st: State) -> dict[str, Any]:
+    def load_model(name: str, version: Annotated[str, Query(pattern=r"^[0-9]{1,18}$")],
+                   st: State) -> dict[str, Any]:
         holders = [h for h in st.pool.holders() if h.name == name and h.follows_latest]
         if not holders:
             raise HTTPException(404, f"no arm serves the latest {name!r}")

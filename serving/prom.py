@@ -79,6 +79,10 @@ class ServingMetrics:
             "relstream_serving_unknown_items", "Items scored null because they are unknown",
             registry=self.registry,
         )
+        self.scored_items = Counter(
+            "relstream_serving_scored_items", "Distinct item texts handed to the model (an "
+            "item repeated within one request is scored once)", registry=self.registry,
+        )
         self.overloaded = Counter(
             "relstream_serving_overloaded", "Score requests refused with 503 at the in-flight "
             "limit", registry=self.registry,

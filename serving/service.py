@@ -56,6 +56,7 @@ class ServingState:
     writer: MetricsWriter | None
     max_items: int = 200
     max_query_chars: int = 512
+    max_id_chars: int = 128
     limiter: RunLimiter = field(default_factory=lambda: RunLimiter(default_slots(1), 64))
     metrics: ServingMetrics = field(init=False)
     closers: list[Any] = field(default_factory=list)
@@ -97,15 +98,28 @@ class ServingState:
                 f"query: {len(request.query)} characters is longer than the maximum of "
                 f"{self.max_query_chars}"
             )
+        # Ids are written to ClickHouse with every request: each is bounded too.
+        ids = request.item_ids or [it.item_id for it in request.items or []]
+        fields = [("request_id", request.request_id), ("user_id", request.user_id),
+                  ("item_ids", max(ids, key=len, default=None))]
+        for name, value in fields:
+            if value is not None and len(value) > self.max_id_chars:
+                raise LimitExceeded(
+                    f"{name}: an id of {len(value)} characters is longer than the maximum of "
+                    f"{self.max_id_chars}")
 
     def _holder(self, model: str, version: str) -> ModelHolder:
-        holder = self.pool.holder(model, version)
-        if holder.version is None:
-            # The arm's model never loaded: serve the default arm's rather than fail.
+        # `get`, not `holder`: requests never create holders (only configurations do), so
+        # an arm that a new A/B config just dropped cannot come back through a late request.
+        holder = self.pool.get(model, version)
+        if holder is None or holder.version is None:
+            # The arm's model never loaded (or was just unloaded): serve the default arm's.
             default = self.router.arm_for(None)
-            fallback = self.pool.holder(default.model, default.version)
-            if fallback.version is not None:
+            fallback = self.pool.get(default.model, default.version)
+            if fallback is not None and (fallback.version is not None or holder is None):
                 return fallback
+        if holder is None:
+            raise NoModelLoaded(f"{model} v{version} is not served by the current A/B config")
         return holder
 
     def _texts(self, request: ScoreRequest) -> tuple[list[str], list[str | None], list[str]]:
@@ -134,8 +148,8 @@ class ServingState:
         """The arm's loaded two-tower first stage, or None (no cascade, or not loaded)."""
         if arm.cascade is None:
             return None
-        holder = self.pool.holder(arm.cascade.model, arm.cascade.version)
-        if holder.version is None:
+        holder = self.pool.get(arm.cascade.model, arm.cascade.version)
+        if holder is None or holder.version is None:
             self.cascade_fallbacks += 1  # serve the cross-encoder alone rather than fail
             return None
         return holder
@@ -168,15 +182,18 @@ class ServingState:
         ids, texts, errors = self._texts(request)
         known = [k for k, t in enumerate(texts) if t is not None]
         scores: list[float | None] = [None] * len(ids)
+        # An item repeated in one request is scored once (same text, same score).
+        unique = list(dict.fromkeys(texts[k] or "" for k in known))
         try:
-            values, model, stage = self._run(arm, request, holder,
-                                             [texts[k] or "" for k in known])
+            values, model, stage = self._run(arm, request, holder, unique)
             version = model.version
         except NoModelLoaded:
             self.metrics.requests.labels(arm.name, "503").inc()
             raise
-        for k, value in zip(known, values, strict=True):
-            scores[k] = value
+        self.metrics.scored_items.inc(len(unique))
+        by_text = dict(zip(unique, values, strict=True))
+        for k in known:
+            scores[k] = by_text[texts[k] or ""]
         if len(known) < len(ids):
             self.metrics.unknown_items.inc(len(ids) - len(known))
         latency = time.perf_counter() - start

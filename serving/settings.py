@@ -39,6 +39,14 @@ class ServingSettings(CommonSettings):
     max_body_bytes: int = Field(
         1_000_000, ge=1024, description="Largest request body accepted, in bytes (413 above)."
     )
+    max_id_chars: int = Field(
+        128, ge=8, description="Longest request_id, user_id or item_id accepted, in "
+        "characters (413 above); these are written to ClickHouse with every request."
+    )
+    max_holders: int = Field(
+        16, ge=1, description="Most (model, version) pairs loaded at once; an A/B config "
+        "needing more is refused (409). Pairs no arm names any more are unloaded."
+    )
     ab_config_path: Path | None = Field(
         None, description="JSON file with the A/B arms; empty means one arm serving model_name."
     )
@@ -64,6 +72,10 @@ class ServingSettings(CommonSettings):
     label_store_max: int = Field(
         200_000, ge=1, description="Most teacher labels kept in memory for /v1/explain."
     )
+    label_store_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Most bytes of teacher labels kept for "
+        "/v1/explain (each counted as its JSON size, raw CoT text dropped); oldest go first."
+    )
     metrics_enabled: bool = Field(
         True, description="Write every scored request to ClickHouse (off the request path)."
     )
@@ -73,6 +85,10 @@ class ServingSettings(CommonSettings):
     metrics_flush_s: float = Field(1.0, gt=0, description="Longest wait before a flush.")
     metrics_buffer_max: int = Field(
         100_000, ge=1, description="Rows buffered while ClickHouse is down; more are dropped."
+    )
+    metrics_buffer_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Bytes buffered while ClickHouse is down "
+        "(string lengths plus a per-field overhead); more rows are dropped."
     )
     onnx_threads: int = Field(
         1, ge=1, description="onnxruntime intra-op threads per model run. Runs at once are "
