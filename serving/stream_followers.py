@@ -1,8 +1,9 @@
 """Background Kafka consumers of the service: model updates, labels, catalog, feedback.
 
 Each runs `streams.kafka_io.run_consumer` in a daemon thread until the app stops. The
-handlers never raise for one bad event (that would stop the consumer); a broken broker
-is logged and retried after a pause, while scoring goes on.
+handlers never raise for one bad event (that would stop the consumer). A broker that is
+down (at start or later) is waited for with backoff, one log line per try, while scoring
+goes on; anything else that stops a consumer is logged with its traceback and retried.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class StreamFollowers:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._producer: Any = None
+        self._producer_lock = threading.Lock()  # the consumer threads share one producer
 
     def follow(self, topic: str, group: str, handler: Handler, *, shared: bool = False) -> None:
         """Consume `topic` in a thread; `shared` groups split partitions across replicas."""
@@ -102,15 +104,30 @@ class StreamFollowers:
         thread.start()
 
     def _loop(self, topic: str, group_id: str, handler: Handler) -> None:
+        from kafka.errors import KafkaError
+
+        from streams.broker_wait import broker_problem, wait_for_broker
         from streams.kafka_io import EventProducer, run_consumer
 
+        bootstrap = self._settings.kafka_bootstrap
         while not self._stop.is_set():
+            if not wait_for_broker(bootstrap, f"serving's consumer of {topic}",
+                                   stop=self._stop):
+                return
             try:
-                if self._producer is None:
-                    self._producer = EventProducer(self._settings, client_id="serving")
+                with self._producer_lock:
+                    if self._producer is None:
+                        self._producer = EventProducer(self._settings, client_id="serving")
                 run_consumer(self._settings, [topic], group_id, handler,
                              producer=self._producer, stop=self._stop)
-            except Exception:  # broker down or a bug: log, pause, retry; scoring goes on
+            except (KafkaError, OSError) as exc:
+                if broker_problem(bootstrap) is None:  # the broker is fine: not its fault
+                    log.exception("consumer of %s failed; retrying in 5 s", topic)
+                    self._stop.wait(5.0)
+                else:  # the broker went away: one line, then wait for it again
+                    log.warning("consumer of %s lost the Kafka broker (%s: %s)", topic,
+                                type(exc).__name__, exc)
+            except Exception:  # a bug: keep its traceback, pause, retry; scoring goes on
                 log.exception("consumer of %s failed; retrying in 5 s", topic)
                 self._stop.wait(5.0)
 

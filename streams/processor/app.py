@@ -311,11 +311,17 @@ def _where(msg: Any) -> str:
 
 
 def run_worker(settings: ProcessorSettings, loglevel: str = "WARNING") -> None:
-    """Run the processor until SIGTERM/SIGINT (creates the source topics first)."""
+    """Run the processor until SIGTERM/SIGINT (creates the source topics first).
+
+    A broker that is not up yet is waited for (backoff, one log line per try) instead of
+    exiting with a traceback and relying on a restart policy.
+    """
     import faust
 
+    from streams.broker_wait import wait_for_broker
     from streams.topics import ensure_topics
 
+    wait_for_broker(settings.kafka_bootstrap, "stream processor")
     ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
     ensure_internal_topics(settings)
     # Feast pushes run in a thread; with the default 5 ms GIL switch interval every socket
