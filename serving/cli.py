@@ -117,18 +117,41 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     sim.set_defaults(func=_ab_simulate)
 
     bench_serving = bench.add_parser(
-        "serving", help="latency and throughput, steady vs during hot swaps, in one run",
+        "serving", help="server vs raw onnxruntime, p99 during swaps, and the cascade, in one run",
+        description="Trains (once, cached) and publishes MiniLM students on a simulated world, "
+        "then measures raw onnxruntime on the served batches, the server at saturation and "
+        "during hot swaps, and the two-tower → cross-encoder cascade; writes "
+        "<out>/bench-serving.json and .md.",
     )
-    bench_serving.add_argument("--clients", type=int, default=20)
+    bench_serving.add_argument("--clients", type=int, default=8,
+                               help="closed-loop clients (enough to keep every slot busy)")
+    bench_serving.add_argument("--items", type=int, default=20, help="items per request")
     bench_serving.add_argument("--steady-s", type=float, default=30.0)
     bench_serving.add_argument("--swap-s", type=float, default=60.0)
     bench_serving.add_argument("--swaps", type=int, default=20)
-    bench_serving.add_argument("--items", type=int, default=20, help="items per request")
-    bench_serving.add_argument("--model-source", choices=("student", "toy"), default="student",
-                               help="tiny random-weight transformer student, or the toy ONNX")
-    bench_serving.add_argument("--kind", choices=("cross_encoder", "two_tower"),
-                               default="cross_encoder")
+    bench_serving.add_argument("--raw-s", type=float, default=5.0,
+                               help="seconds per raw onnxruntime thread layout (to pick the "
+                               "best; the baseline itself runs as long as the steady phase)")
+    bench_serving.add_argument("--rounds", type=int, default=5,
+                               help="rounds of [steady, raw baseline, swaps]: the phases "
+                               "alternate so drifting machine load hits all three alike")
+    bench_serving.add_argument("--raw-batches", type=int, default=200,
+                               help="distinct request batches in the raw baseline")
+    bench_serving.add_argument("--candidates", type=int, default=100,
+                               help="items per validation query in the cascade comparison")
+    bench_serving.add_argument("--rescore-k", type=int, default=15,
+                               help="top k the cross-encoder rescores in the cascade")
+    bench_serving.add_argument("--cascade-queries", type=int, default=0,
+                               help="validation queries in the cascade comparison (0 = all)")
+    bench_serving.add_argument("--train-steps", type=int, default=300)
+    bench_serving.add_argument("--layers", type=int, default=3, help="MiniLM layers kept")
+    bench_serving.add_argument("--max-length", type=int, default=64)
+    bench_serving.add_argument("--world-items", type=int, default=5000)
+    bench_serving.add_argument("--world-searches", type=int, default=8000)
+    bench_serving.add_argument("--students-cache", type=Path,
+                               help="where trained students are kept (default "
+                               "<state_dir>/bench-serving-students)")
     bench_serving.add_argument("--server", choices=("process", "thread"), default="process",
                                help="`relstream serve` as a child process, or in a thread")
-    bench_serving.add_argument("--out", type=Path, default=Path("bench-results"))
+    bench_serving.add_argument("--out", type=Path, default=Path("docs/results"))
     bench_serving.set_defaults(func=_bench_serving)

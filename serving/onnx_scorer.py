@@ -59,7 +59,8 @@ def session_options(threads: int, arena: bool = True) -> ort.SessionOptions:
     return opts
 
 
-def _load_tokenizer(manifest: ModelManifest) -> Tokenizer:
+def load_tokenizer(manifest: ModelManifest) -> Tokenizer:
+    """The version's tokenizer, truncating to its max_length and padding each batch."""
     path = manifest.path(TOKENIZER_FILE)
     try:
         tok = Tokenizer.from_file(str(path))
@@ -95,7 +96,8 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _batch(encodings: list[Any], names: set[str]) -> dict[str, np.ndarray]:
+def feeds_of(encodings: list[Any], names: set[str]) -> dict[str, np.ndarray]:
+    """onnxruntime inputs (those in `names`) of a batch of `tokenizers` encodings."""
     feeds = {
         "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
         "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
@@ -122,7 +124,7 @@ class CrossEncoderScorer:
                  arena: bool = True) -> None:
         self.manifest = manifest
         self.precision = precision
-        self._tok = _load_tokenizer(manifest)
+        self._tok = load_tokenizer(manifest)
         file = (graphs or manifest.graphs)["scorer"]
         self._session: ort.InferenceSession | None = _session(manifest, file, threads, arena)
         self._inputs = {i.name for i in self._session.get_inputs()}
@@ -136,7 +138,7 @@ class CrossEncoderScorer:
         if session is None:
             raise ModelLoadError(f"{self.manifest.name} v{self.manifest.version} was released")
         encodings = self._tok.encode_batch([(query, t) for t in texts])
-        (logits,) = session.run([self._out], _batch(encodings, self._inputs))
+        (logits,) = session.run([self._out], feeds_of(encodings, self._inputs))
         return self._weighted(logits)
 
     def warm_items(self, texts: Sequence[str]) -> int:
@@ -154,7 +156,7 @@ class TwoTowerScorer:
                  arena: bool = True) -> None:
         self.manifest = manifest
         self.precision = precision
-        self._tok = _load_tokenizer(manifest)
+        self._tok = load_tokenizer(manifest)
         files = graphs or manifest.graphs
         self._sessions: dict[str, ort.InferenceSession] | None = {
             g: _session(manifest, files[g], threads, arena)
@@ -175,7 +177,7 @@ class TwoTowerScorer:
     def _embed(self, graph: str, texts: list[str]) -> np.ndarray:
         assert self._sessions is not None
         encodings = self._tok.encode_batch(texts)
-        feeds = _batch(encodings, self._inputs[graph])
+        feeds = feeds_of(encodings, self._inputs[graph])
         (emb,) = self._sessions[graph].run([self._outs[graph]], feeds)
         return np.asarray(emb, dtype=np.float32)
 

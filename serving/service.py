@@ -34,7 +34,7 @@ class LimitExceeded(ServingError):
     """A request over a configured limit (413); the message names the limit."""
 
 
-def _served(holder: ModelHolder) -> dict[str, Any]:
+def served_info(holder: ModelHolder) -> dict[str, Any]:
     """Precision ("fp32"/"int8") and score-cache counters of the version served now."""
     try:
         with holder.lease() as model:
@@ -72,7 +72,7 @@ class ServingState:
             {"name": h.name, "spec": h.spec, "version": h.version,
              "live_sessions": h.live_sessions, "swaps": h.stats.swaps,
              "failures": h.stats.failures, "last_error": h.stats.last_error,
-             **_served(h),
+             **served_info(h),
              # (version, live from, live until or None while live): for swap drills
              "history": [[v, start, None if until == float("inf") else until]
                          for v, start, until in h.stats.history[-100:]]}

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from serving.app import create_app
 from serving.errors import ServingError
 from serving.item_lookup import ItemLookup
 from serving.loadgen import Sample, run_load, serve_in_thread, version_was_live
+from serving.service import served_info
 from serving.settings import ServingSettings
 
 
@@ -43,6 +45,10 @@ class DrillResult:
     swap_seconds: list[float] = field(default_factory=list)
     warmup: list[Sample] = field(default_factory=list)
     """Requests of the unmeasured warm-up before the steady phase."""
+    served: dict[str, Any] = field(default_factory=dict)
+    """The holder's precision and score-cache counters after the drill."""
+    spans: dict[str, list[float]] = field(default_factory=dict)
+    """Seconds of load per part of each phase (phases may alternate, see `_drill`)."""
 
     def failed(self, phase: str) -> int:
         return sum(s.status != 200 for s in getattr(self, phase))
@@ -58,8 +64,8 @@ class DrillResult:
     def summary(self, phase: str) -> dict[str, Any]:
         samples: list[Sample] = getattr(self, phase)
         ok = [s.latency_ms for s in samples if s.status == 200]
-        span = (max(s.received for s in samples) - min(s.sent for s in samples)
-                if samples else float("nan"))
+        span = (sum(self.spans[phase]) if self.spans.get(phase)  # load time, not pauses
+                else _span(samples) if samples else float("nan"))
         return {"phase": phase, "requests": len(samples), "failed": self.failed(phase),
                 "p50_ms": percentile(ok, 50), "p99_ms": percentile(ok, 99),
                 "throughput_rps": len(ok) / span if span else float("nan")}
@@ -74,7 +80,8 @@ class _InThread:
     def stats(self) -> dict[str, Any]:
         h = self.holder
         return {"swaps": h.stats.swaps, "failures": h.stats.failures,
-                "live_sessions": h.live_sessions, "history": list(h.stats.history)}
+                "live_sessions": h.live_sessions, "history": list(h.stats.history),
+                **served_info(h)}
 
     def rss(self) -> int:
         gc.collect()
@@ -101,30 +108,48 @@ class _InProcess:
 def _drill(
     url: str, admin: httpx.Client, target: Any, make_body: Any, model: str,
     versions: tuple[str, str], clients: int, steady_s: float, swap_s: float, swaps: int,
-    seed: int,
+    seed: int, rounds: int = 1, between: Callable[[int], None] | None = None,
 ) -> DrillResult:
     admin.post(f"/admin/models/{model}/load", params={"version": versions[0]})
     # Not measured: first requests pay for lazy set-up (chdb, allocator, sequence shapes).
     warmup = run_load(url, make_body, clients=clients, duration_s=2.0, seed=seed + 100)
-    steady = run_load(url, make_body, clients=clients, duration_s=steady_s, seed=seed)
-    swap_log: dict[str, Any] = {"rss_first": 0, "seconds": [], "max_live": 0}
+    # With `rounds` > 1 the phases alternate — steady part, `between(round)`, swapping
+    # part with its share of the swaps — so machine load drifting during a long run hits
+    # the steady phase, the swaps and a bench's baseline (run in `between`) alike.
+    steady: list[Sample] = []
+    swapping: list[Sample] = []
+    spans: dict[str, list[float]] = {"steady": [], "swapping": []}
+    swap_log: dict[str, Any] = {"rss_first": 0, "seconds": [], "max_live": 0, "done": 0}
     before = target.stats()
 
-    def swapper() -> None:
-        gap = swap_s / (swaps + 1)
-        for k in range(swaps):
+    def swapper(count: int, duration: float) -> None:
+        gap = duration / (count + 1)
+        for _ in range(count):
             time.sleep(gap)
+            k = swap_log["done"]
             start = time.perf_counter()
             admin.post(f"/admin/models/{model}/load", params={"version": versions[(k + 1) % 2]})
             swap_log["seconds"].append(time.perf_counter() - start)
             swap_log["max_live"] = max(swap_log["max_live"], target.stats()["live_sessions"])
+            swap_log["done"] = k + 1
             if k == 0:
                 swap_log["rss_first"] = target.rss()
 
-    swapping_thread = threading.Thread(target=swapper, daemon=True)
-    swapping_thread.start()
-    swapping = run_load(url, make_body, clients=clients, duration_s=swap_s, seed=seed + 1)
-    swapping_thread.join(timeout=120)
+    for r in range(rounds):
+        part = run_load(url, make_body, clients=clients, duration_s=steady_s / rounds,
+                        seed=seed + 1000 * r)
+        steady += part
+        spans["steady"].append(_span(part))
+        if between is not None:
+            between(r)
+        count = swaps // rounds + (1 if r < swaps % rounds else 0)
+        thread = threading.Thread(target=swapper, args=(count, swap_s / rounds), daemon=True)
+        thread.start()
+        part = run_load(url, make_body, clients=clients, duration_s=swap_s / rounds,
+                        seed=seed + 1000 * r + 1)
+        thread.join(timeout=120)
+        swapping += part
+        spans["swapping"].append(_span(part))
     time.sleep(0.2)  # let the last old session drain before measuring
     rss_end = target.rss()
     after = target.stats()
@@ -133,13 +158,22 @@ def _drill(
         swaps_done=after["swaps"] - before["swaps"], swap_failures=after["failures"],
         max_live_sessions=swap_log["max_live"], rss_after_first_swap=swap_log["rss_first"],
         rss_after_swaps=rss_end, swap_seconds=swap_log["seconds"],
+        served={k: after.get(k) for k in ("precision", "score_cache")}, spans=spans,
     )
+
+
+def _span(samples: list[Sample]) -> float:
+    """Seconds from the first send to the last answer of one part of a phase."""
+    if not samples:
+        return 0.0
+    return max(s.received for s in samples) - min(s.sent for s in samples)
 
 
 def run_swap_drill(
     settings: ServingSettings, items: ItemLookup, make_body: Any, *, model: str,
     versions: tuple[str, str], clients: int = 8, steady_s: float = 10.0,
-    swap_s: float = 30.0, swaps: int = 20, seed: int = 0,
+    swap_s: float = 30.0, swaps: int = 20, seed: int = 0, rounds: int = 1,
+    between: Callable[[int], None] | None = None,
 ) -> DrillResult:
     """Serve `model` (following latest) in this process, then swap `versions` under load."""
     # No registry polling: it would pull the holder back to `latest` between swaps.
@@ -149,13 +183,14 @@ def run_swap_drill(
         holder = next(h for h in app.state.serving.pool.holders() if h.name == model)
         with httpx.Client(base_url=url, headers=auth, timeout=120) as admin:
             return _drill(url, admin, _InThread(holder), make_body, model, versions, clients,
-                          steady_s, swap_s, swaps, seed)
+                          steady_s, swap_s, swaps, seed, rounds, between)
 
 
 def run_swap_drill_subprocess(
     settings: ServingSettings, catalog: Path, make_body: Any, *, model: str,
     versions: tuple[str, str], clients: int = 8, steady_s: float = 10.0,
-    swap_s: float = 30.0, swaps: int = 20, seed: int = 0,
+    swap_s: float = 30.0, swaps: int = 20, seed: int = 0, rounds: int = 1,
+    between: Callable[[int], None] | None = None,
 ) -> DrillResult:
     """The same drill against `relstream serve` in a child process (its own GIL)."""
     port = free_port()
@@ -181,7 +216,8 @@ def run_swap_drill_subprocess(
             with httpx.Client(base_url=url, headers=auth, timeout=120) as admin:
                 _wait_ready(admin, child, log_path)
                 return _drill(url, admin, _InProcess(admin, model, child.pid), make_body,
-                              model, versions, clients, steady_s, swap_s, swaps, seed)
+                              model, versions, clients, steady_s, swap_s, swaps, seed, rounds,
+                              between)
         finally:
             child.terminate()
             try:

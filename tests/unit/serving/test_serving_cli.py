@@ -15,5 +15,6 @@ def test_serving_commands_parse() -> None:
     assert (report.experiment, report.pre_experiment, report.alpha) == ("e1", "e0", 0.05)
     sim = parser.parse_args(["ab-simulate", "--world", "w", "--searches", "10"])
     assert sim.world == Path("w") and sim.searches == 10
-    bench = parser.parse_args(["bench", "serving", "--clients", "4", "--model-source", "toy"])
-    assert bench.clients == 4 and bench.model_source == "toy" and bench.swaps == 20
+    bench = parser.parse_args(["bench", "serving", "--clients", "4", "--rescore-k", "5"])
+    assert bench.clients == 4 and bench.rescore_k == 5 and bench.swaps == 20
+    assert bench.out == Path("docs/results") and bench.candidates == 100
