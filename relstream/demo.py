@@ -12,6 +12,7 @@ A stage whose component is missing or fails is skipped with the reason, never wa
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -186,7 +187,10 @@ class Demo:
             return teacher.teacher_openai_url, f"ELLM-rele via {teacher.teacher_openai_url}"
         port = free_port()
         url = f"http://127.0.0.1:{port}/v1"
-        ok = self.start_child(kids.vllm_spec(self.settings, self.layout, port),
+        cpus = self.plan.vllm_cpus
+        if cpus == "last":
+            cpus = str(max(os.sched_getaffinity(0)))
+        ok = self.start_child(kids.vllm_spec(self.settings, self.layout, port, cpus),
                               lambda: http_ok(f"{url}/models"),
                               f"vLLM serving {name} at {url}",
                               timeout_s=self.plan.vllm_start_timeout_s)
@@ -242,6 +246,40 @@ class Demo:
             time.sleep(1.0)
         versions = list_versions(self.layout.registry, MODEL_NAME)
         return versions[0] if versions else None
+
+    def show_explain(self, base: str) -> None:
+        """Print the teacher's latest judgement as `/v1/explain` returns it: the LLM's CoT
+        steps and grade distribution for one pair the stream asked it about."""
+        import httpx
+
+        from teacher_worker.label_cache import LabelCache
+
+        path = self.layout.state("teacher") / "teacher" / "label-cache.sqlite"
+        if not path.is_file():
+            return
+        cache = LabelCache(path)
+        try:
+            label = cache.latest()
+        finally:
+            cache.close()
+        if label is None:
+            return
+        try:
+            reply = httpx.get(f"{base}/v1/explain", timeout=5.0,
+                              params={"query": label.query, "item_id": label.item_id})
+        except httpx.HTTPError as exc:
+            say(f"-- /v1/explain did not answer: {exc}")
+            return
+        if reply.status_code != 200:
+            say(f"-- /v1/explain for {label.query!r} / {label.item_id}: {reply.status_code} "
+                "(the server had not read that label yet)")
+            return
+        body = reply.json()
+        probs = " ".join(f"{g}={p:.2f}" for g, p in body["grade_probs"].items())
+        say(f"== the teacher ({body['teacher']['model']}) on {body['query']!r} / "
+            f"{body['item_id']}, from {base}/v1/explain: grade {body['grade']} ({probs})")
+        for step in body.get("steps") or []:
+            say(f"   {step}")
 
     def write_ab_config(self, frozen: str) -> Path:
         config = {"experiment": self.plan.experiment, "salt": f"demo-{self.plan.seed}",
@@ -324,6 +362,7 @@ class Demo:
         if not ok:
             self.replay(world.post_log, speed2, catalog=False, phase="launch")
             return
+        self.show_explain(base)
         say(f"== phase 2: the new brand {world.new_brand!r} launches; replaying "
             f"{world.post_events} events at {speed2:.0f}x (~{self.plan.post_seconds:.0f} s) "
             f"while simulated users search (up to {self.plan.traffic_rps:g}/s)")

@@ -127,13 +127,14 @@ def streams_spec(settings: CommonSettings, layout: Layout, plan: DemoPlan,
     return ChildSpec("streams", relstream_argv("streams", "run"), env, state)
 
 
-def vllm_spec(settings: CommonSettings, layout: Layout, port: int) -> ChildSpec:
-    """The teacher's vLLM server (`relstream teacher serve`: the shipped ELLM-rele)."""
+def vllm_spec(settings: CommonSettings, layout: Layout, port: int, cpus: str) -> ChildSpec:
+    """The teacher's vLLM server (`relstream teacher serve`: the shipped ELLM-rele) with its
+    OpenMP threads on `cpus` (the other children share what is left)."""
     state = layout.state("vllm")
     env = base_env(settings, state)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.pop(name)  # vLLM binds its own OpenMP threads to the cores
-    env["RELSTREAM_VLLM_PORT"] = str(port)
+    env.update({"RELSTREAM_VLLM_PORT": str(port), "RELSTREAM_VLLM_CPUS": cpus})
     for name in ("RELSTREAM_VLLM_PYTHON", "RELSTREAM_TEACHER_MODEL_DIR"):
         if name in os.environ:
             env[name] = os.environ[name]
@@ -154,13 +155,13 @@ def teacher_spec(
     })
     if model_dir is not None:
         env["RELSTREAM_TEACHER_MODEL_DIR"] = str(model_dir)
-    if openai_url is None:
-        argv = relstream_argv("teacher", "run", "--backend", "lexical",
-                              "--catalog", str(layout.world))
-    else:
+    argv = relstream_argv("teacher", "run", "--backend", "lexical" if openai_url is None
+                          else "openai")
+    if openai_url is not None:
         env["RELSTREAM_TEACHER_OPENAI_URL"] = openai_url
-        argv = relstream_argv("teacher", "run", "--backend", "openai",
-                              "--catalog", str(layout.world))
+    if (layout.world / "catalog.jsonl").is_file():
+        # Requests carry their item; the catalog fills those that do not.
+        argv += ["--catalog", str(layout.world)]
     return ChildSpec("teacher", argv, env, state)
 
 

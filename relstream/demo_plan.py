@@ -55,6 +55,10 @@ class DemoPlan:
     the limit: at 600/min it consumed 1,000 of 2,250 labels before the end)."""
     teacher_max_new_tokens: int = 160
     """Generation cap; the real CoTs take 40-120 tokens, shorter caps cut the grade off."""
+    vllm_cpus: str = "last"
+    """Cores for vLLM's threads: `last` = the last core alone (on 2 cores the other five
+    children need the first; vLLM's threads stall each other when one is preempted), or a
+    list/range such as `0-1`."""
     vllm_start_timeout_s: float = 900.0
     """The vLLM server compiles the model on its first start (~2 min, longer beside other
     work); later starts reuse vLLM's compile cache."""

@@ -64,6 +64,14 @@ class LabelCache:
             ).fetchone()
         return TeacherLabel.model_validate_json(row[0]) if row else None
 
+    def latest(self) -> TeacherLabel | None:
+        """The label written last (the demo shows one)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT label_json FROM labels ORDER BY written_at DESC, rowid DESC LIMIT 1"
+            ).fetchone()
+        return TeacherLabel.model_validate_json(row[0]) if row else None
+
     def put(self, labels: Iterable[TeacherLabel]) -> None:
         rows = [(label.pair_key, label.model_dump_json()) for label in labels]
         if not rows:

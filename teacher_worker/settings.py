@@ -81,6 +81,12 @@ class TeacherSettings(CommonSettings):
         2, ge=1, description="CPU KV cache in whole GiB (VLLM_CPU_KVCACHE_SPACE); GPU hosts "
         "size it from --gpu-memory-utilization instead."
     )
+    vllm_cpus: str = Field(
+        "", description="CPU cores for vLLM's OpenMP threads, e.g. `1` or `0-3` (one thread "
+        "per core); empty means every core this process may use. The demo gives it one core "
+        "of two: its threads wait for each other at every step, and a thread preempted by "
+        "another process stalls them all."
+    )
     vllm_max_num_seqs: int = Field(
         128, ge=1, description="Sequences vLLM decodes together (128 was fastest on 2 cores; "
         "256 was slower)."

@@ -92,9 +92,9 @@ def server_env(settings: TeacherSettings, base: dict[str, str] | None = None, *,
     if key:
         env["VLLM_API_KEY"] = key
     if not on_gpu:
-        cores = sorted(os.sched_getaffinity(0))
+        cores = settings.vllm_cpus or ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
         env.update({
-            "VLLM_CPU_OMP_THREADS_BIND": ",".join(str(c) for c in cores),
+            "VLLM_CPU_OMP_THREADS_BIND": cores,
             "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
             "VLLM_CPU_KVCACHE_SPACE": str(settings.vllm_kv_cache_gb),
         })

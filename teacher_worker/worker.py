@@ -136,12 +136,16 @@ def run_worker(
 ) -> ConsumerStats:
     """Consume label requests until stopped (SIGTERM/SIGINT or `stop`), labelling them."""
     from relstream.clickhouse import get_client
+    from streams.broker_wait import wait_for_broker
 
     stop = stop or threading.Event()
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    # A broker down at start is waited for (one log line per try), not a crash.
+    if not wait_for_broker(settings.kafka_bootstrap, "teacher worker", stop=stop):
+        return ConsumerStats()
     producer = EventProducer(settings, client_id=SOURCE)
     cache = LabelCache(settings.cache_path())
     try:

@@ -1,5 +1,5 @@
-"""Started before the broker, the stream processor and serving's followers wait for it
-(one log line per try, no traceback) and start working once it is up."""
+"""Started before the broker, the stream processor, serving's followers and the teacher
+worker wait for it (one log line per try, no traceback) and start working once it is up."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient
@@ -71,3 +72,49 @@ def test_processor_and_followers_wait_for_a_late_broker(tmp_path: Path) -> None:
         pool.close()
         stack.stop("kafka")
         time.sleep(0.1)
+
+
+def test_teacher_worker_waits_for_a_late_broker(tmp_path: Path, vllm_teacher: Any) -> None:
+    """`relstream teacher run` started before the broker waits (one line per try, no
+    traceback), then labels what arrives once the broker is up."""
+    import subprocess
+    import sys
+
+    from streams.schemas import CatalogItem, LabelRequest, TeacherLabel, decode_event
+    from tests.integration.kafka_read import read_topic
+
+    settings = CommonSettings(kafka_bootstrap=f"127.0.0.1:{free_port()}",
+                              state_dir=tmp_path / "state", topic_prefix="lateteacher-",
+                              clickhouse_url="", redis_url="")
+    env = settings_env(settings, RELSTREAM_TEACHER_BACKEND="openai",
+                       RELSTREAM_TEACHER_OPENAI_URL=vllm_teacher.url,
+                       RELSTREAM_TEACHER_MODEL_DIR=str(vllm_teacher.settings.model_dir()),
+                       RELSTREAM_TEACHER_MAX_NEW_TOKENS="24")
+    log_path = tmp_path / "teacher.log"
+    proc = subprocess.Popen([sys.executable, "-m", "relstream.cli", "teacher", "run"],
+                            env=env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT)
+    stack = LocalStack(settings)
+    try:
+        def waiting() -> bool:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            return log_path.read_text().count("teacher worker: Kafka broker") >= 3
+        wait_until(waiting, 60, "three tries of the teacher worker")
+        assert "Traceback" not in log_path.read_text()
+
+        stack.start_kafka()
+        topics.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+        item = CatalogItem(item_id="sku-1", title="Acme Red Mug", category="Kitchen > Mugs")
+        producer = EventProducer(settings, client_id="test")
+        producer.send(topics.LABEL_REQUESTS, LabelRequest(
+            ts=datetime.now(UTC), event_id="late-1", query="red mug", item_id="sku-1",
+            item=item), key="red mug")
+        producer.close()
+
+        def labelled() -> bool:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            events = [decode_event(r.value) for r in read_topic(settings, topics.TEACHER_LABELS)]
+            return any(isinstance(e, TeacherLabel) for e in events)
+        wait_until(labelled, 120, "a label once the broker is up")
+    finally:
+        stop(proc)
+        stack.stop("kafka")

@@ -1,40 +1,33 @@
-"""The labelling worker against a real broker and chdb, with the tiny format model.
+"""The labelling worker against a real broker, chdb and a real vLLM server (tiny model).
 
 A small simulated search log is turned into label requests (every shown pair, repeated
 pairs included); the worker must produce exactly one teacher label per distinct pair,
-with parsed steps and a grade distribution summing to 1 (the tiny format model writes a
-parseable CoT for every prompt of this world; a request without an item goes to the
-dead-letter topic). Then the SIGKILL drill: a worker subprocess is killed mid-stream, a
-second one finishes, and every pair is labelled, none missing.
+with parsed steps and a grade distribution summing to 1 (the tiny format model, served by
+the session's vLLM server, writes a parseable CoT for every prompt of this world; a
+request without an item goes to the dead-letter topic). Then the SIGKILL drill: a worker
+subprocess is killed mid-stream, a second one finishes, and every pair is labelled, none
+missing.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from relstream.settings import CommonSettings, default_cache_dir
+from relstream.settings import CommonSettings
 from streams.schemas import LabelRequest, TeacherLabel, decode_event, pair_key, utcnow
 from streams.topics import DEAD_LETTER, LABEL_REQUESTS, TEACHER_LABELS
 from tests.integration.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def format_model() -> Path:
-    from teacher_worker.model_files import tiny_format_model_dir
-
-    cache = Path(os.environ.get("RELSTREAM_CACHE_DIR", default_cache_dir()))
-    return tiny_format_model_dir(cache)
 
 
 @pytest.fixture(scope="module")
@@ -103,19 +96,19 @@ def _unparsable(settings: CommonSettings) -> set[str]:
     return keys
 
 
-def _teacher_settings(settings: CommonSettings, model: Path, **extra: object):  # type: ignore[no-untyped-def]
+def _teacher_settings(settings: CommonSettings, vllm_teacher: Any, **extra: object):  # type: ignore[no-untyped-def]
     from teacher_worker.settings import TeacherSettings
 
-    return TeacherSettings(**{**settings.model_dump(), "teacher_model_dir": model,
-                              "teacher_device": "cpu", "teacher_max_new_tokens": 24,
-                              "teacher_batch_max": 8, "teacher_batch_wait_ms": 200,
+    return TeacherSettings(**{**vllm_teacher.settings.model_dump(), **settings.model_dump(),
+                              "teacher_max_new_tokens": 24, "teacher_batch_max": 8,
+                              "teacher_batch_wait_ms": 200,
                               "teacher_metrics_table": f"tm_{uuid.uuid4().hex[:8]}", **extra})
 
 
-def test_one_label_per_distinct_pair(stack_settings: CommonSettings, format_model: Path,
+def test_one_label_per_distinct_pair(stack_settings: CommonSettings, vllm_teacher: Any,
                                      world: Path) -> None:
     from relstream.clickhouse import get_client
-    from teacher_worker.backends.transformers_backend import TransformersBackend
+    from teacher_worker.backends import load_backend
     from teacher_worker.metrics import MetricsWriter
     from teacher_worker.worker import run_worker
 
@@ -125,8 +118,9 @@ def test_one_label_per_distinct_pair(stack_settings: CommonSettings, format_mode
     _produce(stack_settings, [*requests, orphan])
     distinct = {r.pair_key for r in requests}
 
-    settings = _teacher_settings(stack_settings, format_model)
-    backend = TransformersBackend.from_settings(settings)
+    settings = _teacher_settings(stack_settings, vllm_teacher)
+    backend = load_backend(settings)
+    assert settings.backend == "openai" and backend.health()["ok"]
     stats = run_worker(settings, backend, idle_exit_s=3.0)
     assert stats.handled == len(requests) + 1
 
@@ -146,18 +140,21 @@ def test_one_label_per_distinct_pair(stack_settings: CommonSettings, format_mode
     assert summary["parse_failure_rate"] == 0.0
 
 
-def test_sigkill_mid_stream_loses_nothing(stack_settings: CommonSettings, format_model: Path,
+def test_sigkill_mid_stream_loses_nothing(stack_settings: CommonSettings, vllm_teacher: Any,
                                           world: Path, subprocess_env) -> None:  # type: ignore[no-untyped-def]
     # Enough pairs, in small batches, that even an idle machine is still labelling when
-    # the first labels show up and the kill lands (the tiny model labels ~10 pairs/s).
+    # the first labels show up and the kill lands.
     requests = _requests(world, searches=40, per_search=4)
     distinct = {r.pair_key for r in requests}
     _produce(stack_settings, requests)
-    env = subprocess_env(RELSTREAM_TEACHER_MODEL_DIR=str(format_model),
-                         RELSTREAM_TEACHER_DEVICE="cpu", RELSTREAM_TEACHER_MAX_NEW_TOKENS="24",
-                         RELSTREAM_TEACHER_BATCH_MAX="2", RELSTREAM_TEACHER_BATCH_WAIT_MS="100",
-                         RELSTREAM_TEACHER_THREADS="1")
-    cmd = [sys.executable, "-m", "relstream.cli", "teacher", "run", "--idle-exit", "6"]
+    env = subprocess_env(RELSTREAM_TEACHER_BACKEND="openai",
+                         RELSTREAM_TEACHER_OPENAI_URL=vllm_teacher.url,
+                         RELSTREAM_TEACHER_MODEL_DIR=str(vllm_teacher.settings.model_dir()),
+                         RELSTREAM_TEACHER_MAX_NEW_TOKENS="24",
+                         RELSTREAM_TEACHER_BATCH_MAX="2", RELSTREAM_TEACHER_BATCH_WAIT_MS="100")
+    # Idle exit after 20 s: the second worker waits out the killed member's session (6 s)
+    # and the rebalance before it gets any partition.
+    cmd = [sys.executable, "-m", "relstream.cli", "teacher", "run", "--idle-exit", "20"]
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240
@@ -177,7 +174,8 @@ def test_sigkill_mid_stream_loses_nothing(stack_settings: CommonSettings, format
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-2000:]
     labels = [e for e in _read(stack_settings, TEACHER_LABELS) if isinstance(e, TeacherLabel)]
-    assert {label.pair_key for label in labels} == distinct, "a pair went missing"
+    assert {label.pair_key for label in labels} == distinct, \
+        f"a pair went missing; second worker:\n{second.stdout[-1500:]}\n{second.stderr[-3000:]}"
     assert _unparsable(stack_settings) == set()
     for label in labels:
         assert label.steps.query_analysis and sum(label.grade_probs.values()) == pytest.approx(1.0)

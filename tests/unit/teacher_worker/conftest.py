@@ -13,7 +13,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_dir(cache_dir: Path) -> Path:
-    """2 layers, hidden 64, random weights, the SmolLM2 tokenizer."""
+    """2 layers, hidden 128, random weights, the SmolLM2 tokenizer."""
     from teacher_worker.model_files import tiny_model_dir
 
     return tiny_model_dir(cache_dir)
