@@ -264,15 +264,20 @@ class Demo:
             cache.close()
         if label is None:
             return
-        try:
-            reply = httpx.get(f"{base}/v1/explain", timeout=5.0,
-                              params={"query": label.query, "item_id": label.item_id})
-        except httpx.HTTPError as exc:
-            say(f"-- /v1/explain did not answer: {exc}")
-            return
+        params = {"query": label.query, "item_id": label.item_id}
+        deadline = time.monotonic() + 20.0  # the server reads teacher-labels as they come
+        while True:
+            try:
+                reply = httpx.get(f"{base}/v1/explain", timeout=5.0, params=params)
+            except httpx.HTTPError as exc:
+                say(f"-- /v1/explain did not answer: {exc}")
+                return
+            if reply.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
         if reply.status_code != 200:
             say(f"-- /v1/explain for {label.query!r} / {label.item_id}: {reply.status_code} "
-                "(the server had not read that label yet)")
+                "(the server has not read that label)")
             return
         body = reply.json()
         probs = " ".join(f"{g}={p:.2f}" for g, p in body["grade_probs"].items())
@@ -362,13 +367,13 @@ class Demo:
         if not ok:
             self.replay(world.post_log, speed2, catalog=False, phase="launch")
             return
-        self.show_explain(base)
         say(f"== phase 2: the new brand {world.new_brand!r} launches; replaying "
             f"{world.post_events} events at {speed2:.0f}x (~{self.plan.post_seconds:.0f} s) "
             f"while simulated users search (up to {self.plan.traffic_rps:g}/s)")
         self.clock.start(world.change_at, speed2)
         self.start_traffic()
         self.replay(world.post_log, speed2, catalog=False, phase="launch")
+        self.show_explain(base)
         self.traffic.stop()
         if self.traffic.error is not None:
             say(f"!! the traffic driver stopped early: {self.traffic.error}")

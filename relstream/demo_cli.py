@@ -3,7 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
+
+OUR_PACKAGES = {"relstream", "streams", "feature_store", "teacher_worker", "student_trainer",
+                "serving"}
+
+
+def quiet_console(log_file: Path) -> None:
+    """The console shows the demo's own lines and our packages' warnings; everything logged
+    (libraries included: kafka-python dumps binary group metadata at WARNING) goes to
+    `log_file`. The children log to their own files under the same folder."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    to_file = logging.FileHandler(log_file)
+    to_file.setFormatter(fmt)
+    console = logging.StreamHandler()
+    console.setFormatter(fmt)
+    console.addFilter(lambda record: record.levelno >= logging.WARNING
+                      and record.name.split(".")[0] in OUR_PACKAGES)
+    root.addHandler(to_file)
+    root.addHandler(console)
 
 
 def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
@@ -50,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.speedup:
         plan = replace(plan, pre_seconds=plan.pre_seconds / args.speedup,
                        post_seconds=plan.post_seconds / args.speedup)
+    quiet_console(args.out / "logs" / "demo.log")
     result = run_demo(CommonSettings(), plan, args.out)
     failed = bool(result.leftovers) or result.report_dir is None
     print(f"demo finished in {result.seconds / 60:.1f} min"

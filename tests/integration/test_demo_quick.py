@@ -62,6 +62,9 @@ def test_tiny_demo_runs_the_loop_and_cleans_up(kafka_broker: CommonSettings,
         assert f"   {name}: SIGTERM" in proc.stdout or f"   {name}: exited" in proc.stdout, \
             f"{name} was not stopped cleanly:\n{proc.stdout[-4000:]}"
     assert "SIGKILL" not in proc.stdout
+    # A quiet console: library logs (kafka-python's binary group metadata) go to files.
+    assert "member_metadata" not in output and " kafka." not in output, output[-3000:]
+    assert (out / "logs" / "demo.log").stat().st_size > 0
     assert "still alive" not in proc.stdout
     assert _processes_under(out) == []
 
