@@ -105,5 +105,5 @@ class CachedScorer:
         return self.inner.warm_items(texts)
 
     def close(self) -> None:
-        self.inner.close()
         self.cache.clear()
+        self.inner.close()
