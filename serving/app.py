@@ -127,7 +127,7 @@ def build_state(
     pool = ModelPool(settings.registry_dir(), threads=settings.onnx_threads,
                      cache_size=settings.embedding_cache_size,
                      load=scorer_loader(ScorerOptions.from_settings(settings), warm),
-                     max_holders=settings.max_holders)
+                     max_holders=settings.max_holders, load_nice=settings.load_nice())
     slots = settings.max_concurrent_runs or default_slots(settings.onnx_threads)
     state = ServingState(
         pool=pool, router=ABRouter(config), items=items,

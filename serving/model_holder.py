@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serving.errors import ServingError
+from serving.low_priority import run_niced
 from serving.manifest import (
     ModelLoadError,
     ModelManifest,
@@ -78,9 +79,10 @@ class ModelHolder:
         self, registry_root: Path, name: str, version: str = LATEST, *,
         threads: int = 1, cache_size: int = 100_000, drain_timeout_s: float = 30.0,
         on_swap: Callable[[ModelHolder, str, str | None], None] | None = None,
-        load: Callable[[ModelManifest], Scorer] | None = None,
+        load: Callable[[ModelManifest], Scorer] | None = None, load_nice: int = 0,
     ) -> None:
         self.registry_root = registry_root
+        self._load_nice = load_nice  # see serving.low_priority
         self.name = name
         self.spec = version
         self._threads = threads
@@ -179,7 +181,8 @@ class ModelHolder:
             if version == self.version:
                 return False
             try:
-                model = self._load_verified(version, manifest_sha)
+                model = run_niced(lambda: self._load_verified(version, manifest_sha),
+                                  self._load_nice)
             except Exception as exc:  # any failure keeps the old model serving
                 if version_dir(self.registry_root, self.name, version).is_dir():
                     self._refused[version] = time.monotonic()  # present but bad

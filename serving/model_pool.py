@@ -31,8 +31,9 @@ class ModelPool:
     def __init__(
         self, registry_root: Path, *, threads: int = 1, cache_size: int = 100_000,
         drain_timeout_s: float = 30.0, load: Callable[[ModelManifest], Scorer] | None = None,
-        max_holders: int = 16,
+        max_holders: int = 16, load_nice: int = 0,
     ) -> None:
+        self._load_nice = load_nice
         self.registry_root = registry_root
         self.max_holders = max_holders
         self._load = load
@@ -55,7 +56,7 @@ class ModelPool:
                 found = ModelHolder(
                     self.registry_root, name, version, threads=self._threads,
                     cache_size=self._cache_size, drain_timeout_s=self._drain_timeout_s,
-                    load=self._load,
+                    load=self._load, load_nice=self._load_nice,
                 )
                 self._holders[key] = found
                 created = True

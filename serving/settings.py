@@ -94,6 +94,12 @@ class ServingSettings(CommonSettings):
         1, ge=1, description="onnxruntime intra-op threads per model run. Runs at once are "
         "max_concurrent_runs, so runs × threads is what the cores carry.",
     )
+    swap_nice: int = Field(
+        10, ge=0, le=19, description="Niceness added to the thread that loads a new version "
+        "(hash checks, session build, warm-up), so hot swaps take idle CPU, not the requests'. "
+        "Applied only with onnx_threads = 1: onnxruntime's intra-op threads are started by "
+        "the loading thread and would keep its niceness for the version's life.",
+    )
     max_concurrent_runs: int = Field(
         0, ge=0, description="Model runs at once (one per slot); 0 = usable cores // "
         "onnx_threads, so the runs never oversubscribe the cores.",
@@ -104,7 +110,7 @@ class ServingSettings(CommonSettings):
     )
     onnx_arena: bool = Field(
         True, description="onnxruntime CPU memory arena: reuses buffers between runs instead "
-        "of allocating per run (sessions free their arena when a swap releases them).",
+        "of allocating per run; one arena shared by every version, so swaps do not grow RSS.",
     )
     int8: Literal["auto", "off"] = Field(
         "auto", description="'auto' serves a version's INT8 graphs when its manifest's INT8 "
@@ -129,3 +135,7 @@ class ServingSettings(CommonSettings):
 
     def registry_dir(self) -> Path:
         return self.registry_root or self.state_dir / "registry"
+
+    def load_nice(self) -> int:
+        """Niceness of model loads: `swap_nice` with single-threaded runs, else 0."""
+        return self.swap_nice if self.onnx_threads == 1 else 0

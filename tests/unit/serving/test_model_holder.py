@@ -157,3 +157,31 @@ def test_a_version_missing_at_start_is_loaded_at_the_next_poll(registry: Path,
     shutil.copytree(registry, root)
     assert holder.refresh() and holder.version == "1"
     holder.close()
+
+
+def test_loads_run_niced_and_failures_still_keep_the_old_model(registry: Path,
+                                                               tmp_path: Path) -> None:
+    """A load runs on its own thread at +10 niceness (the request threads keep theirs), and
+    a bad version raised there still reaches the holder, which keeps serving."""
+    import os
+
+    seen: list[int] = []
+    pool_loader = ModelHolder(registry, "cross_encoder")._load
+
+    def load(manifest):  # type: ignore[no-untyped-def]
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return pool_loader(manifest)
+
+    root = _copy_registry(registry, tmp_path)
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    holder = ModelHolder(root, "cross_encoder", load=load, load_nice=10)
+    assert holder.refresh() and holder.version == "2"
+    assert seen == [min(before + 10, 19)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+    bad = publish_toy_model(root, "cross_encoder", seed=9)
+    (root / "cross_encoder" / bad / "model.onnx").write_bytes(b"truncated")
+    assert not holder.refresh()
+    assert holder.version == "2" and "sha256 of model.onnx" in holder.stats.last_error
+    with holder.lease() as model:
+        assert len(model.scorer.score(QUERY, TEXTS)) == 2
+    holder.close()
