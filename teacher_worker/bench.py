@@ -185,6 +185,40 @@ def _offline_row(settings: Any, args: argparse.Namespace, pairs: list[Pair],
                 out["pairs"], out["seconds"], out["new_tokens"], None, None)
 
 
+def _profile(settings: Any, args: argparse.Namespace, pairs: list[Pair], warmup: list[Pair],
+             log_dir: Path) -> dict[str, Any]:
+    """py-spy samples of the production server (block 32, prefix caching) while it labels."""
+    from relstream.stack import free_port
+    from teacher_worker.backends.openai_backend import OpenAIBackend
+    from teacher_worker.bench_profile import profile_labelling
+    from teacher_worker.vllm_server import base_url, start_server, stop_group, wait_ready
+
+    port = free_port()
+    served = settings.model_copy(update={
+        "vllm_port": port, "vllm_prefix_caching": True, "vllm_block_size": 32,
+        "teacher_openai_url": f"http://127.0.0.1:{port}/v1",
+        "teacher_max_new_tokens": args.max_new_tokens})
+    log = log_dir / f"vllm-profile-{port}.log"
+    proc = start_server(served, log)
+    try:
+        wait_ready(base_url(served), proc, served.vllm_ready_timeout_s, log)
+        backend = OpenAIBackend.from_settings(served)
+        backend.judge(warmup)
+        # Label the pairs repeatedly (fresh prefixes are not needed: the profile is of the
+        # decode loop) until the sampling window closes.
+        stop = time.monotonic() + args.profile
+
+        def label() -> None:
+            while time.monotonic() < stop:
+                backend.judge(pairs)
+
+        found = profile_labelling(label, proc.pid, args.profile, log_dir / "profile.raw")
+    finally:
+        stop_group(proc)
+    print(json.dumps({"profile": found}, indent=1), flush=True)
+    return found
+
+
 def run_bench(settings: Any, args: argparse.Namespace) -> int:
     from relstream.bench import save_results
 
@@ -193,6 +227,19 @@ def run_bench(settings: Any, args: argparse.Namespace) -> int:
     warmup = sample_pairs(world, "validation", args.warmup, seed=args.seed)
     print(f"bench teacher: {len(pairs)} test pairs of {world} "
           f"({len({q for q, _ in pairs})} queries), model {settings.model_dir()}", flush=True)
+    if args.profile_only:
+        log_dir = Path(tempfile.mkdtemp(prefix="bench-teacher-logs-"))
+        found = _profile(settings, args, pairs, warmup, log_dir)
+        if "skipped" in found:
+            print(f"no profile: {found['skipped']}", file=sys.stderr)
+            return 1
+        buckets = [{"bucket": k, "share": v} for k, v in found.get("by_bucket", {}).items()]
+        save_results("bench-teacher-profile", buckets, args.out, command=" ".join(sys.argv),
+                     notes=f"py-spy, {args.profile:.0f} s while the vLLM server labels "
+                     f"{len(pairs)} pairs in a loop; {found.get('samples', 0)} samples over "
+                     "the API server and engine-core processes (running threads only).",
+                     extra={"profile": found})
+        return 0
     rows: list[dict[str, Any]] = []
     reference = None
     log_dir = Path(tempfile.mkdtemp(prefix="bench-teacher-logs-"))
@@ -210,6 +257,7 @@ def run_bench(settings: Any, args: argparse.Namespace) -> int:
         row = _offline_row(settings, args, pairs, warmup)
         rows.append(row)
         print(json.dumps(row), flush=True)
+    profile = _profile(settings, args, pairs, warmup, log_dir) if args.profile else None
     with tempfile.TemporaryDirectory() as tmp:
         hits = cache_hit_rate(world / "search_log.jsonl", args.requests, Path(tmp) / "c.sqlite")
     best = max((r for r in rows if "vllm" in r["engine"] and "labels_per_s" in r),
@@ -222,7 +270,7 @@ def run_bench(settings: Any, args: argparse.Namespace) -> int:
              + f". Label-cache replay of {world.name}/search_log.jsonl: "
              f"{int(hits['requests'])} shown pairs as requests, hit rate {hits['hit_rate']:.3f}.")
     save_results("bench-teacher", rows, args.out, command=" ".join(sys.argv), notes=notes,
-                 extra={"cache": hits, "model": str(settings.model_dir()),
+                 extra={"cache": hits, "model": str(settings.model_dir()), "profile": profile,
                         "world": str(world), "speedup_best_vs_transformers":
                         best["labels_per_s"] / base if base else None})
     return 0

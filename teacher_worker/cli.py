@@ -311,6 +311,11 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                    help="also time vLLM's offline LLM.generate (no HTTP)")
     b.add_argument("--requests", type=int, default=2000,
                    help="label requests replayed for the cache hit rate")
+    b.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
+                   help="after the rows, sample the production server (block 32, prefix "
+                   "caching) with py-spy for SECONDS while it labels (needs py-spy)")
+    b.add_argument("--profile-only", action="store_true", help="only the profile (saved as "
+                   "bench-teacher-profile), no timed rows")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--out", type=Path, default=Path("docs/results"))
     b.set_defaults(func=_bench)
