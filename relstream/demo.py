@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,11 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def group_stable(bootstrap: str, group: str) -> bool:
+def group_stable(kafka: Mapping[str, Any], group: str) -> bool:
     """True once the consumer group has members and finished rebalancing."""
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = KafkaAdminClient(**kafka, request_timeout_ms=5000)
     try:
         desc = admin.describe_groups([group]).get(group) or {}
         return bool(desc.get("group_state") == "Stable" and desc.get("members"))
@@ -108,14 +109,14 @@ class Demo:
 
         stack = LocalStack(self.settings)
         host, port = _host_port(self.settings.kafka_bootstrap)
-        if port_open(host, port) and _broker_answers(self.settings.kafka_bootstrap):
+        if port_open(host, port) and _broker_answers(self.settings.kafka_client_config()):
             say(f"== kafka: using the broker at {self.settings.kafka_bootstrap}")
         else:
             say("== kafka: starting the local broker (first run downloads it from Maven)")
             status = stack.start_kafka()
             self.started_kafka = True
             say(f"   {status.where} pid {status.pid}")
-        ensure_topics(self.settings.kafka_bootstrap, self.settings.topic_prefix)
+        ensure_topics(self.settings.kafka_client_config(), self.settings.topic_prefix)
         say(f"   topics prefixed {self.settings.topic_prefix!r}; ClickHouse embedded (chdb), "
             f"one path per child under {self.layout.out / 'state'}")
 
@@ -149,14 +150,14 @@ class Demo:
         if "streams run" in commands:
             up["streams"] = self.start_child(
                 kids.streams_spec(s, layout, plan, budget),
-                lambda: group_stable(s.kafka_bootstrap, groups["streams"]),
+                lambda: group_stable(s.kafka_client_config(), groups["streams"]),
                 f"Faust, label budget {budget:.0f}/min")
         else:
             self.skip("streams", "`relstream streams run` is not installed: no features and "
                       "no label requests")
         up["teacher"] = self.start_child(
             kids.teacher_spec(s, layout, plan, openai_url=openai_url),
-            lambda: group_stable(s.kafka_bootstrap, groups["teacher"]), which)
+            lambda: group_stable(s.kafka_client_config(), groups["teacher"]), which)
         trainer_cli = "train online" in commands
         if trainer_cli or kids.module_available("student_trainer.online.cli"):
             up["trainer"] = self.start_child(

@@ -65,6 +65,10 @@ def base_env(settings: CommonSettings, state_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELSTREAM_")}
     env.update({
         "RELSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "RELSTREAM_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "RELSTREAM_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+        "RELSTREAM_KAFKA_SASL_USERNAME": settings.kafka_sasl_username,
+        "RELSTREAM_KAFKA_SASL_PASSWORD": settings.kafka_sasl_password.get_secret_value(),
         "RELSTREAM_TOPIC_PREFIX": settings.topic_prefix,
         "RELSTREAM_STATE_DIR": str(state_dir),
         "RELSTREAM_CACHE_DIR": str(settings.cache_dir),
@@ -75,6 +79,8 @@ def base_env(settings: CommonSettings, state_dir: Path) -> dict[str, str]:
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
         "PYTHONUNBUFFERED": "1",
     })
+    if settings.kafka_ssl_cafile:
+        env["RELSTREAM_KAFKA_SSL_CAFILE"] = str(settings.kafka_ssl_cafile)
     return env
 
 

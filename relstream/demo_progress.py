@@ -42,7 +42,7 @@ class Progress:
         self.model_name = model_name
         self.supervisor = supervisor
         self.every_s = every_s
-        self._consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+        self._consumer = KafkaConsumer(**settings.kafka_client_config(),
                                        client_id="relstream-demo-progress",
                                        request_timeout_ms=10_000)
         self._last = 0.0

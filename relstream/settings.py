@@ -7,9 +7,10 @@ subclassing `CommonSettings`) and passes it down; nothing deeper reads the envir
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SECRET_PARAMS = {"password", "passwd", "pwd", "secret", "token", "access_token", "api_key"}
@@ -73,6 +74,21 @@ class CommonSettings(BaseSettings):
     kafka_bootstrap: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma separated."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every Kafka client connects; SASL_SSL for a broker "
+        "reached over a network (docs/serving.md, Security).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism with SASL_PLAINTEXT / SASL_SSL."
+    )
+    kafka_sasl_username: str = Field("", description="SASL user name.")
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr(""), description="SASL password (never logged; from a secrets file or env)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="CA bundle that signed the broker's certificate (SSL / SASL_SSL); "
+        "unset = the system's CAs.",
+    )
     topic_prefix: str = Field(
         "", description="Prefix for every topic name, so several deployments share a broker."
     )
@@ -92,6 +108,43 @@ class CommonSettings(BaseSettings):
         default_factory=default_cache_dir,
         description="Downloads kept across runs: Maven artifacts, converted models.",
     )
+
+    def kafka_client_config(self) -> dict[str, Any]:
+        """kafka-python keyword arguments for the broker: bootstrap servers and security.
+
+        Every kafka-python client (producer, consumer, admin) starts from this, so one set
+        of `RELSTREAM_KAFKA_*` variables moves the whole system onto SASL and/or TLS.
+        """
+        config: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap,
+                                  "security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            config.update(sasl_mechanism=self.kafka_sasl_mechanism,
+                          sasl_plain_username=self.kafka_sasl_username,
+                          sasl_plain_password=self.kafka_sasl_password.get_secret_value())
+        if self.kafka_security_protocol.endswith("SSL") and self.kafka_ssl_cafile:
+            config["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        return config
+
+    def faust_credentials(self) -> Any:
+        """The same security for Faust's aiokafka driver (`broker_credentials`), or None."""
+        protocol = self.kafka_security_protocol
+        if protocol == "PLAINTEXT":
+            return None
+        import ssl
+
+        import faust
+
+        context = None
+        if protocol.endswith("SSL"):
+            cafile = str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
+            context = ssl.create_default_context(cafile=cafile)
+        if protocol == "SSL":
+            return faust.SSLCredentials(context)
+        return faust.SASLCredentials(
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password.get_secret_value(),
+            mechanism=self.kafka_sasl_mechanism, ssl_context=context,
+        )
 
     def chdb_dsn(self) -> str:
         """The DSN clickhouse-connect should use: the configured URL or embedded chdb."""

@@ -18,9 +18,10 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from relstream.errors import StackError
 from relstream.settings import CommonSettings
@@ -181,15 +182,16 @@ class LocalStack:
         kdir = self._kafka_dir()
         kdir.mkdir(parents=True, exist_ok=True)
         controller = free_port()
+        proto = self._local_protocol()
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{host}:{controller}",
-            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+            "listeners": f"{proto}://{host}:{port},CONTROLLER://{host}:{controller}",
+            "advertised.listeners": f"{proto}://{host}:{port}",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": f"{proto}:{proto},CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": proto,
             "log.dirs": str(kdir / "data"),
             "num.partitions": "4",
             "offsets.topic.replication.factor": "1",
@@ -204,10 +206,43 @@ class LocalStack:
             "log.segment.bytes": str(64 * 1024 * 1024),
             "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
         }
+        if proto == "SASL_PLAINTEXT":
+            # One PLAIN user, the one the settings name; the broker talks to itself as it.
+            user = self.settings.kafka_sasl_username
+            password = self.settings.kafka_sasl_password.get_secret_value()
+            props.update({
+                "sasl.enabled.mechanisms": "PLAIN",
+                "sasl.mechanism.inter.broker.protocol": "PLAIN",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config":
+                    "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                    f'username="{user}" password="{password}" user_{user}="{password}";',
+            })
         path = kdir / "server.properties"
+        path.touch(mode=0o600)  # it may hold the SASL password
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         (kdir / "log4j.properties").write_text(_LOG4J.format(log=self.logs / "kafka.log"))
         return path
+
+    def _local_protocol(self) -> str:
+        """The local broker speaks PLAINTEXT, or SASL_PLAINTEXT with one PLAIN user; TLS
+        needs certificates, which belong to a real deployment, not this stack."""
+        s = self.settings
+        if s.kafka_security_protocol == "PLAINTEXT":
+            return "PLAINTEXT"
+        if s.kafka_security_protocol == "SASL_PLAINTEXT" and s.kafka_sasl_mechanism == "PLAIN":
+            name = s.kafka_sasl_username
+            if not name or not name.replace("-", "").replace("_", "").isalnum():
+                raise StackError("a SASL broker needs RELSTREAM_KAFKA_SASL_USERNAME "
+                                 "(letters, digits, - and _)")
+            if not s.kafka_sasl_password.get_secret_value() or '"' in \
+                    s.kafka_sasl_password.get_secret_value():
+                raise StackError("a SASL broker needs RELSTREAM_KAFKA_SASL_PASSWORD "
+                                 "(without double quotes)")
+            return "SASL_PLAINTEXT"
+        raise StackError(
+            f"the local broker speaks PLAINTEXT or SASL_PLAINTEXT with PLAIN, not "
+            f"{s.kafka_security_protocol}/{s.kafka_sasl_mechanism}; for TLS or SCRAM point "
+            "RELSTREAM_KAFKA_BOOTSTRAP at a broker configured for it")
 
     def _java(self, main: str, *args: str) -> list[str]:
         return [
@@ -254,7 +289,7 @@ class LocalStack:
                 raise StackError(
                     f"Kafka exited with {proc.returncode}; see {self.logs / 'kafka.out'}"
                 )
-            if port_open(host, port) and _broker_answers(self.settings.kafka_bootstrap):
+            if port_open(host, port) and _broker_answers(self.settings.kafka_client_config()):
                 return self.kafka_status()
             time.sleep(0.3)
         self.stop("kafka")
@@ -359,7 +394,7 @@ class LocalStack:
         from streams.topics import ensure_topics
 
         statuses = [self.start_kafka()]
-        ensure_topics(self.settings.kafka_bootstrap, self.settings.topic_prefix)
+        ensure_topics(self.settings.kafka_client_config(), self.settings.topic_prefix)
         redis = self.start_redis()
         if redis:
             statuses.append(redis)
@@ -465,12 +500,12 @@ def _kafka_cluster_id(seed: str) -> str:
     return base64.urlsafe_b64encode(uuid.UUID(seed).bytes).decode().rstrip("=")
 
 
-def _broker_answers(bootstrap: str) -> bool:
+def _broker_answers(kafka: Mapping[str, Any]) -> bool:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        admin = KafkaAdminClient(**kafka, request_timeout_ms=3000)
     except (KafkaError, OSError, ValueError):
         return False
     try:

@@ -109,9 +109,9 @@ class StreamFollowers:
         from streams.broker_wait import broker_problem, wait_for_broker
         from streams.kafka_io import EventProducer, run_consumer
 
-        bootstrap = self._settings.kafka_bootstrap
+        kafka = self._settings.kafka_client_config()
         while not self._stop.is_set():
-            if not wait_for_broker(bootstrap, f"serving's consumer of {topic}",
+            if not wait_for_broker(kafka, f"serving's consumer of {topic}",
                                    stop=self._stop):
                 return
             try:
@@ -121,7 +121,7 @@ class StreamFollowers:
                 run_consumer(self._settings, [topic], group_id, handler,
                              producer=self._producer, stop=self._stop)
             except (KafkaError, OSError) as exc:
-                if broker_problem(bootstrap) is None:  # the broker is fine: not its fault
+                if broker_problem(kafka) is None:  # the broker is fine: not its fault
                     log.exception("consumer of %s failed; retrying in 5 s", topic)
                     self._stop.wait(5.0)
                 else:  # the broker went away: one line, then wait for it again

@@ -23,7 +23,7 @@ from streams.topics import SEARCH_LOG, ensure_topics, topic_name
 
 def _raw_produce(settings: CommonSettings, lines: list[bytes]) -> float:
     producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+        **settings.kafka_client_config(), acks="all", enable_idempotence=True,
         linger_ms=5, batch_size=256 * 1024, max_request_size=2 * 1024 * 1024,
     )
     topic = topic_name(SEARCH_LOG, settings.topic_prefix)
@@ -45,7 +45,7 @@ def bench_replay(base: CommonSettings, events: int, repeats: int, out: Path) -> 
         for r in range(repeats):
             prefix = f"bench-{uuid.uuid4().hex[:8]}-"
             settings = base.model_copy(update={"topic_prefix": prefix})
-            ensure_topics(settings.kafka_bootstrap, prefix)
+            ensure_topics(settings.kafka_client_config(), prefix)
             raw_rates.append(_raw_produce(settings, lines))
             stats = replay_files(settings, None, path)
             replay_rates.append(stats.events_per_s)

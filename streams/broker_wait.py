@@ -13,6 +13,8 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,11 @@ def _hosts(bootstrap: str) -> list[tuple[str, int]]:
     return out
 
 
-def broker_problem(bootstrap: str, timeout_s: float = 5.0) -> str | None:
-    """None if a broker of `bootstrap` answers a metadata request, else what went wrong."""
+def broker_problem(kafka: Mapping[str, Any], timeout_s: float = 5.0) -> str | None:
+    """None if a broker answers a metadata request, else what went wrong. `kafka` is a
+    kafka-python client config (`CommonSettings.kafka_client_config()`): bootstrap servers
+    and security, so a broker that refuses our credentials is reported too."""
+    bootstrap = str(kafka["bootstrap_servers"])
     hosts = _hosts(bootstrap)
     if not hosts:
         return f"bootstrap servers {bootstrap!r} are not host:port"
@@ -46,7 +51,7 @@ def broker_problem(bootstrap: str, timeout_s: float = 5.0) -> str | None:
     from kafka import KafkaAdminClient
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="relstream-wait",
+        admin = KafkaAdminClient(**kafka, client_id="relstream-wait",
                                  request_timeout_ms=int(timeout_s * 1000))
     except Exception as exc:  # kafka-python raises several types here: all mean "not yet"
         return f"no metadata answer ({type(exc).__name__}: {exc})"
@@ -59,7 +64,7 @@ def broker_problem(bootstrap: str, timeout_s: float = 5.0) -> str | None:
     return None
 
 
-def wait_for_broker(bootstrap: str, what: str, *, stop: threading.Event | None = None,
+def wait_for_broker(kafka: Mapping[str, Any], what: str, *, stop: threading.Event | None = None,
                     first_wait_s: float = FIRST_WAIT_S, max_wait_s: float = MAX_WAIT_S,
                     timeout_s: float = 5.0) -> bool:
     """Block until the broker answers; True then, False if `stop` was set while waiting.
@@ -70,14 +75,14 @@ def wait_for_broker(bootstrap: str, what: str, *, stop: threading.Event | None =
     wait, tries, started = first_wait_s, 0, time.monotonic()
     while stop is None or not stop.is_set():
         tries += 1
-        problem = broker_problem(bootstrap, timeout_s)
+        problem = broker_problem(kafka, timeout_s)
         if problem is None:
             if tries > 1:
                 log.info("%s: Kafka broker %s answers after %d tries (%.0f s)", what,
-                         bootstrap, tries, time.monotonic() - started)
+                         kafka['bootstrap_servers'], tries, time.monotonic() - started)
             return True
         log.warning("%s: Kafka broker %s not reachable (%s); try %d, next in %.0f s", what,
-                    bootstrap, problem, tries, wait)
+                    kafka['bootstrap_servers'], problem, tries, wait)
         if stop is not None:
             if stop.wait(wait):
                 return False

@@ -51,7 +51,7 @@ def run_replay(args: argparse.Namespace) -> int:
         catalog = catalog or _existing(args.dir, "catalog.jsonl")
         log = log or _existing(args.dir, "search_log.jsonl")
     settings = CommonSettings()
-    ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
     stats = replay_files(settings, catalog, log, speed=args.speed,
                          progress=not args.no_progress)
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_type.items()))

@@ -38,7 +38,7 @@ class EventProducer:
         self.settings = settings
         self.client_id = client_id
         config: dict[str, Any] = {
-            "bootstrap_servers": settings.kafka_bootstrap,
+            **settings.kafka_client_config(),
             "client_id": client_id,
             "acks": "all",
             "enable_idempotence": True,
@@ -121,7 +121,7 @@ def make_consumer(
 ) -> KafkaConsumer:
     """A consumer on logical topics with manual commits and short group timeouts."""
     config: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
+        **settings.kafka_client_config(),
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",

@@ -8,7 +8,9 @@ feedback to its search locally. The catalog is compacted by item_id.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -68,16 +70,16 @@ def topic_name(logical: str, prefix: str = "") -> str:
     return prefix + logical
 
 
-def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(kafka: Mapping[str, Any], prefix: str = "", timeout_s: float = 30.0) -> list[str]:
     """Create every missing topic; existing ones are left as they are. Returns created names."""
-    return create_missing_topics(bootstrap, list(topic_specs(prefix).values()), timeout_s)
+    return create_missing_topics(kafka, list(topic_specs(prefix).values()), timeout_s)
 
 
-def create_missing_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30.0
+def create_missing_topics(kafka: Mapping[str, Any], specs: list[TopicSpec], timeout_s: float = 30.0
                           ) -> list[str]:
     """Create the topics of `specs` that do not exist yet; returns the names created."""
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="relstream-admin",
+        **kafka, client_id="relstream-admin",
         request_timeout_ms=int(timeout_s * 1000),
     )
     try:

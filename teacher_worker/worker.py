@@ -144,7 +144,7 @@ def run_worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     # A broker down at start is waited for (one log line per try), not a crash.
-    if not wait_for_broker(settings.kafka_bootstrap, "teacher worker", stop=stop):
+    if not wait_for_broker(settings.kafka_client_config(), "teacher worker", stop=stop):
         return ConsumerStats()
     producer = EventProducer(settings, client_id=SOURCE)
     cache = LabelCache(settings.cache_path())

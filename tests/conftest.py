@@ -65,7 +65,7 @@ def stack_settings(
         "clickhouse_url": chdb_url,
     })
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
     return settings
 
 

@@ -66,6 +66,7 @@ class Processor:
         datadir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             settings.app_id(), broker=broker_urls(settings.kafka_bootstrap),
+            broker_credentials=settings.faust_credentials(),
             datadir=str(datadir), store="memory://",
             topic_partitions=PARTITIONS, topic_replication_factor=1,
             broker_session_timeout=6, broker_heartbeat_interval=1,
@@ -95,7 +96,7 @@ class Processor:
             tables, LabelRequestPolicy(policy_params(settings)),
             CtrPrior(settings.ctr_prior, settings.ctr_prior_strength), self.metrics,
         )
-        self.gaps = GapGuard(settings.kafka_bootstrap, faust_committed(self.app))
+        self.gaps = GapGuard(settings.kafka_client_config(), faust_committed(self.app))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feast-push")
         self._store: Any = store
         self._needs_rebuild = True
@@ -303,7 +304,7 @@ def ensure_internal_topics(settings: ProcessorSettings) -> None:
     specs = [TopicSpec(delta_topic_name(settings))]
     specs += [TopicSpec(f"{app_id}-{name}-changelog", config={"cleanup.policy": "compact"})
               for name in TABLE_NAMES]
-    create_missing_topics(settings.kafka_bootstrap, specs)
+    create_missing_topics(settings.kafka_client_config(), specs)
 
 
 def _where(msg: Any) -> str:
@@ -321,8 +322,8 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "WARNING") -> None:
     from streams.broker_wait import wait_for_broker
     from streams.topics import ensure_topics
 
-    wait_for_broker(settings.kafka_bootstrap, "stream processor")
-    ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    wait_for_broker(settings.kafka_client_config(), "stream processor")
+    ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
     ensure_internal_topics(settings)
     # Feast pushes run in a thread; with the default 5 ms GIL switch interval every socket
     # call of the event loop waited for that thread (measured: ~5 ms per produce request).

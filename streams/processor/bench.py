@@ -144,12 +144,12 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path) -> in
     private: LocalStack | None = None
     settings = base.model_copy(update={"state_dir": tmp / "state",
                                        "topic_prefix": f"bench-{uuid.uuid4().hex[:8]}-"})
-    if not _broker_answers(settings.kafka_bootstrap):
+    if not _broker_answers(settings.kafka_client_config()):
         settings = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
         private = LocalStack(settings.model_copy(update={"state_dir": tmp / "stack"}))
         private.start_kafka()
     try:
-        ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+        ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
         log = tmp / "search_log.jsonl"
         n = write_synthetic_log(log, events, seed=1, items=2000)
         replay_files(settings, None, log)

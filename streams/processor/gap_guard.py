@@ -16,7 +16,7 @@ drops an event id it has already counted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,9 @@ class GapGuard:
     caught too. What a process has seen persists across rebalances.
     """
 
-    def __init__(self, bootstrap: str,
+    def __init__(self, kafka: Mapping[str, Any],
                  committed: Callable[[str, int], int | None] = lambda t, p: None) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = dict(kafka)  # kafka-python client config: servers and security
         self.committed = committed
         self.last: dict[tuple[str, int], int] = {}
 
@@ -57,7 +57,7 @@ class GapGuard:
         from kafka import KafkaConsumer, TopicPartition
 
         tp = TopicPartition(topic, partition)
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+        consumer = KafkaConsumer(**self.kafka, enable_auto_commit=False,
                                  group_id=None, client_id="relstream-gap-guard",
                                  consumer_timeout_ms=10_000)
         out: list[Record] = []

@@ -154,7 +154,7 @@ def run_freshness_cmd(args: argparse.Namespace) -> int:
         "state_dir": state, "registry_dir": "", "online_kind": args.kind,
         "online_encoder": "tiny" if args.tiny else "minilm", "online_layers": args.layers,
         "online_min_validation": 1, "online_holdout_every": 2, "online_init": "base"})
-    ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
     rows = run_freshness(settings, trials=args.trials)
     model = "tiny" if args.tiny else f"MiniLM-{args.layers}L"
     save_results("freshness", rows, args.out, command="relstream " + " ".join(sys.argv[1:]),

@@ -39,7 +39,7 @@ class Hop:
 
         from streams.topics import topic_name
 
-        self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+        self.consumer = KafkaConsumer(**settings.kafka_client_config(),
                                       enable_auto_commit=False)
         name = topic_name(logical, settings.topic_prefix)
         parts = None

@@ -13,7 +13,7 @@ def read_topic(settings: CommonSettings, logical: str, timeout_s: float = 30.0
                ) -> list[ConsumerRecord]:
     import time
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+    consumer = KafkaConsumer(**settings.kafka_client_config(),
                              enable_auto_commit=False, fetch_max_bytes=32 * 1024 * 1024)
     name = topic_name(logical, settings.topic_prefix)
     try:

@@ -102,7 +102,7 @@ def test_teacher_worker_waits_for_a_late_broker(tmp_path: Path, vllm_teacher: An
         assert "Traceback" not in log_path.read_text()
 
         stack.start_kafka()
-        topics.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+        topics.ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
         item = CatalogItem(item_id="sku-1", title="Acme Red Mug", category="Kitchen > Mugs")
         producer = EventProducer(settings, client_id="test")
         producer.send(topics.LABEL_REQUESTS, LabelRequest(

@@ -80,7 +80,7 @@ def stack(kafka_broker: CommonSettings, tmp_path_factory: pytest.TempPathFactory
 
     settings = kafka_broker.model_copy(update={
         "topic_prefix": f"e2e{uuid.uuid4().hex[:8]}-", "clickhouse_url": ""})
-    ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
     return Stack(settings, tmp_path_factory.mktemp("e2e"),
                  vllm_teacher.settings.model_dir(), vllm_teacher.url)
 
@@ -228,7 +228,8 @@ def test_recorded_demo_replays_through_the_whole_loop(stack: Stack, round_no: in
         for spec in (server, streams, teacher):
             sup.start(spec.name, spec.argv, env=spec.env, cwd=spec.state_dir)
         for name in ("streams", "teacher"):
-            sup.wait_ready(name, lambda n=name: group_stable(s.kafka_bootstrap, groups[n]), 180)
+            sup.wait_ready(name, lambda n=name: group_stable(s.kafka_client_config(), groups[n]),
+                           180)
 
         replay_files(s, FIXTURE / "catalog.jsonl", FIXTURE / "search_log.jsonl")
         # Round 1: exactly the fixture's counts. Round 2: the topic now holds the fixture

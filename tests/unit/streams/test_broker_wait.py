@@ -23,7 +23,7 @@ def _tries(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 def test_wait_backs_off_with_one_line_per_try(caplog: pytest.LogCaptureFixture) -> None:
-    bootstrap = f"127.0.0.1:{free_port()}"  # nothing listens there
+    bootstrap = {"bootstrap_servers": f"127.0.0.1:{free_port()}"}  # nothing listens there
     assert "refused" in (broker_problem(bootstrap) or "").lower()
     stop = threading.Event()
     threading.Timer(3.5, stop.set).start()
