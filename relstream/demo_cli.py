@@ -49,6 +49,12 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                       help="folder for the world, logs, registry, report and plots "
                       "(default demo-out)")
     demo.add_argument("--seed", type=int, default=None, help="world seed (default 7)")
+    demo.add_argument("--seeds", default=None, metavar="LIST", help="run once per world seed "
+                      "(1-5 or 3,7,9) under OUT/seed-N with one shared vLLM server, and judge "
+                      "them by the pre-registered rule (docs/demo.md): writes "
+                      "docs/results/demo-seeds.json")
+    demo.add_argument("--results", type=Path, default=Path("docs/results"),
+                      help="where --seeds writes demo-seeds.json/.md")
     demo.add_argument("--speedup", type=float, default=None, metavar="X",
                       help="scale both replay phases' wall time by 1/X (e.g. 2 = twice as fast)")
     demo.add_argument("--student-lr", type=float, default=None, metavar="LR",
@@ -74,6 +80,15 @@ def run(args: argparse.Namespace) -> int:
         plan = replace(plan, pre_seconds=plan.pre_seconds / args.speedup,
                        post_seconds=plan.post_seconds / args.speedup)
     quiet_console(args.out / "logs" / "demo.log")
+    if args.seeds:
+        import sys
+
+        from relstream.demo_seeds import parse_seeds, run_seeds
+
+        if args.seed is not None:
+            raise SystemExit("give --seed or --seeds, not both")
+        return run_seeds(CommonSettings(), plan, args.out, parse_seeds(args.seeds),
+                         args.results, command="relstream " + " ".join(sys.argv[1:]))
     result = run_demo(CommonSettings(), plan, args.out)
     failed = bool(result.leftovers) or result.report_dir is None
     print(f"demo finished in {result.seconds / 60:.1f} min"

@@ -27,11 +27,39 @@ def arm_versions(ab_config: Path, registry_root: Path, name: str) -> dict[str, s
     return out
 
 
+PRELAUNCH_PAIRS = 2000
+"""Ground-truth pairs of the pre-launch test queries scored (whole queries, by hash)."""
+
+
+def prelaunch_eval_set(world_dir: Path, truth: Any, limit: int = PRELAUNCH_PAIRS
+                       ) -> tuple[list[Any], list[str]]:
+    """Ground-truth pairs of the test split's queries that are not the new brand's (what
+    version 1 was trained to know), whole queries in a fixed hash order up to `limit`."""
+    import hashlib
+
+    from streams.simulator.loaders import load_catalog, load_labels, load_splits
+    from student_trainer.pipeline import eval_example
+
+    catalog = load_catalog(world_dir)
+    test = {q for q in load_splits(world_dir)["test"] if not truth.is_new_brand(q)}
+    by_query: dict[str, list[tuple[str, str]]] = {}
+    for (q, i), g in sorted(load_labels(world_dir).items()):
+        if q in test and i in catalog:
+            by_query.setdefault(q, []).append((i, g))
+    pairs: list[tuple[str, str, str]] = []
+    for q in sorted(by_query, key=lambda q: hashlib.sha256(q.encode()).hexdigest()):
+        if len(pairs) >= limit:
+            break
+        pairs += [(q, i, g) for i, g in by_query[q]]
+    return [eval_example(q, catalog[i]) for q, i, _ in pairs], [g for _, _, g in pairs]
+
+
 def score_versions(world_dir: Path, registry_root: Path, name: str,
-                   versions: dict[str, str]) -> list[dict[str, Any]]:
+                   versions: dict[str, str], which: str = "brand") -> list[dict[str, Any]]:
     """One row per arm: version, AUC (E vs rest), `ndcg_lin@10` (linear gains 3/2/1/0, not
     the A/B report's ESCI-gain `ndcg@10`), macro-F1, pairs, on every ground-truth pair of
-    the new brand's queries (from the world's scenario)."""
+    the new brand's queries (`which="brand"`, from the world's scenario) or on the
+    pre-launch test pairs (`which="prelaunch"`, see `prelaunch_eval_set`)."""
     from student_trainer import registry
     from student_trainer.encoders import load_tokenizer
     from student_trainer.evaluate import grade_metrics
@@ -39,7 +67,9 @@ def score_versions(world_dir: Path, registry_root: Path, name: str,
     from student_trainer.online.prequential import GroundTruth
     from student_trainer.onnx_predict import OnnxStudent
 
-    examples, grades = brand_eval_set(world_dir, GroundTruth.from_world(world_dir))
+    truth = GroundTruth.from_world(world_dir)
+    examples, grades = (brand_eval_set(world_dir, truth) if which == "brand"
+                        else prelaunch_eval_set(world_dir, truth))
     if not examples:
         return []
     rows = []

@@ -36,6 +36,10 @@ def report_and_plots(demo: Demo, world: World) -> None:
         say(f"\n================ A/B report: the new brand's queries, last "
             f"{1 - demo.plan.verdict_from:.0%} of the experiment (the verdict) ================")
         say(render_text(report.new_brand_late))
+    if report.other_late is not None:
+        say(f"\n================ A/B report: every other query, last "
+            f"{1 - demo.plan.verdict_from:.0%} of the experiment ================")
+        say(render_text(report.other_late))
     for error in report.errors:
         say(f"!! {error}")
     grades = load_grades(world.labels)
@@ -58,6 +62,7 @@ def report_and_plots(demo: Demo, world: World) -> None:
         result.plots.append(target)
     result.verdict = report.verdict()
     final_models = _final_models(demo, world)
+    prelaunch = _final_models(demo, world, which="prelaunch")
     result.report_dir = layout.report
     traffic = demo.traffic.stats if demo.traffic is not None else None
     summary = write_summary(report, layout.report / "summary.json", {
@@ -66,12 +71,16 @@ def report_and_plots(demo: Demo, world: World) -> None:
         "traffic": traffic.__dict__ if traffic else None,
         "new_brand": world.new_brand,
         "final_models_on_new_brand_pairs": final_models,
+        "final_models_on_prelaunch_pairs": prelaunch,
     })
     say(f"\n== {result.verdict}")
     if final_models:
         say("== the models each arm ended with, offline on every ground-truth pair of the new "
             "brand's queries:")
         say(render(final_models))
+    if prelaunch:
+        say("== the same models on the pre-launch test pairs (the other queries' ground truth):")
+        say(render(prelaunch))
     say(f"== versions published: {len(published)}; traffic: "
         f"{traffic.sent if traffic else 0} requests")
     say(f"== report: {summary} (and ab-report-*.json/png in {layout.report})")
@@ -79,7 +88,7 @@ def report_and_plots(demo: Demo, world: World) -> None:
     say(f"== logs: {layout.logs}")
 
 
-def _final_models(demo: Demo, world: World) -> list[dict[str, Any]]:
+def _final_models(demo: Demo, world: World, which: str = "brand") -> list[dict[str, Any]]:
     """Offline scores of both arms' final models; [] (and a line said) if they cannot be had."""
     from relstream.demo import MODEL_NAME, say
     from relstream.demo_final_models import arm_versions, score_versions
@@ -89,7 +98,7 @@ def _final_models(demo: Demo, world: World) -> list[dict[str, Any]]:
         return []
     try:
         versions = arm_versions(ab_config, demo.layout.registry, MODEL_NAME)
-        return score_versions(world.dir, demo.layout.registry, MODEL_NAME, versions)
+        return score_versions(world.dir, demo.layout.registry, MODEL_NAME, versions, which)
     except Exception as exc:  # an extra view: the A/B report above already stands
         say(f"!! offline scoring of the final models failed: {exc}")
         return []

@@ -27,6 +27,7 @@ REQUESTS = "serving_requests"
 FEEDBACK = "serving_feedback"
 NEW_BRAND_REQUESTS = "demo_new_brand_requests"
 NEW_BRAND_LATE = "demo_new_brand_requests_late"
+OTHER_LATE = "demo_other_requests_late"
 BASELINE = "frozen"
 CHALLENGER = "continuous"
 
@@ -51,6 +52,8 @@ class DemoReport:
     new_brand: ABReport | None
     new_brand_late: ABReport | None = None
     """The new brand's queries from `verdict_from` of the experiment on (see `verdict`)."""
+    other_late: ABReport | None = None
+    """Every other query in the same window: continuous training must not cost them."""
     verdict_from: float = 0.0
     rows: list[RequestRow] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -94,15 +97,16 @@ def open_server_data(settings: CommonSettings) -> LockedClient:
 
 
 def _new_brand_table(client: LockedClient, experiment: str, new_brand_queries: list[str],
-                     table: str = NEW_BRAND_REQUESTS, from_share: float = 0.0) -> int:
-    """Copy the new brand's requests into `table`: those from `from_share` of the
-    experiment's time range on (0: all of them)."""
+                     table: str = NEW_BRAND_REQUESTS, from_share: float = 0.0,
+                     exclude: bool = False) -> int:
+    """Copy the new brand's requests (`exclude`: every other request) into `table`: those
+    from `from_share` of the experiment's time range on (0: all of them)."""
     client.command(f"DROP TABLE IF EXISTS {table}")
     client.command(f"CREATE TABLE {table} AS {REQUESTS}")
     norm = NORMALIZE.format(col="query")
     client.command(
         f"""INSERT INTO {table} SELECT * FROM {REQUESTS}
-            WHERE {norm} IN {{queries:Array(String)}}
+            WHERE {norm} {"NOT IN" if exclude else "IN"} {{queries:Array(String)}}
               AND ts >= (SELECT min(ts) + toIntervalMillisecond(toInt64(
                              {{share:Float64}} * (toUnixTimestamp64Milli(max(ts))
                                                   - toUnixTimestamp64Milli(min(ts)))))
@@ -173,6 +177,15 @@ def build_report(
             save(late, out_dir)
         except ReportError as exc:
             result.errors.append(f"A/B report (new brand, late window): {exc}")
+        try:
+            _new_brand_table(client, experiment, new_brand_queries, OTHER_LATE, verdict_from,
+                             exclude=True)
+            other = _report(client, experiment, OTHER_LATE, labels, min_requests // 2)
+            other.experiment = f"{experiment}-other-late"
+            result.other_late = other
+            save(other, out_dir)
+        except ReportError as exc:
+            result.errors.append(f"A/B report (other queries, late window): {exc}")
     try:
         result.rows = request_rows(client, experiment, new_brand_queries)
     except Exception as exc:  # plots are extra; the tables above already stand
@@ -187,6 +200,7 @@ def write_summary(report: DemoReport, path: Path, extra: dict[str, Any]) -> Path
         "all_queries": report.all_queries.to_json() if report.all_queries else None,
         "new_brand": report.new_brand.to_json() if report.new_brand else None,
         "new_brand_late": report.new_brand_late.to_json() if report.new_brand_late else None,
+        "other_late": report.other_late.to_json() if report.other_late else None,
         "verdict_from": report.verdict_from,
         "errors": report.errors, **extra,
     }

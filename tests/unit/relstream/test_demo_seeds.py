@@ -1,0 +1,50 @@
+"""The multi-seed verdict: seed lists, the pre-registered win rule, the pooled interval."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from relstream.demo_seeds import parse_seeds, pooled, seed_row
+
+
+def _summary(brand: tuple[float, float], other: tuple[float, float], v1_auc: float = 0.9
+             ) -> dict[str, Any]:
+    def report(diff: float, p: float) -> dict[str, Any]:
+        return {"comparisons": [{"metric": "clicks_per_search", "diff": 9.0, "p": 0.0},
+                                {"metric": "ndcg@10", "diff": diff, "p": p}]}
+    return {"new_brand_late": report(*brand), "other_late": report(*other),
+            "final_models_on_prelaunch_pairs": [{"arm": "frozen", "auc": v1_auc},
+                                                {"arm": "continuous", "auc": 0.5}]}
+
+
+def test_parse_seeds() -> None:
+    assert parse_seeds("1-5") == [1, 2, 3, 4, 5]
+    assert parse_seeds("3, 7,9") == [3, 7, 9]
+    for bad in ("", "1,1", "x"):
+        with pytest.raises(ValueError):
+            parse_seeds(bad)
+
+
+def test_the_win_rule() -> None:
+    win = seed_row(1, _summary((0.06, 0.01), (-0.01, 0.40)))
+    assert win["win"] and win["v1_auc_prelaunch"] == 0.9 and "error" not in win
+    assert win["brand_ndcg_diff"] == 0.06 and win["other_p"] == 0.40
+    assert not seed_row(2, _summary((0.049, 1e-9), (0.0, 1.0)))["win"]  # below +0.05
+    assert not seed_row(3, _summary((0.2, 1e-9), (-0.01, 0.01)))["win"]  # others hurt
+    assert seed_row(4, _summary((0.2, 1e-9), (0.03, 0.01)))["win"]  # others better: fine
+    lost = seed_row(5, None, "RuntimeError: boom")
+    assert not lost["win"] and lost["error"] == "RuntimeError: boom"
+    assert lost["brand_ndcg_diff"] is None and lost["v1_auc_prelaunch"] is None
+
+
+def test_pooled_t_interval() -> None:
+    found = pooled([0.1, 0.0, 0.2, 0.1, 0.1])
+    sd = math.sqrt(0.02 / 4)
+    half = 2.7764451051977987 * sd / math.sqrt(5)  # t(0.975, 4)
+    assert found["diff"] == pytest.approx(0.1)
+    assert found["ci_low"] == pytest.approx(0.1 - half)
+    assert found["ci_high"] == pytest.approx(0.1 + half)
+    assert math.isnan(pooled([0.3])["ci_low"])
