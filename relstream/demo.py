@@ -47,6 +47,8 @@ class DemoResult:
     plots: list[Path] = field(default_factory=list)
     verdict: str = ""
     seconds: float = 0.0
+    bootstrap: dict[str, Any] | None = None
+    """What the offline training of version 1 did (None: no bootstrap)."""
 
 
 def group_stable(kafka: Mapping[str, Any], group: str) -> bool:
@@ -145,6 +147,8 @@ class Demo:
         groups = kids.group_ids(s)
         up = {}
         openai_url, which = self.start_teacher_engine()
+        if openai_url and plan.bootstrap_labels:
+            self.bootstrap(openai_url)
         budget = (plan.label_budget_per_minute if openai_url
                   else plan.stand_in_budget_per_minute)
         if "streams run" in commands:
@@ -168,6 +172,20 @@ class Demo:
             self.skip("trainer", "the continuous trainer (student_trainer.online) is not "
                       "installed: no student versions, so nothing to serve")
         return up
+
+    def bootstrap(self, openai_url: str) -> None:
+        """Version 1 trained offline on teacher labels of the pre-launch history (see
+        `relstream.demo_bootstrap`); a failure is said and the trainer makes version 1."""
+        from relstream.demo_bootstrap import bootstrap_version_1
+
+        assert self.world is not None
+        try:
+            self.result.bootstrap = bootstrap_version_1(
+                self.world, self.plan, self.layout.registry, MODEL_NAME, openai_url,
+                self.settings.cache_dir, say)
+        except Exception as exc:  # the loop still runs; its first version is then online
+            self.skip("bootstrap", f"version 1 could not be trained offline ({exc}); the "
+                      "continuous trainer's first gated version becomes version 1")
 
     def start_teacher_engine(self) -> tuple[str | None, str]:
         """The teacher's engine: ELLM-rele on vLLM (a running server at the configured URL,

@@ -57,6 +57,9 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                       help="where --seeds writes demo-seeds.json/.md")
     demo.add_argument("--speedup", type=float, default=None, metavar="X",
                       help="scale both replay phases' wall time by 1/X (e.g. 2 = twice as fast)")
+    demo.add_argument("--bootstrap-labels", type=int, default=None, metavar="N",
+                      help="train version 1 offline on N teacher labels of the pre-launch "
+                      "history before the stream starts (0: off, the plan's default)")
     demo.add_argument("--student-lr", type=float, default=None, metavar="LR",
                       help="encoder learning rate of the continuous trainer (default 3e-4)")
     demo.set_defaults(func=run)
@@ -74,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         plan = replace(plan, seed=args.seed)
     if args.teacher is not None:
         plan = replace(plan, teacher=args.teacher)
+    if args.bootstrap_labels is not None:
+        plan = replace(plan, bootstrap_labels=args.bootstrap_labels)
     if args.student_lr is not None:
         plan = replace(plan, student_lr=args.student_lr)
     if args.speedup:

@@ -72,6 +72,7 @@ def report_and_plots(demo: Demo, world: World) -> None:
         "new_brand": world.new_brand,
         "final_models_on_new_brand_pairs": final_models,
         "final_models_on_prelaunch_pairs": prelaunch,
+        "bootstrap": result.bootstrap,
     })
     say(f"\n== {result.verdict}")
     if final_models:

@@ -65,6 +65,12 @@ class DemoPlan:
     new_item_impressions: int = 5
     """The processor's "new item" threshold (impressions in 24 h): low, so that in these
     small worlds mostly the launched items count as new and get labels first."""
+    # --- version 1 (relstream.demo_bootstrap)
+    bootstrap_labels: int = 0
+    """Pre-launch pairs the teacher labels before the stream starts, to train version 1
+    offline; 0 = no bootstrap (version 1 is the continuous trainer's first gated model)."""
+    bootstrap_epochs: int = 6
+    bootstrap_lr: float = 3e-4
     # --- continuous trainer
     student_encoder: Literal["minilm", "tiny"] = "minilm"
     student_layers: int = 2
@@ -108,6 +114,8 @@ class DemoPlan:
             (self.teacher_max_new_tokens >= 1, "teacher_max_new_tokens must be >= 1"),
             (1 <= self.student_layers <= 6, f"student_layers={self.student_layers}: 1..6"),
             (self.student_lr > 0, f"student_lr={self.student_lr}: must be > 0"),
+            (self.bootstrap_labels >= 0 and self.bootstrap_epochs >= 1
+             and self.bootstrap_lr > 0, "bootstrap_labels >= 0, epochs >= 1, lr > 0"),
             (self.gate_every_labels >= 1, "gate_every_labels must be >= 1"),
             (self.traffic_rps > 0, "traffic_rps must be > 0"),
             (0 <= self.new_brand_share < 1, "new_brand_share must be in [0, 1)"),

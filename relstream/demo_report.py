@@ -169,23 +169,21 @@ def build_report(
     except ReportError as exc:
         result.errors.append(f"A/B report (new brand): {exc}")
     if verdict_from > 0 and result.new_brand is not None:
-        try:
-            _new_brand_table(client, experiment, new_brand_queries, NEW_BRAND_LATE, verdict_from)
-            late = _report(client, experiment, NEW_BRAND_LATE, labels, min_requests // 2)
-            late.experiment = f"{experiment}-new-brand-late"
-            result.new_brand_late = late
+        def late_window(table: str, suffix: str, what: str, exclude: bool) -> ABReport | None:
+            try:
+                _new_brand_table(client, experiment, new_brand_queries, table, verdict_from,
+                                 exclude=exclude)
+                late = _report(client, experiment, table, labels, min_requests // 2)
+            except ReportError as exc:
+                result.errors.append(f"A/B report ({what}, late window): {exc}")
+                return None
+            late.experiment = f"{experiment}-{suffix}"
             save(late, out_dir)
-        except ReportError as exc:
-            result.errors.append(f"A/B report (new brand, late window): {exc}")
-        try:
-            _new_brand_table(client, experiment, new_brand_queries, OTHER_LATE, verdict_from,
-                             exclude=True)
-            other = _report(client, experiment, OTHER_LATE, labels, min_requests // 2)
-            other.experiment = f"{experiment}-other-late"
-            result.other_late = other
-            save(other, out_dir)
-        except ReportError as exc:
-            result.errors.append(f"A/B report (other queries, late window): {exc}")
+            return late
+
+        result.new_brand_late = late_window(NEW_BRAND_LATE, "new-brand-late", "new brand",
+                                            exclude=False)
+        result.other_late = late_window(OTHER_LATE, "other-late", "other queries", exclude=True)
     try:
         result.rows = request_rows(client, experiment, new_brand_queries)
     except Exception as exc:  # plots are extra; the tables above already stand

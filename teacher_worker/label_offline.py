@@ -98,14 +98,21 @@ def _append(path: Path, lines: list[str]) -> None:
 def label_world(backend: TeacherBackend, world: Path, out: Path, limits: dict[str, int],
                 *, batch: int = 32, seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """Label the sampled pairs of `world` not yet in `out`; return counts and labels/s."""
-    from tqdm import tqdm
-
     from streams.simulator.loaders import load_catalog
 
-    catalog = load_catalog(world)
+    return label_pairs(backend, load_catalog(world), world_pairs(world, limits, seed), out,
+                       batch=batch, progress=progress)
+
+
+def label_pairs(backend: TeacherBackend, catalog: dict[str, Any],
+                pairs: list[tuple[str, str, str]], out: Path, *, batch: int = 32,
+                progress: bool = True) -> dict[str, Any]:
+    """Label the (reason, query, item_id) `pairs` not yet in `out` (appended, resumable)."""
+    from tqdm import tqdm
+
     out.parent.mkdir(parents=True, exist_ok=True)
     already = done_pairs(out)
-    todo = [p for p in world_pairs(world, limits, seed) if pair_key(p[1], p[2]) not in already]
+    todo = [p for p in pairs if pair_key(p[1], p[2]) not in already]
     labelled = failed = 0
     t0 = time.perf_counter()
     bar = tqdm(total=len(todo), desc="teacher label", unit="pair", disable=not progress)
