@@ -5,7 +5,8 @@ runs it judges; `RULE_MARKER` finds that commit, recorded as `rule_commit`. Per 
 continuous − frozen NDCG@10 of the served lists on the new brand's queries and on every
 other query, over the last half of the experiment; a **win** is a brand effect of at least
 `WIN_DIFF` with the other queries not significantly worse. Pooled: the mean brand effect
-over seeds with a 95 % t-interval. One vLLM server serves every run.
+over seeds with a 95 % t-interval. One vLLM server serves every run; each run is its own
+`relstream demo` process (embedded ClickHouse admits one data path per process).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -105,34 +105,51 @@ def _shared_teacher(plan: Any, out: Path) -> Any:
     return proc
 
 
+def _one_run(plan: Any, seed: int, out: Path, log: Path) -> str:
+    """`relstream demo` for one seed in a child process (chdb admits one data path per
+    process, and the report opens each run's own); returns an error or ""."""
+    import sys
+
+    argv = [sys.executable, "-m", "relstream.cli", "demo", "--seed", str(seed), "--out",
+            str(out), "--bootstrap-labels", str(plan.bootstrap_labels)]
+    if plan.mode != "full":
+        argv.append(f"--{plan.mode}")
+    if plan.teacher != "llm":
+        argv += ["--teacher", plan.teacher]
+    with log.open("ab") as fh:
+        proc = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT)
+    return "" if proc.returncode == 0 else f"the run exited with {proc.returncode} (see {log})"
+
+
 def run_seeds(settings: Any, plan: Any, out: Path, seeds: list[int], results: Path,
               command: str) -> int:
     """Run the demo once per seed under `out/seed-<n>`, then tabulate and save the verdict."""
     import json
 
     from relstream.bench import save_results
-    from relstream.demo import run_demo, say
+    from relstream.demo import say
     from teacher_worker.vllm_server import stop_group
 
     repo = Path(__file__).resolve().parents[1]
     commit = rule_commit(repo)
     say(f"== {len(seeds)} demo runs ({plan.mode}), seeds {seeds}; rule commit {commit}")
+    out.mkdir(parents=True, exist_ok=True)
     proc = _shared_teacher(plan, out)
     rows = []
     try:
         for seed in seeds:
-            say(f"\n######## seed {seed} ########")
+            run_out = out / f"seed-{seed}"
+            say(f"== seed {seed}: relstream demo --{plan.mode} --seed {seed} --out {run_out} "
+                f"(console in {out / f'seed-{seed}.log'})")
             error, summary = "", None
             try:
-                result = run_demo(settings, replace(plan, seed=seed), out / f"seed-{seed}")
-                path = out / f"seed-{seed}" / "report" / "summary.json"
+                error = _one_run(plan, seed, run_out, out / f"seed-{seed}.log")
+                path = run_out / "report" / "summary.json"
                 summary = json.loads(path.read_text()) if path.exists() else None
-                if result.report_dir is None:
-                    error = "the run made no report"
             except Exception as exc:  # one failed seed is reported, the others still run
                 error = f"{type(exc).__name__}: {exc}"
             rows.append(seed_row(seed, summary, error))
-            say(f"== seed {seed}: {rows[-1]}")
+            say(f"== seed {seed}: " + ", ".join(f"{k} {v}" for k, v in rows[-1].items()))
     finally:
         if proc is not None:
             stop_group(proc)
