@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +128,14 @@ def _transformers_row(settings: Any, args: argparse.Namespace, pairs: list[Pair]
     return row, probs
 
 
-def _server_row(settings: Any, args: argparse.Namespace, pairs: list[Pair], warmup: list[Pair],
-                reference: list[dict[str, float]] | None, *, prefix_caching: bool,
-                block_size: int | None, log_dir: Path) -> dict[str, Any]:
+@contextmanager
+def _warm_server(
+    settings: Any, args: argparse.Namespace, warmup: list[Pair], log_dir: Path, *,
+    prefix_caching: bool, block_size: int | None,
+) -> Iterator[tuple[Any, Any, Any, float]]:
+    """A vLLM server of `settings` on a free port, ready and warmed up on `warmup`:
+    yields (its settings, its process, an OpenAI backend on it, seconds it took to start);
+    stopped on exit."""
     from relstream.stack import free_port
     from teacher_worker.backends.openai_backend import OpenAIBackend
     from teacher_worker.vllm_server import base_url, start_server, stop_group, wait_ready
@@ -144,11 +151,19 @@ def _server_row(settings: Any, args: argparse.Namespace, pairs: list[Pair], warm
         started = wait_ready(base_url(served), proc, served.vllm_ready_timeout_s, log)
         backend = OpenAIBackend.from_settings(served)
         backend.judge(warmup)
+        yield served, proc, backend, started
+    finally:
+        stop_group(proc)
+
+
+def _server_row(settings: Any, args: argparse.Namespace, pairs: list[Pair], warmup: list[Pair],
+                reference: list[dict[str, float]] | None, *, prefix_caching: bool,
+                block_size: int | None, log_dir: Path) -> dict[str, Any]:
+    with _warm_server(settings, args, warmup, log_dir, prefix_caching=prefix_caching,
+                      block_size=block_size) as (served, _, backend, started):
         t0 = time.perf_counter()
         judgements = backend.judge(pairs)
         seconds = time.perf_counter() - t0
-    finally:
-        stop_group(proc)
     probs: list[dict[str, float]] = [{str(g): p for g, p in j.grade_probs.items()}
                                      for j in judgements]
     block = block_size or "vLLM default (128)"
@@ -188,22 +203,10 @@ def _offline_row(settings: Any, args: argparse.Namespace, pairs: list[Pair],
 def _profile(settings: Any, args: argparse.Namespace, pairs: list[Pair], warmup: list[Pair],
              log_dir: Path) -> dict[str, Any]:
     """py-spy samples of the production server (block 32, prefix caching) while it labels."""
-    from relstream.stack import free_port
-    from teacher_worker.backends.openai_backend import OpenAIBackend
     from teacher_worker.bench_profile import profile_labelling
-    from teacher_worker.vllm_server import base_url, start_server, stop_group, wait_ready
 
-    port = free_port()
-    served = settings.model_copy(update={
-        "vllm_port": port, "vllm_prefix_caching": True, "vllm_block_size": 32,
-        "teacher_openai_url": f"http://127.0.0.1:{port}/v1",
-        "teacher_max_new_tokens": args.max_new_tokens})
-    log = log_dir / f"vllm-profile-{port}.log"
-    proc = start_server(served, log)
-    try:
-        wait_ready(base_url(served), proc, served.vllm_ready_timeout_s, log)
-        backend = OpenAIBackend.from_settings(served)
-        backend.judge(warmup)
+    with _warm_server(settings, args, warmup, log_dir, prefix_caching=True,
+                      block_size=32) as (_, proc, backend, _started):
         # Label the pairs repeatedly (fresh prefixes are not needed: the profile is of the
         # decode loop) until the sampling window closes.
         stop = time.monotonic() + args.profile
@@ -213,8 +216,6 @@ def _profile(settings: Any, args: argparse.Namespace, pairs: list[Pair], warmup:
                 backend.judge(pairs)
 
         found = profile_labelling(label, proc.pid, args.profile, log_dir / "profile.raw")
-    finally:
-        stop_group(proc)
     print(json.dumps({"profile": found}, indent=1), flush=True)
     return found
 
