@@ -12,7 +12,6 @@ A stage whose component is missing or fails is skipped with the reason, never wa
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -206,10 +205,8 @@ class Demo:
             return teacher.teacher_openai_url, f"ELLM-rele via {teacher.teacher_openai_url}"
         port = free_port()
         url = f"http://127.0.0.1:{port}/v1"
-        cpus = self.plan.vllm_cpus
-        if cpus == "last":
-            cpus = str(max(os.sched_getaffinity(0)))
-        ok = self.start_child(kids.vllm_spec(self.settings, self.layout, port, cpus),
+        ok = self.start_child(kids.vllm_spec(self.settings, self.layout, port,
+                                             self.plan.vllm_cores()),
                               lambda: http_ok(f"{url}/models"),
                               f"vLLM serving {name} at {url}",
                               timeout_s=self.plan.vllm_start_timeout_s)

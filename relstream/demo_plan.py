@@ -126,6 +126,12 @@ class DemoPlan:
             if not ok:
                 raise DemoError(f"invalid demo plan: {message}")
 
+    def vllm_cores(self) -> str:
+        """`vllm_cpus` as cores: `last` resolves to this process's last usable core."""
+        import os
+
+        return str(max(os.sched_getaffinity(0))) if self.vllm_cpus == "last" else self.vllm_cpus
+
     def speed(self, world_seconds: float) -> tuple[float, float]:
         """Replay speeds (event seconds per wall second) of phase 1 and phase 2."""
         return (world_seconds * self.change_at / self.pre_seconds,

@@ -95,8 +95,8 @@ def _shared_teacher(plan: Any, out: Path) -> Any:
     teacher = TeacherSettings()
     if plan.teacher != "llm" or server_ready(teacher.teacher_openai_url):
         return None
-    cpus = str(max(os.sched_getaffinity(0))) if plan.vllm_cpus == "last" else plan.vllm_cpus
-    served = teacher.model_copy(update={"vllm_port": free_port(), "vllm_cpus": cpus})
+    served = teacher.model_copy(update={"vllm_port": free_port(),
+                                        "vllm_cpus": plan.vllm_cores()})
     log = out / "vllm.log"
     out.mkdir(parents=True, exist_ok=True)
     proc = start_server(served, log)
