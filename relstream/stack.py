@@ -234,8 +234,8 @@ class LocalStack:
             if not name or not name.replace("-", "").replace("_", "").isalnum():
                 raise StackError("a SASL broker needs RELSTREAM_KAFKA_SASL_USERNAME "
                                  "(letters, digits, - and _)")
-            if not s.kafka_sasl_password.get_secret_value() or '"' in \
-                    s.kafka_sasl_password.get_secret_value():
+            password = s.kafka_sasl_password.get_secret_value()
+            if not password or '"' in password:
                 raise StackError("a SASL broker needs RELSTREAM_KAFKA_SASL_PASSWORD "
                                  "(without double quotes)")
             return "SASL_PLAINTEXT"
