@@ -12,6 +12,10 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     run = sub.add_parser("run", help="aggregate the search log into Feast and sample label "
                          "requests; runs until SIGTERM")
     run.add_argument("--loglevel", default="WARNING", help="Faust worker log level")
+    run.add_argument("--backfill", action="store_true",
+                     help="label budget in event time (RELSTREAM_LABEL_CLOCK=event): for "
+                     "replaying history, which then gets as many label requests as the "
+                     "same traffic live; restart without it for live traffic")
     run.set_defaults(func=_run)
 
     b = bench.add_parser("streams", help="Faust aggregation events/s beside raw aiokafka "
@@ -26,7 +30,10 @@ def _run(args: argparse.Namespace) -> int:
     from streams.processor.app import run_worker
     from streams.processor.settings import ProcessorSettings
 
-    run_worker(ProcessorSettings(), loglevel=args.loglevel)
+    settings = ProcessorSettings()
+    if args.backfill:
+        settings = settings.model_copy(update={"label_clock": "event"})
+    run_worker(settings, loglevel=args.loglevel)
     return 0
 
 

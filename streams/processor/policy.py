@@ -8,11 +8,17 @@ Priority in [0, 1] is the mean of the signals that exist for a candidate pair:
   replay stamps the whole catalog with one time, so catalog time cannot tell);
 - student uncertainty, once a student scores pairs: `1 − 2·|score − 0.5|`.
 
-Budget: a token bucket refilled at `budget_per_minute / 60` tokens per second (wall
-time: it protects the teacher's real capacity), holding at most `burst`. A candidate of
-priority p needs `1 + reserve·burst·(1 − p)` tokens in the bucket and takes one, so when
-the teacher is saturated only high-priority pairs get through, and when it is idle every
-pair does. A pair requested within `dedup_window_s` of event time is not requested again.
+Budget: a token bucket refilled at `budget_per_minute / 60` tokens per second, holding
+at most `burst`. A candidate of priority p needs `1 + reserve·burst·(1 − p)` tokens in the
+bucket and takes one, so when the teacher is saturated only high-priority pairs get
+through, and when it is idle every pair does. A pair requested within `dedup_window_s` of
+event time is not requested again.
+
+The bucket's clock is `clock`: "wall" (live traffic: it protects the teacher's real
+capacity) or "event" (backfill: a replayed history refills it by the event-time seconds
+it spans, so three days replayed in seconds get the requests three live days would have
+got). The event clock is the latest event time seen, so it never runs backwards when
+partitions interleave; every event-time bucket starts full, including after a restart.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
+
+BudgetClock = Literal["wall", "event"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,8 @@ class PolicyParams:
     dedup_window_s: float = 24 * 3600.0
     tail_searches: int = 3
     new_item_impressions: int = 20
+    clock: BudgetClock = "wall"
+    """What refills the budget: wall seconds (live) or event-time seconds (backfill)."""
 
     def __post_init__(self) -> None:
         if self.budget_per_minute <= 0:
@@ -44,10 +55,25 @@ class PolicyParams:
             raise ValueError(f"dedup_window_s must be ≥ 0, got {self.dedup_window_s}")
         if self.tail_searches < 1 or self.new_item_impressions < 1:
             raise ValueError("tail_searches and new_item_impressions must be ≥ 1")
+        if self.clock not in ("wall", "event"):
+            raise ValueError(f"clock must be 'wall' or 'event', got {self.clock!r}")
 
     @property
     def capacity(self) -> float:
         return self.burst if self.burst is not None else max(1.0, self.budget_per_minute)
+
+
+class EventClock:
+    """Seconds of event time: the latest event time observed (never runs backwards)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def observe(self, ts_ms: int) -> None:
+        self.now = max(self.now, ts_ms / 1000.0)
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class TokenBucket:
@@ -109,8 +135,14 @@ class LabelRequestPolicy:
 
     def __init__(self, params: PolicyParams,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` is the wall clock of a "wall" policy (tests pass their own); an "event"
+        policy ignores it and runs on the event times given to `decide`."""
         self.params = params
-        self.bucket = TokenBucket(params.budget_per_minute / 60.0, params.capacity, clock)
+        self.event_clock: EventClock | None = EventClock() if params.clock == "event" else None
+        # An event clock reads 0 until the first event: the bucket's first refill then
+        # spans decades of "event time" and it is full, as a new wall-clock bucket is.
+        self.bucket = TokenBucket(params.budget_per_minute / 60.0, params.capacity,
+                                  self.event_clock or clock)
 
     def is_duplicate(self, last_requested_ms: int | None, ts_ms: int) -> bool:
         """True when the pair was requested within the dedup window (event time)."""
@@ -129,7 +161,13 @@ class LabelRequestPolicy:
         reasons = [name for name, value in signals.items() if value >= 0.5]
         return sum(signals.values()) / len(signals), reasons
 
-    def decide(self, cand: Candidate) -> Decision:
+    def decide(self, cand: Candidate, ts_ms: int | None = None) -> Decision:
+        """Admit or reject one candidate shown at event time `ts_ms` (which drives the
+        budget of an event-time policy; a wall-clock policy does not need it)."""
+        if self.event_clock is not None:
+            if ts_ms is None:
+                raise ValueError("an event-time budget needs the candidate's event time")
+            self.event_clock.observe(ts_ms)
         prio, reasons = self.priority(cand)
         needed = 1.0 + self.params.reserve * self.params.capacity * (1.0 - prio)
         if self.bucket.try_take(needed):

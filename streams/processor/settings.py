@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from feature_store.config import FeatureStoreSettings
@@ -19,7 +21,14 @@ class ProcessorSettings(FeatureStoreSettings):
         1.0, description="Seconds between pushes of changed aggregates to Feast and ClickHouse."
     )
     label_budget_per_minute: float = Field(
-        120.0, description="Label requests per minute (wall time) the teacher may receive."
+        120.0, description="Label requests per minute the teacher may receive: per minute "
+        "of wall time, or of event time under `label_clock=event`."
+    )
+    label_clock: Literal["wall", "event"] = Field(
+        "wall", description="What refills the label budget: 'wall' seconds (live traffic: "
+        "the budget protects the teacher's real capacity) or 'event' seconds (backfill: a "
+        "replayed history gets the requests the same traffic got live; set by "
+        "`relstream streams run --backfill`). Dedup is by event time in both."
     )
     label_burst: float | None = Field(
         None, description="Token-bucket size in requests; empty means one minute of budget."

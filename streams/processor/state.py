@@ -7,7 +7,8 @@ messages to send next:
 - search-log (keyed by query): count the event into its (query, hour) bucket unless that
   bucket already counted its `event_id`; send one item delta per touched item;
 - item deltas (keyed by item, an internal topic): count into the (item, hour) bucket,
-  same dedup; offer the pair of a search to the label-request policy;
+  same dedup; offer the pair of a search counted for the first time to the
+  label-request policy (a duplicate is never offered, so a replay asks for nothing new);
 - catalog (keyed by item): keep the item for label requests and for the feature store.
 
 Every changed entity is remembered as dirty; `collect_rows` turns the dirty ones into
@@ -170,12 +171,22 @@ class StreamState:
         impressions_before = self._item_impressions_24h(item_id, hour)
         bkey = agg.bucket_key(item_id, hour)
         bucket = self._get_item_hour(bkey) or agg.new_item_bucket()
-        if agg.apply_item_event(bucket, delta["e"], ts, list(delta["c"])):
+        counted = agg.apply_item_event(bucket, delta["e"], ts, list(delta["c"]))
+        if counted:
             self.t.item_hours[bkey] = bucket
             self.stats["item_counted"] += 1
         self._touch(self.item_latest, item_id, ts)
         self.dirty_items.add(item_id)
         if delta.get("s") and delta.get("q") is not None:
+            if not counted:
+                # A showing already counted (a replay of the same events, a redelivery)
+                # was offered when it was first counted. Offering it again used to let
+                # pairs that budget or a missing catalog entry had turned away through on
+                # the second pass, so a replay of a known file made new requests. The
+                # price: a request lost to a crash between counting and sending is not
+                # re-sent; the pair is offered again at its next new showing.
+                self.stats["requests_skipped_duplicate"] += 1
+                return out
             request = self._offer(delta, impressions_before)
             if request is not None:
                 out.requests.append(request)
@@ -198,7 +209,7 @@ class StreamState:
         self.stats["candidates"] += 1
         self.stats["candidates_long_tail"] += long_tail
         self.stats["candidates_new_item"] += new_item
-        decision = self.policy.decide(cand)
+        decision = self.policy.decide(cand, ts)
         if not decision.admitted:
             self.stats["requests_over_budget"] += 1
             return None
