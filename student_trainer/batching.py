@@ -2,11 +2,13 @@
 
 A batch is a plain `dict[str, Tensor]`. Optional parts (the evidence mask, the CoT
 analysis texts) are only built when a loss that needs them has a positive weight, so a
-zero weight also removes their tokenisation cost.
+zero weight also removes their tokenisation cost. `epoch_order` decides which examples
+share a batch: a within-query ranking term needs several rows of one query together.
 """
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -15,10 +17,18 @@ import torch
 from torch import Tensor
 
 from streams.cot import word_matches
+from streams.schemas import normalize_query
 from student_trainer.data import Example
 
 Batch = dict[str, Tensor]
 _WORD = re.compile(r"\w+")
+
+
+def query_ids(examples: Sequence[Example]) -> Tensor:
+    """[B] long: the same index for rows whose normalised queries are equal (first seen 0)."""
+    index: dict[str, int] = {}
+    return torch.tensor([index.setdefault(normalize_query(e.query), len(index))
+                         for e in examples], dtype=torch.long)
 
 
 def _targets(examples: Sequence[Example]) -> Batch:
@@ -27,7 +37,32 @@ def _targets(examples: Sequence[Example]) -> Batch:
         "teacher_probs": probs,
         "labels": probs.argmax(dim=-1),
         "dim_targets": torch.tensor([e.dim_targets for e in examples], dtype=torch.long),
+        "query_ids": query_ids(examples),
     }
+
+
+def epoch_order(examples: Sequence[Example], group: int, rng: random.Random) -> list[int]:
+    """One epoch's example indices; the trainer cuts it into consecutive batches.
+
+    group <= 1: a uniform shuffle (`rng.shuffle` of 0..N−1, exactly what the trainer
+    always did, so seeded runs are unchanged). group = k >= 2: each query's examples are
+    shuffled and cut into chunks of up to k, and the chunks are shuffled, so a batch of
+    size b holds about b/k queries with k rows each instead of b rows of b queries, which
+    gives a within-query ranking term up to k(k−1)/2 pairs per chunk to learn from.
+    """
+    order = list(range(len(examples)))
+    if group <= 1:
+        rng.shuffle(order)
+        return order
+    by_query: dict[str, list[int]] = {}
+    for i, example in enumerate(examples):
+        by_query.setdefault(normalize_query(example.query), []).append(i)
+    chunks: list[list[int]] = []
+    for rows in by_query.values():
+        rng.shuffle(rows)
+        chunks.extend(rows[k:k + group] for k in range(0, len(rows), group))
+    rng.shuffle(chunks)
+    return [i for chunk in chunks for i in chunk]
 
 
 def evidence_words(evidence: Sequence[str]) -> set[str]:

@@ -25,6 +25,9 @@ CHECK_CLASSES = ("match", "mismatch", "not_stated")
 IGNORE = -100
 """Target value of a dimension the teacher's checks do not mention (masked out)."""
 
+RANK_GAINS = (3.0, 2.0, 1.0, 0.0)
+"""Gains of E, S, C, I for the within-query ranking term: the linear gains of the
+`ndcg_lin@10` metric (`streams.schemas.LINEAR_GAINS`), so the term orders E > S > C > I."""
 DEFAULT_SCORE_WEIGHTS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
 """score = Σ w_g·p_g: dominated by P(E) (the binary metric), with S > C > I breaking
 ties among the not-exact items so that rankings follow the graded gains too."""
@@ -116,7 +119,10 @@ class LossWeights(_Dict):
     total = ce·CE(hard) + kd·T²·KL(p_t^T ‖ p_s^T) + dim·CE(dimension heads)
             + attn·KL(evidence mask ‖ [CLS] attention)   (cross-encoder only)
             + emb·InfoNCE(tower embeddings, CoT analysis embeddings)   (two-tower only)
-    The paper's score distillation α·CE + (1−α)·T²·KL is ce=α, kd=1−α.
+            + rank·RankNet(student scores, teacher expected gains, within each query)
+    The paper's score distillation α·CE + (1−α)·T²·KL is ce=α, kd=1−α. The rank term
+    (relstream's own addition, not the paper's) needs several rows of one query in a
+    batch: `TrainConfig.query_group` arranges that.
     """
 
     ce: float = 1.0
@@ -126,28 +132,47 @@ class LossWeights(_Dict):
     attn: float = 0.0
     emb: float = 0.0
     emb_temperature: float = 0.1
+    rank: float = 0.0
+    rank_temperature: float = 0.1
+    """τ of the rank term: scores lie in [0, 1], so τ = 0.1 lets a full score gap
+    reach a logit of 10."""
+    rank_margin: float = 0.5
+    """Smallest gap in teacher expected gain (E/S/C/I = 3/2/1/0) that makes a pair."""
 
     def __post_init__(self) -> None:
-        for name in ("ce", "kd", "dim", "attn", "emb"):
+        for name in ("ce", "kd", "dim", "attn", "emb", "rank"):
             value = getattr(self, name)
             _check(value >= 0.0, f"loss weight {name} must be >= 0, got {value}")
-        _check(self.ce + self.kd + self.dim + self.attn + self.emb > 0,
+        _check(self.ce + self.kd + self.dim + self.attn + self.emb + self.rank > 0,
                "at least one loss weight must be positive")
         _check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
         _check(self.emb_temperature > 0, f"emb_temperature must be > 0, got {self.emb_temperature}")
+        _check(self.rank_temperature > 0,
+               f"rank_temperature must be > 0, got {self.rank_temperature}")
+        _check(self.rank_margin > 0, f"rank_margin must be > 0, got {self.rank_margin}")
 
     @classmethod
     def preset(cls, name: str, alpha: float = 0.5) -> LossWeights:
-        """The bench's ablations: hard, score (+KD), cot (+CoT terms), full (all)."""
+        """The bench's ablations: hard, score (+KD), cot (+CoT terms), full (all), and
+        score+rank / full+rank (the same plus the within-query ranking term)."""
+        _check(name in LOSS_PRESETS, f"loss preset {name!r} is not one of {list(LOSS_PRESETS)}")
         cot = {"dim": 0.5, "attn": 0.5, "emb": 0.5}
+        score = {"ce": alpha, "kd": 1 - alpha}
         presets: dict[str, dict[str, float]] = {
             "hard": {"ce": 1.0},
-            "score": {"ce": alpha, "kd": 1 - alpha},
+            "score": score,
             "cot": {"ce": 1.0, **cot},
-            "full": {"ce": alpha, "kd": 1 - alpha, **cot},
+            "full": {**score, **cot},
+            "score+rank": {**score, "rank": 1.0},
+            "full+rank": {**score, **cot, "rank": 1.0},
         }
-        _check(name in presets, f"loss preset {name!r} is not one of {sorted(presets)}")
         return cls(**presets[name])
+
+
+LOSS_PRESETS = ("hard", "score", "cot", "full", "score+rank", "full+rank")
+"""Names `LossWeights.preset` accepts, for CLI choices and settings."""
+DEFAULT_RANK_GROUP = 4
+"""Rows of one query per batch chunk when a rank term is on and `query_group` is auto."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +189,10 @@ class TrainConfig(_Dict):
     eval_every: int = 0
     max_steps: int = 0
     seed: int = 0
+    query_group: int = 0
+    """How an epoch's examples are ordered into batches: 1 a uniform shuffle; k >= 2
+    chunks of up to k examples of one query, shuffled (so a within-query ranking term has
+    pairs); 0 (auto) is `DEFAULT_RANK_GROUP` when the loss has a rank term, else 1."""
     threads: int = 2
     device: Literal["auto", "cpu", "cuda"] = "cpu"
 
@@ -175,7 +204,14 @@ class TrainConfig(_Dict):
                f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         _check(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
         _check(self.eval_every >= 0 and self.max_steps >= 0, "eval_every/max_steps must be >= 0")
+        _check(self.query_group >= 0, f"query_group must be >= 0, got {self.query_group}")
         _check(self.device in ("auto", "cpu", "cuda"), f"device {self.device!r} unknown")
+
+    def query_group_for(self, weights: LossWeights) -> int:
+        """The chunk size the sampler uses with these loss weights (resolves auto)."""
+        if self.query_group:
+            return self.query_group
+        return DEFAULT_RANK_GROUP if weights.rank > 0 else 1
 
     def torch_device(self) -> str:
         """"auto" means CUDA when a GPU is visible, else the CPU."""

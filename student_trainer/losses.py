@@ -96,3 +96,38 @@ def embedding_alignment(embeddings: Tensor, cot_embeddings: Tensor, temperature:
     logits = e @ c.T / float(temperature)
     labels = torch.arange(e.shape[0], device=e.device)
     return F.cross_entropy(logits, labels)
+
+
+def teacher_expected_gain(teacher_probs: Tensor, gains: Tensor) -> Tensor:
+    """Σ_g p_t,g·gain_g per row: the teacher's expected gain, [B, G] × [G] → [B].
+
+    With the linear gains 3/2/1/0 of E/S/C/I this orders items E > S > C > I and places an
+    item the teacher is unsure about between the grades it hesitates over.
+    """
+    return teacher_probs @ gains.to(teacher_probs)
+
+
+def within_query_ranking(scores: Tensor, gains: Tensor, groups: Tensor, temperature: float,
+                         margin: float) -> Tensor:
+    """Pairwise logistic (RankNet) loss over same-query pairs whose teacher gains differ.
+
+    scores [B]: the student's relevance scores (what serving ranks by); gains [B]: the
+    teacher's expected gains (`teacher_expected_gain`); groups [B] long: a query index per
+    row (rows of one query share it). Every ordered pair (i, j) with groups_i = groups_j
+    and Δ_ij = gains_i − gains_j ≥ margin (> 0, so a row never pairs with itself and
+    near-ties the teacher cannot separate are left out) contributes
+        ℓ_ij = softplus(−(s_i − s_j) / τ) = log(1 + exp(−(s_i − s_j) / τ)),
+    weighted by Δ_ij, so pairs the teacher separates more clearly count more:
+        loss = Σ Δ_ij·ℓ_ij / Σ Δ_ij.
+    Returns 0 (with a graph) when the batch has no such pair.
+    """
+    if margin <= 0:
+        raise ValueError(f"margin must be > 0 so that no row pairs with itself, got {margin}")
+    same = groups.unsqueeze(1) == groups.unsqueeze(0)
+    delta = gains.unsqueeze(1) - gains.unsqueeze(0)
+    weight = delta * (same & (delta >= margin)).to(delta.dtype)
+    total = weight.sum()
+    if not bool(total > 0):
+        return scores.sum() * 0.0
+    diff = (scores.unsqueeze(1) - scores.unsqueeze(0)) / float(temperature)
+    return (weight * F.softplus(-diff)).sum() / total

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,14 @@ def train_and_evaluate(
     data_dir: Path, labels: Path | list[TeacherLabel], student_config: StudentConfig,
     weights: LossWeights, train_config: TrainConfig, *, checkpoint_dir: Path | None = None,
     max_train: int = 0, dataset: Dataset | None = None, progress: bool = True,
+    also_evaluate: Mapping[str, Dataset] | None = None,
 ) -> dict[str, Any]:
-    """Train one student on the teacher labels and evaluate it (and the teacher) on test."""
+    """Train one student on the teacher labels and evaluate it (and the teacher) on test.
+
+    `also_evaluate` names more datasets whose evaluation pairs the trained student is
+    scored on too (e.g. every test pair, not only those the teacher labelled); their
+    metrics land under `test_<name>`.
+    """
     import torch
 
     from student_trainer.encoders import load_tokenizer
@@ -36,6 +43,8 @@ def train_and_evaluate(
                "training_window": {"pairs": len(ds.train)}},
     )
     seconds = time.monotonic() - started
+    extra_tests = {f"test_{name}": evaluate_student(result.student, tokenizer, other)
+                   for name, other in (also_evaluate or {}).items()}
     return {
         "kind": student_config.kind,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
@@ -46,6 +55,7 @@ def train_and_evaluate(
         "teacher": evaluate_teacher(ds, student_config.score_weights),
         "dataset": ds.describe(),
         "loss_weights": weights.to_dict(),
+        **extra_tests,
     }
 
 

@@ -16,10 +16,16 @@ import torch
 from torch import Tensor, nn
 
 from student_trainer.batching import Batch
-from student_trainer.config import GRADE_ORDER, LossWeights, StudentConfig
+from student_trainer.config import GRADE_ORDER, RANK_GAINS, LossWeights, StudentConfig
 from student_trainer.data import Example
 from student_trainer.errors import StudentTrainerError
-from student_trainer.losses import dimension_loss, hard_label_ce, kd_kl
+from student_trainer.losses import (
+    dimension_loss,
+    hard_label_ce,
+    kd_kl,
+    teacher_expected_gain,
+    within_query_ranking,
+)
 
 CHECKPOINT_FORMAT = "relstream-student-v1"
 
@@ -74,6 +80,12 @@ class Student(nn.Module):
             terms["kd"] = kd_kl(out["logits"], batch["teacher_probs"], weights.temperature)
         if weights.dim > 0:
             terms["dim"] = dimension_loss(out["dim_logits"], batch["dim_targets"])
+        if weights.rank > 0:
+            # Ranked by the served score, so the term shapes exactly what serving sorts by.
+            gains = teacher_expected_gain(batch["teacher_probs"], torch.tensor(RANK_GAINS))
+            terms["rank"] = within_query_ranking(
+                self.scores(out["logits"]), gains, batch["query_ids"],
+                weights.rank_temperature, weights.rank_margin)
         terms.update(self.extra_loss_terms(out, batch, weights))
         total = sum((getattr(weights, name) * value for name, value in terms.items()),
                     start=torch.zeros((), device=out["logits"].device))

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from student_trainer.batching import epoch_order
 from student_trainer.config import LossWeights, TrainConfig
 from student_trainer.data import Example
 from student_trainer.errors import StudentTrainerError
@@ -124,6 +125,7 @@ def train_offline(
     optimizer = _optimizer(student, config)
     scheduler = _schedule(optimizer, total, config.warmup_ratio)
     eval_every = config.eval_every or per_epoch
+    group = config.query_group_for(weights)
     best: dict[str, float] = {}
     best_state: dict[str, torch.Tensor] | None = None
     history: list[dict[str, float]] = []
@@ -134,8 +136,7 @@ def train_offline(
     student.train()
     while step < total:
         if not order:
-            order = list(range(len(train)))
-            rng.shuffle(order)
+            order = epoch_order(train, group, rng)
         idx, order = order[:config.batch_size], order[config.batch_size:]
         batch = student.make_batch([train[i] for i in idx], tokenizer, weights)
         loss, terms = student.loss(batch, weights)
