@@ -30,12 +30,16 @@ def _row(model: str, losses: str, metrics: dict[str, float], teacher_auc: float 
 
 def run(args: argparse.Namespace) -> int:
     from relstream.bench import save_results
+    from streams.simulator.loaders import LONG_TAIL_MAX_SEARCHES, find
     from student_trainer.cli import student_config_from, train_config_from
     from student_trainer.config import DEFAULT_SCORE_WEIGHTS, LossWeights
     from student_trainer.pipeline import evaluate_teacher, load_dataset
     from student_trainer.runs import train_and_evaluate
 
     train_config = train_config_from(args)
+    splits_source = ("splits from splits.json" if find(args.data, "splits.json") else
+                     "no splits.json: splits derived by query hash, long tail = test queries "
+                     f"searched <= {LONG_TAIL_MAX_SEARCHES} times")
     ds = load_dataset(args.data, args.labels, max_train=args.max_train, seed=args.seed)
     teachers = ", ".join(ds.teacher_models)
     simulated = any(t.startswith("simulator-cot") for t in ds.teacher_models)
@@ -63,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
     notes = (
         f"Teacher labels: {teachers} ({len(ds.train)} train / {len(ds.validation)} validation "
         f"pairs); evaluated on {len(ds.eval_pairs)} ground-truth test pairs "
-        f"(long tail: the split's test_long_tail queries). Students: MiniLM first "
-        f"{args.layers} layers, max_length {args.max_length}, {args.epochs} epoch(s), "
-        f"batch {args.batch_size}, seed {args.seed}. Losses: hard = CE(teacher argmax); "
+        f"(long tail: the split's test_long_tail queries; {splits_source}). "
+        f"Students: MiniLM first {args.layers} layers, max_length {args.max_length}, "
+        f"{args.epochs} epoch(s), batch {args.batch_size}, seed {args.seed}. "
+        "Losses: hard = CE(teacher argmax); "
         "score = 0.5·CE + 0.5·T²·KL (T=2); cot = CE + 0.5·dimension heads + 0.5·attention "
         "(cross-encoder) or 0.5·CoT-embedding (two-tower) alignment; full = score + cot."
     )

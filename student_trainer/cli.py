@@ -47,13 +47,30 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
 
+DATA_HELP = ("data dir: catalog.jsonl, labels.jsonl (ground truth, for evaluation) and "
+             "search_log.jsonl; splits.json is optional (without it the splits are derived "
+             "from the logged queries by query hash, 70/10/20, see streams.simulator.loaders)")
+
+
+def check_inputs(data: Path | None, labels: Path | None = None) -> None:
+    """Fail fast, before any model or tokenizer loads: the data dir's files and the teacher
+    label file are there (`SimulatorError` / `DataError` naming the missing file)."""
+    from streams.simulator.loaders import check_world
+    from student_trainer.data import DataError
+
+    if data is not None:
+        check_world(data)
+    if labels is not None and not Path(labels).is_file():
+        raise DataError(f"teacher labels not found: {labels} (a JSONL of TeacherLabel, e.g. "
+                        "from `relstream teacher label --out FILE`)")
+
+
 def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
     train = commands.add_parser("train", help="train, evaluate and export the students")
     sub = train.add_subparsers(dest="train_command", metavar="ACTION", required=True)
 
     off = sub.add_parser("offline", help="train a student offline on teacher labels")
-    off.add_argument("--data", type=Path, required=True,
-                     help="data dir: catalog.jsonl, labels.jsonl (eval only), splits.json")
+    off.add_argument("--data", type=Path, required=True, help=DATA_HELP)
     off.add_argument("--labels", type=Path, help="teacher labels (JSONL of TeacherLabel)")
     off.add_argument("--topic", action="store_true",
                      help="read teacher labels from the teacher-labels topic instead")
@@ -66,7 +83,7 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     ev = sub.add_parser("eval", help="AUC, NDCG@10 with linear gains "
                         "(ndcg_lin@10), macro-F1 of a checkpoint (and teacher)")
     ev.add_argument("--checkpoint", type=Path, required=True)
-    ev.add_argument("--data", type=Path, required=True)
+    ev.add_argument("--data", type=Path, required=True, help=DATA_HELP)
     ev.add_argument("--labels", type=Path, help="teacher labels, for the teacher's row")
     ev.add_argument("--split", default="test")
     ev.set_defaults(func=run_eval)
@@ -89,7 +106,7 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     sim.set_defaults(func=run_sim_labels)
 
     mkd = bench.add_parser("mkd", help="MKD ablation: hard / +score / +CoT / full, both students")
-    mkd.add_argument("--data", type=Path, required=True)
+    mkd.add_argument("--data", type=Path, required=True, help=DATA_HELP)
     mkd.add_argument("--labels", type=Path, required=True, help="teacher labels (JSONL)")
     mkd.add_argument("--kinds", default="cross_encoder,two_tower")
     mkd.add_argument("--presets", default="hard,score,cot,full")
@@ -145,6 +162,7 @@ def run_offline(args: argparse.Namespace) -> int:
 
     if bool(args.labels) == bool(args.topic):
         raise SystemExit("give exactly one of --labels FILE or --topic")
+    check_inputs(args.data, args.labels)
     labels: Any = args.labels
     if args.topic:
         from student_trainer.topic_labels import read_label_topic
@@ -160,6 +178,7 @@ def run_offline(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from student_trainer.runs import evaluate_checkpoint
 
+    check_inputs(args.data, args.labels)
     print(json.dumps(evaluate_checkpoint(args.checkpoint, args.data, args.labels, args.split),
                      indent=2))
     return 0
@@ -168,6 +187,7 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from student_trainer.runs import export_checkpoint
 
+    check_inputs(args.data, args.labels)
     result = export_checkpoint(args.checkpoint, args.out, quantize=args.quantize,
                                data=args.data, labels=args.labels, registry=args.publish,
                                name=args.name)
@@ -186,6 +206,7 @@ def run_sim_labels(args: argparse.Namespace) -> int:
 def run_bench_mkd(args: argparse.Namespace) -> int:
     from student_trainer.bench_mkd import run
 
+    check_inputs(args.data, args.labels)
     return run(args)
 
 

@@ -12,7 +12,6 @@ Each is computed on a split's pairs and on its long-tail subset.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,8 +19,9 @@ import numpy as np
 
 from streams.schemas import LINEAR_GAINS, normalize_query
 from streams.simulator import baseline as sim_baseline
+from streams.simulator.loaders import load_splits as load_world_splits
+from streams.simulator.loaders import read_labels
 from student_trainer.config import GRADE_ORDER
-from student_trainer.data import DataError
 
 GAINS = LINEAR_GAINS
 NDCG_KEY = "ndcg_lin@10"
@@ -30,24 +30,16 @@ Pair = tuple[str, str]
 
 
 def load_truth(path: Path) -> dict[Pair, str]:
-    """(normalised query, item_id) → grade from a contract labels.jsonl."""
-    truth: dict[Pair, str] = {}
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    row = json.loads(line)
-                    truth[(normalize_query(row["query"]), row["item_id"])] = row["grade"]
-    except FileNotFoundError as exc:
-        raise DataError(f"ground-truth labels not found: {path}") from exc
-    return truth
+    """(normalised query, item_id) → grade from a contract labels.jsonl (gzip allowed)."""
+    return {(normalize_query(q), i): g for (q, i), g in read_labels(Path(path)).items()}
 
 
 def load_splits(path: Path) -> dict[str, list[str]]:
-    try:
-        return {k: list(v) for k, v in json.loads(Path(path).read_text()).items()}
-    except FileNotFoundError as exc:
-        raise DataError(f"splits file not found: {path}") from exc
+    """A data dir's splits, given the dir or its `splits.json` path (which may be absent:
+    then they are derived from the search log). One implementation for every package:
+    `streams.simulator.loaders.load_splits`; this is kept for callers that pass the path."""
+    path = Path(path)
+    return load_world_splits(path if path.is_dir() else path.parent)
 
 
 def binary_auc(scores: Sequence[float], grades: Sequence[str]) -> float:

@@ -1,9 +1,11 @@
 """One offline run end to end: data dir + teacher labels → splits → train → evaluate.
 
-A data dir is in the contract formats (catalog.jsonl, labels.jsonl) plus the simulator's
-splits.json. Teacher labels are split by query; the evaluation pairs are the ground-truth
-pairs of the test split, restricted to those the teacher also labelled when it labelled
-any, so that every row of a report (teacher and students) is measured on the same pairs.
+A data dir holds the contract files: catalog.jsonl, labels.jsonl (the ground truth, for
+evaluation only) and search_log.jsonl, whose queries give the splits when the dir has no
+splits.json (by query hash, whole queries per split: `streams.simulator.loaders`).
+Teacher labels are split by query; the evaluation pairs are the ground-truth pairs of the
+test split, restricted to those the teacher also labelled when it labelled any, so that
+every row of a report (teacher and students) is measured on the same pairs.
 """
 
 from __future__ import annotations
@@ -18,16 +20,16 @@ import numpy as np
 
 from streams.item_text import item_text
 from streams.schemas import GRADES, CatalogItem, TeacherLabel, normalize_query
+from streams.simulator import loaders
 from student_trainer.config import DIMENSIONS, IGNORE
 from student_trainer.data import (
     DataError,
     Example,
     build_examples,
-    load_catalog,
     read_teacher_labels,
     split_by_queries,
 )
-from student_trainer.evaluate import Pair, evaluate_pairs, load_splits, load_truth, split_pairs
+from student_trainer.evaluate import Pair, evaluate_pairs, load_truth, split_pairs
 from student_trainer.student_base import Student
 
 log = logging.getLogger(__name__)
@@ -63,12 +65,12 @@ def load_dataset(data_dir: Path, labels: list[TeacherLabel] | Path, *, split: st
                  max_train: int = 0, seed: int = 0) -> Dataset:
     """Read a data dir and teacher labels into a `Dataset` (see the module docstring)."""
     data_dir = Path(data_dir)
-    catalog = load_catalog(data_dir / "catalog.jsonl")
-    splits = load_splits(data_dir / "splits.json")
-    for needed in ("train", "validation", split):
-        if needed not in splits:
-            raise DataError(f"{data_dir / 'splits.json'} has no {needed!r} split")
-    truth = load_truth(data_dir / "labels.jsonl")
+    loaders.check_world(data_dir)
+    catalog = loaders.load_catalog(data_dir)
+    splits = loaders.load_splits(data_dir)
+    if split not in splits:
+        raise DataError(f"{data_dir}: no split {split!r} (has {sorted(splits)})")
+    truth = load_truth(loaders.find(data_dir, "labels.jsonl") or data_dir / "labels.jsonl")
     if isinstance(labels, Path | str):
         labels = read_teacher_labels(Path(labels))
     examples = build_examples(labels, catalog)

@@ -49,14 +49,18 @@ def annotate_pairs(settings: Any, world: Path, out: Path, *, n: int = 5, k: int 
                    split: str = "train", limit: int | None = None, batch: int = 8
                    ) -> dict[str, float]:
     """Annotate a world's labelled pairs of `split` through the configured `openai` server."""
-    from streams.simulator.loaders import load_catalog, load_labels, load_splits
+    from streams.simulator.loaders import check_world, load_catalog, load_labels, load_splits
     from teacher_worker.backends.openai_backend import OpenAIBackend
     from teacher_worker.evaluate import sample_pairs
 
     if not 1 <= k <= n:
         raise TeacherWorkerError(f"k={k}, n={n}: need 1 <= k <= n")
+    check_world(world)  # the grades are the annotator's input: labels.jsonl is required
     catalog, labels = load_catalog(world), load_labels(world)
-    pairs = sample_pairs(labels, load_splits(world)[split], limit)
+    splits = load_splits(world)
+    if split not in splits:
+        raise TeacherWorkerError(f"{world}: no split {split!r} (has {sorted(splits)})")
+    pairs = sample_pairs(labels, splits[split], limit)
     backend = OpenAIBackend.from_settings(settings)
     kept = 0
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -47,13 +47,13 @@ def _world(args: argparse.Namespace) -> Path:
 def sample_pairs(world: Path, split: str, n: int, seed: int) -> list[Pair]:
     """`n` pairs of whole queries of `split` (every shown item of a query, as a worker's
     batch of a query's requests would be), queries in random order."""
-    from streams.simulator.loaders import load_catalog, load_labels, load_splits
+    from streams.simulator.loaders import load_catalog, load_pairs, load_splits
 
     catalog = load_catalog(world)
     queries = sorted(load_splits(world)[split])
     random.Random(seed).shuffle(queries)
     by_query: dict[str, list[str]] = {}
-    for q, item_id in sorted(load_labels(world)):
+    for q, item_id in sorted(load_pairs(world)):
         by_query.setdefault(q, []).append(item_id)
     out: list[Pair] = []
     for q in queries:
@@ -65,30 +65,29 @@ def sample_pairs(world: Path, split: str, n: int, seed: int) -> list[Pair]:
 
 def cache_hit_rate(search_log: Path, limit: int, cache_path: Path) -> dict[str, float]:
     """Replay shown pairs of a search log through a fresh `LabelCache`; hits / requests."""
+    from streams.simulator.loaders import iter_jsonl
     from teacher_worker.label_cache import LabelCache
 
     cache = LabelCache(cache_path)
     requests = 0
     info = TeacherInfo(model="bench")
-    with search_log.open(encoding="utf-8") as fh:
-        for line in fh:
-            event = json.loads(line)
-            if event.get("type") != "search":
-                continue
-            for shown in event["results"]:
-                if requests >= limit:
-                    break
-                requests += 1
-                key = pair_key(event["query"], shown["item_id"])
-                if not cache.known([key]):
-                    # Stands for the label the model would have produced for this pair.
-                    cache.put([TeacherLabel(
-                        ts=utcnow(), event_id=key, query=event["query"],
-                        item_id=shown["item_id"], grade_probs={"E": 1.0, "S": 0.0, "C": 0.0,
-                                                               "I": 0.0},
-                        steps={}, teacher=info)])
+    for event in iter_jsonl(search_log):
+        if event.get("type") != "search":
+            continue
+        for shown in event["results"]:
             if requests >= limit:
                 break
+            requests += 1
+            key = pair_key(event["query"], shown["item_id"])
+            if not cache.known([key]):
+                # Stands for the label the model would have produced for this pair.
+                cache.put([TeacherLabel(
+                    ts=utcnow(), event_id=key, query=event["query"],
+                    item_id=shown["item_id"], grade_probs={"E": 1.0, "S": 0.0, "C": 0.0,
+                                                           "I": 0.0},
+                    steps={}, teacher=info)])
+        if requests >= limit:
+            break
     cache.close()
     return {"requests": float(requests), "hit_rate": cache.hit_rate}
 
@@ -222,8 +221,11 @@ def _profile(settings: Any, args: argparse.Namespace, pairs: list[Pair], warmup:
 
 def run_bench(settings: Any, args: argparse.Namespace) -> int:
     from relstream.bench import save_results
+    from streams.simulator.loaders import check_world, world_file
 
     world = _world(args)
+    check_world(world, ground_truth=False)
+    search_log = world_file(world, "search_log.jsonl", "the label-cache replay")
     pairs = sample_pairs(world, "test", args.pairs, seed=args.seed)
     warmup = sample_pairs(world, "validation", args.warmup, seed=args.seed)
     print(f"bench teacher: {len(pairs)} test pairs of {world} "
@@ -260,7 +262,7 @@ def run_bench(settings: Any, args: argparse.Namespace) -> int:
         print(json.dumps(row), flush=True)
     profile = _profile(settings, args, pairs, warmup, log_dir) if args.profile else None
     with tempfile.TemporaryDirectory() as tmp:
-        hits = cache_hit_rate(world / "search_log.jsonl", args.requests, Path(tmp) / "c.sqlite")
+        hits = cache_hit_rate(search_log, args.requests, Path(tmp) / "c.sqlite")
     best = max((r for r in rows if "vllm" in r["engine"] and "labels_per_s" in r),
                key=lambda r: r["labels_per_s"])
     base = rows[0]["labels_per_s"] if reference is not None else None
@@ -268,7 +270,7 @@ def run_bench(settings: Any, args: argparse.Namespace) -> int:
              f"{settings.model_dir().name}, greedy until the model stops (cap "
              f"{args.max_new_tokens}). Best vLLM row: {best['labels_per_s']:.2f} labels/s"
              + (f" = {best['labels_per_s'] / base:.1f}x transformers" if base else "")
-             + f". Label-cache replay of {world.name}/search_log.jsonl: "
+             + f". Label-cache replay of {world.name}/{search_log.name}: "
              f"{int(hits['requests'])} shown pairs as requests, hit rate {hits['hit_rate']:.3f}.")
     save_results("bench-teacher", rows, args.out, command=" ".join(sys.argv), notes=notes,
                  extra={"cache": hits, "model": str(settings.model_dir()), "profile": profile,

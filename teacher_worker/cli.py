@@ -27,6 +27,9 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 BACKENDS = ["openai", "transformers", "vllm", "lexical"]
+WORLD_HELP = ("world dir: a simulated one or a shop's contract files (catalog.jsonl, "
+              "search_log.jsonl, labels.jsonl); without splits.json the splits are derived "
+              "by query hash (70/10/20, see streams.simulator.loaders)")
 
 
 def _batch(args: argparse.Namespace, settings: Any) -> int:
@@ -155,25 +158,31 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _label(args: argparse.Namespace) -> int:
     from teacher_worker.backends import load_backend
-    from teacher_worker.label_offline import label_world, parse_split_limits
+    from teacher_worker.label_offline import label_pairs, parse_split_limits, world_job
     from teacher_worker.vllm_server import served_for_job
 
     settings = _settings(args)
     limits = parse_split_limits(args.splits)
+    # The world first: a missing file must not cost a model load or a server start.
+    catalog, pairs = world_job(args.world, limits, args.seed)
     with served_for_job(settings):
-        stats = label_world(load_backend(settings), args.world, args.out, limits,
-                            batch=_batch(args, settings), seed=args.seed)
+        stats = label_pairs(load_backend(settings), catalog, pairs, args.out,
+                            batch=_batch(args, settings))
     print(json.dumps({"out": str(args.out), **stats}))
     return 0
 
 
 def _annotate(args: argparse.Namespace) -> int:
     from teacher_worker.annotate import annotate_pairs, copy_simulator_annotations
+    from teacher_worker.errors import TeacherWorkerError
 
     if args.from_simulator:
         n = copy_simulator_annotations(args.from_simulator, args.out)
         print(f"{n} simulator CoT annotations written to {args.out}")
         return 0
+    if args.world is None:
+        raise TeacherWorkerError("give --world DIR (catalog.jsonl, labels.jsonl) or "
+                                 "--from-simulator DIR")
     settings = _settings(args)
     stats = annotate_pairs(settings, args.world, args.out, n=args.n, k=args.k,
                            split=args.split, limit=args.limit)
@@ -261,7 +270,7 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--backend", choices=BACKENDS)
     p.add_argument("--batch", type=int, help="pairs per backend call (default 256 for "
                    "openai, RELSTREAM_TEACHER_GEN_BATCH otherwise)")
-    p.add_argument("--world", type=Path, required=True)
+    p.add_argument("--world", type=Path, required=True, help=WORLD_HELP)
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=300, help="pairs to sample (0: all)")
     p.add_argument("--base", type=Path, help="also evaluate this untuned base model")
@@ -278,7 +287,8 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--backend", choices=BACKENDS)
     p.add_argument("--batch", type=int, help="pairs per backend call (default 256 for "
                    "openai, RELSTREAM_TEACHER_GEN_BATCH otherwise)")
-    p.add_argument("--world", type=Path, required=True)
+    p.add_argument("--world", type=Path, required=True, help=WORLD_HELP + "; the pairs are "
+                   "labels.jsonl's, or the search log's shown pairs without one")
     p.add_argument("--splits", default="train:2000,validation:300,test:400",
                    help="SPLIT[:COUNT],... pairs sampled per split (no count: all)")
     p.add_argument("--seed", type=int, default=0)

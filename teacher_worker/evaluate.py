@@ -1,4 +1,4 @@
-"""Teacher evaluation (`relstream teacher eval`): grade metrics on a simulated world's split.
+"""Teacher evaluation (`relstream teacher eval`): grade metrics on a world's split.
 
 Metrics over the four ESCI grades: accuracy and macro-F1 of the argmax grade, binary AUC
 of p(E) for E against the rest, and the expected calibration error of the top grade's
@@ -6,12 +6,16 @@ probability (10 equal-width bins); the same again for the long-tail subset
 (`splits["test_long_tail"]`). The TF-IDF baseline scores pairs by cosine only; to give it
 a grade (for accuracy and macro-F1) a one-feature logistic regression maps its score to a
 grade, fitted on the world's training split.
+
+A world is a simulated one or a shop's contract files (catalog.jsonl, labels.jsonl and
+search_log.jsonl, whose queries give the splits when there is no splits.json; see
+`streams.simulator.loaders`); `EvalSet` reads and checks it before any model loads.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +64,11 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
 
 
 def sample_pairs(
-    labels: Mapping[tuple[str, str], Grade], queries: Sequence[str], limit: int | None,
+    labels: Collection[tuple[str, str]], queries: Sequence[str], limit: int | None,
     seed: int = 0,
 ) -> list[tuple[str, str]]:
-    """The labelled pairs of `queries`, a seeded random sample of at most `limit`."""
+    """The pairs (of `labels`: a set, or a mapping keyed by pair) whose query is in
+    `queries`, a seeded random sample of at most `limit`."""
     wanted = set(queries)
     pairs = sorted(p for p in labels if p[0] in wanted)
     if limit is not None and len(pairs) > limit:
@@ -111,12 +116,13 @@ def report(
 
 
 class EvalSet:
-    """The labelled pairs of one split of a simulated world, with what metrics need."""
+    """The labelled pairs of one split of a world, with what metrics need."""
 
     def __init__(self, world: Path, split: str = "test", limit: int | None = None,
                  seed: int = 0) -> None:
-        from streams.simulator.loaders import load_catalog, load_labels, load_splits
+        from streams.simulator.loaders import check_world, load_catalog, load_labels, load_splits
 
+        check_world(world)
         self.world = Path(world)
         self.catalog = load_catalog(world)
         self.labels = load_labels(world)
@@ -124,6 +130,10 @@ class EvalSet:
         if split not in self.splits:
             raise TeacherWorkerError(f"split {split!r} not in {sorted(self.splits)}")
         self.pairs = sample_pairs(self.labels, self.splits[split], limit, seed)
+        missing = [i for _, i in self.pairs if i not in self.catalog]
+        if missing:
+            raise TeacherWorkerError(f"{world}: {len(set(missing))} labelled item(s) are not in "
+                                     f"catalog.jsonl, e.g. {missing[0]!r}")
         self.long_tail = set(self.splits.get("test_long_tail", []))
         self.seed = seed
 

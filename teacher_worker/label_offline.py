@@ -6,10 +6,14 @@ labels the pairs of chosen splits with the same backend and the same `to_label` 
 worker, and appends `TeacherLabel` JSON lines (the teacher-labels topic's format).
 
 Only the query and the item reach the teacher: a world's `labels.jsonl` is read for the
-list of shown pairs, never for their grades. The output is appended and flushed per
-batch, and pairs already in it are skipped, so a killed run resumes where it stopped (a
-torn last line from a kill is dropped on resume). Outputs that do not parse go to
-`<out>.failures.jsonl` with the reason and the raw output, and are not retried.
+list of pairs, never for their grades; a world without one (contract files of a shop with
+no ground truth) gives the pairs its `search_log.jsonl` showed. Splits come from the
+world's `splits.json`, or are derived by query hash (`streams.simulator.loaders`). The
+world is read, and checked, before the backend loads, so a missing file costs no model
+start. The output is appended and flushed per batch, and pairs already in it are
+skipped, so a killed run resumes where it stopped (a torn last line from a kill is
+dropped on resume). Outputs that do not parse go to `<out>.failures.jsonl` with the
+reason and the raw output, and are not retried.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from streams.schemas import LabelRequest, TeacherLabel, pair_key, utcnow
+from streams.schemas import CatalogItem, LabelRequest, TeacherLabel, pair_key, utcnow
 from teacher_worker.backends.protocol import LabelFailure, TeacherBackend
 from teacher_worker.errors import TeacherWorkerError
 
@@ -71,11 +75,12 @@ def failures_path(out: Path) -> Path:
 
 
 def world_pairs(world: Path, limits: dict[str, int], seed: int) -> list[tuple[str, str, str]]:
-    """(split, query, item_id) for a seeded sample of each split's shown pairs."""
-    from streams.simulator.loaders import load_labels, load_splits
+    """(split, query, item_id) for a seeded sample of each split's pairs."""
+    from streams.simulator.loaders import check_world, load_pairs, load_splits
     from teacher_worker.evaluate import sample_pairs
 
-    shown = load_labels(world)  # only its keys (the pairs) are used here
+    check_world(world, ground_truth=False)
+    shown = load_pairs(world)  # the pairs only: no grade is read
     splits = load_splits(world)
     out: list[tuple[str, str, str]] = []
     for split, limit in limits.items():
@@ -95,13 +100,26 @@ def _append(path: Path, lines: list[str]) -> None:
         os.fsync(fh.fileno())
 
 
+def world_job(world: Path, limits: dict[str, int], seed: int = 0
+              ) -> tuple[dict[str, CatalogItem], list[tuple[str, str, str]]]:
+    """The catalog and the sampled (split, query, item_id) pairs of `world`: everything a
+    labelling run reads from the world, read before any model loads."""
+    from streams.simulator.loaders import load_catalog
+
+    pairs = world_pairs(world, limits, seed)
+    catalog = load_catalog(world)
+    missing = [i for _, _, i in pairs if i not in catalog]
+    if missing:
+        raise TeacherWorkerError(f"{world}: {len(set(missing))} item(s) of the pairs are not "
+                                 f"in catalog.jsonl, e.g. {missing[0]!r}")
+    return catalog, pairs
+
+
 def label_world(backend: TeacherBackend, world: Path, out: Path, limits: dict[str, int],
                 *, batch: int = 32, seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """Label the sampled pairs of `world` not yet in `out`; return counts and labels/s."""
-    from streams.simulator.loaders import load_catalog
-
-    return label_pairs(backend, load_catalog(world), world_pairs(world, limits, seed), out,
-                       batch=batch, progress=progress)
+    catalog, pairs = world_job(world, limits, seed)
+    return label_pairs(backend, catalog, pairs, out, batch=batch, progress=progress)
 
 
 def label_pairs(backend: TeacherBackend, catalog: dict[str, Any],
