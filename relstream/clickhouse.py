@@ -1,13 +1,16 @@
 """One ClickHouse client per process, safe to share between threads.
 
-Embedded chdb allows a single data path per process and clickhouse-connect clients must
-not run two queries at once, so every package gets its client here: one per DSN,
-wrapped so that calls are serialised by a lock.
+Embedded chdb allows a single data path per process (and one process per path), and
+clickhouse-connect clients must not run two queries at once, so every package gets its
+client here: one per DSN, wrapped so that calls are serialised by a lock. Which path a
+service opens by default is `CommonSettings.chdb_path()`: one per role, so the services
+of one state dir run side by side (`relstream.settings.CHDB_ROLES`).
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 from relstream.errors import RelstreamError
@@ -60,7 +63,7 @@ def get_client(settings: CommonSettings) -> LockedClient:
                     f"this process already opened chdb at {others[0]}; chdb allows one path "
                     f"per process, so {dsn} cannot be opened too"
                 )  # chdb:// DSNs are paths: no secret in them
-            settings.state_dir.mkdir(parents=True, exist_ok=True)
+            Path(dsn.removeprefix("chdb://")).parent.mkdir(parents=True, exist_ok=True)
         import clickhouse_connect
 
         try:
@@ -69,8 +72,16 @@ def get_client(settings: CommonSettings) -> LockedClient:
             # Workers log this message: it names the server, never the DSN's password. If
             # the driver's own text carries the password, the cause is dropped with it.
             reason = scrub(str(exc), dsn)
+            hint = ""
+            if dsn.startswith("chdb://"):
+                # chdb prints "Cannot lock file .../status" itself and raises only "Error
+                # initializing EmbeddedServer": the usual cause is a second process.
+                hint = ("; is another process using this embedded ClickHouse? chdb admits one "
+                        "process per path (one path per role: relstream.settings.CHDB_ROLES): "
+                        "give this one its own RELSTREAM_STATE_DIR, or set "
+                        "RELSTREAM_CLICKHOUSE_URL to a ClickHouse server")
             error = RelstreamError(
-                f"cannot connect to ClickHouse at {redact_url(dsn)}: {reason}")
+                f"cannot connect to ClickHouse at {redact_url(dsn)}: {reason}{hint}")
             if reason != str(exc):
                 raise error from None
             raise error from exc

@@ -66,6 +66,27 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "relstream"
 
 
+CHDB_ROLES = {"TeacherSettings": "teacher", "TrainerSettings": "trainer",
+              "ProcessorSettings": "streams"}
+"""Settings class (or a base of it) → the role whose own embedded ClickHouse it opens.
+
+Embedded ClickHouse (chdb) locks its data path (`<path>/status`) for one process, so
+`relstream streams run`, `teacher run`, `train online` and `serve` sharing one state dir
+used to collide ("Cannot lock file .../clickhouse/status"; the loser ran with metrics
+off). Each of these roles now has its own path, `<state_dir>/<role>/clickhouse`, beside
+the other per-role state (`<state_dir>/teacher/label-cache.sqlite`). Serving, and every
+settings class not listed (plain `CommonSettings` of reports and tools), keeps
+`<state_dir>/clickhouse`: the A/B reports (`relstream serve ab-report`, the demo's report)
+read what the server wrote there, so they find it without any new setting. Only the state
+dir moves per role, not the rest of it: the registry and the Feast repo stay shared. The
+roles are named by class, so this bottom module imports none of the services; a unit test
+builds each service's settings and checks the paths differ. A set `clickhouse_url` (a
+ClickHouse server, which every process can write to at once) replaces all of this; two
+processes of the same role on one state dir (two teacher workers) still need their own
+`RELSTREAM_STATE_DIR` or a server.
+"""
+
+
 class CommonSettings(BaseSettings):
     """Where the shared services are. Every field can be set as `RELSTREAM_<FIELD>`."""
 
@@ -94,8 +115,10 @@ class CommonSettings(BaseSettings):
     )
     clickhouse_url: str = Field(
         "",
-        description="ClickHouse DSN. Empty means embedded chdb under <state_dir>/clickhouse; "
-        "a server looks like http://user:pass@host:8123/db.",
+        description="ClickHouse DSN. Empty means embedded chdb, one path per role: "
+        "<state_dir>/clickhouse for serving and reports, <state_dir>/<role>/clickhouse for "
+        "the teacher, trainer and stream processor (CHDB_ROLES); a server looks like "
+        "http://user:pass@host:8123/db.",
     )
     redis_url: str = Field(
         "", description="Redis URL for the Feast online store; empty means SQLite."
@@ -146,8 +169,20 @@ class CommonSettings(BaseSettings):
             mechanism=self.kafka_sasl_mechanism, ssl_context=context,
         )
 
+    def chdb_role(self) -> str:
+        """This service's role (`CHDB_ROLES`), "" for serving, reports and other tools."""
+        for cls in type(self).__mro__:
+            if cls.__name__ in CHDB_ROLES:
+                return CHDB_ROLES[cls.__name__]
+        return ""
+
+    def chdb_path(self) -> Path:
+        """Where this service's embedded ClickHouse keeps its data (see `CHDB_ROLES`)."""
+        role = self.chdb_role()
+        return self.state_dir / role / "clickhouse" if role else self.state_dir / "clickhouse"
+
     def chdb_dsn(self) -> str:
         """The DSN clickhouse-connect should use: the configured URL or embedded chdb."""
         if self.clickhouse_url:
             return self.clickhouse_url
-        return f"chdb://{self.state_dir / 'clickhouse'}"
+        return f"chdb://{self.chdb_path()}"
