@@ -28,6 +28,7 @@ from streams.schemas import CatalogEvent, CatalogItem, TeacherLabel, decode_even
 from streams.topics import CATALOG, TEACHER_LABELS, topic_name
 from student_trainer import registry
 from student_trainer.online.checkpoint import load_checkpoint, save_checkpoint
+from student_trainer.online.progress import ProgressReporter
 from student_trainer.online.settings import OnlineSettings
 from student_trainer.online.trainer import LabelRecord, OnlineTrainer
 
@@ -114,11 +115,16 @@ def run_online(settings: OnlineSettings, *, stop: threading.Event | None = None,
 
     consumer = make_consumer(settings, [], settings.group_id(),
                              max_poll_records=settings.online_poll_max)
+    # One line every online_progress_interval_s from the start: the first gate can be
+    # minutes away, and a trainer that logs nothing until then looks stuck.
+    progress = ProgressReporter(settings.online_progress_interval_s)
     try:
-        _consume(settings, trainer, consumer, producer, stop, stats, idle_exit_s, max_labels)
+        _consume(settings, trainer, consumer, producer, stop, stats, idle_exit_s, max_labels,
+                 progress)
         trainer.maybe_gate()
         save_checkpoint(ckpt_path, trainer.state_dict())
         stats.checkpoints += 1
+        progress.maybe_report(trainer, force=True)
     finally:
         consumer.close(autocommit=False)
         producer.close()
@@ -128,7 +134,8 @@ def run_online(settings: OnlineSettings, *, stop: threading.Event | None = None,
 
 def _consume(settings: OnlineSettings, trainer: OnlineTrainer, consumer: Any,
              producer: EventProducer, stop: threading.Event, stats: RunStats,
-             idle_exit_s: float | None, max_labels: int | None) -> None:
+             idle_exit_s: float | None, max_labels: int | None,
+             progress: ProgressReporter) -> None:
     prefix = settings.topic_prefix
     label_tps = _partitions(consumer, topic_name(TEACHER_LABELS, prefix))
     catalog_tps = _partitions(consumer, topic_name(CATALOG, prefix))
@@ -148,6 +155,8 @@ def _consume(settings: OnlineSettings, trainer: OnlineTrainer, consumer: Any,
         for batch in consumer.poll(timeout_ms=500).values():
             for record in batch:
                 _catalog_record(record, catalog, producer)
+        progress.note(f"{trainer.name}: reading the catalog topic before the first label: "
+                      f"{len(catalog):,} items so far")
     consumer.resume(*label_tps)
     log.info("catalog loaded: %d items", len(catalog))
 
@@ -156,6 +165,7 @@ def _consume(settings: OnlineSettings, trainer: OnlineTrainer, consumer: Any,
     ckpt_path = settings.checkpoint_path()
     catalog_topic = topic_name(CATALOG, prefix)
     while not stop.is_set():
+        progress.maybe_report(trainer)
         polled = consumer.poll(timeout_ms=500, max_records=settings.online_poll_max)
         records = [r for batch in polled.values() for r in batch]
         if not records:

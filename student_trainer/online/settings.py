@@ -65,6 +65,9 @@ class OnlineSettings(TrainerSettings):
         "", description="Kafka group used to commit offsets for monitoring; empty means "
         "online-trainer-<model>. The checkpoint, not the group, is the source of truth.")
     online_poll_max: int = Field(256, ge=1, description="Records per poll.")
+    online_progress_interval_s: float = Field(
+        30.0, gt=0, description="Seconds between the trainer's progress lines in its log "
+        "(labels seen, steps, loss, labels and time to the next gate); never per step.")
     online_threads: int = Field(2, ge=1, description="torch CPU threads.")
     online_seed: int = Field(0, description="Seed of the student init, buffer and sampling.")
     online_world_dir: Path | None = Field(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from student_trainer.online.prequential import (
     PrequentialPoint,
     write_points_jsonl,
 )
+from student_trainer.online.progress import NextGate
 from student_trainer.online.recent_ids import RecentIds
 from student_trainer.online.replay_buffer import ReplayBuffer
 from student_trainer.online.settings import OnlineSettings
@@ -106,6 +108,8 @@ class OnlineTrainer:
                                       settings.online_tolerance,
                                       settings.online_min_validation)
         self.cadence = Cadence(self.gate_config)
+        self._gate_clock = time.monotonic()
+        """When the cadence's clock last started (mirrors `Cadence`, for `next_gate`)."""
         seed = settings.online_seed
         self.buffer: ReplayBuffer[Example] = ReplayBuffer(
             settings.online_buffer_size, settings.online_buffer_policy, seed)
@@ -117,6 +121,10 @@ class OnlineTrainer:
                          "labels_skipped": 0, "labels_duplicate": 0, "steps": 0, "gates": 0,
                          "published": 0, "rejected": 0}
         self.recent_ids = RecentIds(RECENT_IDS)
+        self.labels_at_start = 0
+        """`labels_seen` when this run started (the progress line counts from it)."""
+        self._loss_sum = 0.0
+        self._loss_steps = 0
         self.window: dict[str, str] = {}
         self.published_version: str | None = None
         self.announced_version: str | None = None
@@ -194,8 +202,10 @@ class OnlineTrainer:
         self.buffer.load_state_dict(state["buffer"])
         self.validation.load_state_dict(state["validation"])
         self.cadence.load_state_dict(state["cadence"])
+        self._gate_clock = time.monotonic()
         self.offsets = dict(state["offsets"])
         self.counters.update(state["counters"])
+        self.labels_at_start = self.counters["labels_seen"]
         self.recent_ids.load_state_dict(state.get("recent_ids", []))
         self.window = dict(state.get("window", {}))
         torch.set_rng_state(state["torch_rng"])
@@ -307,6 +317,8 @@ class OnlineTrainer:
 
                 raise TrainingError(f"online loss became {float(loss)} at step "
                                     f"{self.counters['steps']} (terms {terms})")
+            self._loss_sum += float(loss.detach())
+            self._loss_steps += 1
             self.optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
@@ -316,6 +328,20 @@ class OnlineTrainer:
             self.buffer.extend(fresh)
         self.counters["labels_trained"] += len(examples)
         self.cadence.note(len(examples))
+
+    # --- progress -----------------------------------------------------------------------
+
+    def take_loss(self) -> tuple[float | None, int]:
+        """Mean training loss over the steps since the last call, and how many; resets."""
+        steps, total = self._loss_steps, self._loss_sum
+        self._loss_sum, self._loss_steps = 0.0, 0
+        return (total / steps if steps else None), steps
+
+    def next_gate(self) -> NextGate:
+        """Trained labels and seconds until `maybe_gate` considers the next candidate."""
+        labels = max(0, self.gate_config.every_labels - self.cadence.labels_since)
+        elapsed = time.monotonic() - self._gate_clock
+        return NextGate(labels, max(0.0, self.gate_config.every_minutes * 60.0 - elapsed))
 
     # --- gate and publish -------------------------------------------------------------------
 
@@ -360,5 +386,6 @@ class OnlineTrainer:
         log.info("gate %d: %s -> %s (%s)", self.counters["gates"],
                  "published v" + version if version else "rejected", self.name, decision.reason)
         self.cadence.reset()
+        self._gate_clock = time.monotonic()
         self.student.train()
         return decision
