@@ -24,10 +24,17 @@ from kafka.structs import OffsetAndMetadata
 
 from streams.errors import SchemaError
 from streams.kafka_io import EventProducer, make_consumer
-from streams.schemas import CatalogEvent, CatalogItem, TeacherLabel, decode_event
+from streams.schemas import (
+    CatalogEvent,
+    CatalogItem,
+    TeacherLabel,
+    decode_event,
+    normalize_query,
+)
 from streams.topics import CATALOG, TEACHER_LABELS, topic_name
 from student_trainer import registry
 from student_trainer.online.checkpoint import load_checkpoint, save_checkpoint
+from student_trainer.online.prequential import GroundTruth
 from student_trainer.online.progress import ProgressReporter
 from student_trainer.online.settings import OnlineSettings
 from student_trainer.online.trainer import LabelRecord, OnlineTrainer
@@ -62,6 +69,18 @@ def _partitions(consumer: Any, topic: str, timeout_s: float = 30.0) -> list[Topi
         time.sleep(0.2)
 
 
+def ground_truth(world: Path) -> GroundTruth:
+    """The prequential evaluator's ground truth: a simulated world's labels and scenario
+    (new-brand queries, change time), or a shop's contract files (labels.jsonl only, no
+    scenario.json: grades without the new-brand split). Never used for training."""
+    from streams.simulator.loaders import find, load_labels, world_file
+
+    world_file(world, "labels.jsonl", "the ground truth the prequential points are scored on")
+    if find(world, "scenario.json") is not None:
+        return GroundTruth.from_world(world)
+    return GroundTruth({(normalize_query(q), i): g for (q, i), g in load_labels(world).items()})
+
+
 def _tp_key(tp: TopicPartition) -> str:
     return f"{tp.topic}/{tp.partition}"
 
@@ -75,9 +94,10 @@ def run_online(settings: OnlineSettings, *, stop: threading.Event | None = None,
 
     from student_trainer.encoders import load_tokenizer
     from student_trainer.online.metrics import OnlineMetrics
-    from student_trainer.online.prequential import GroundTruth
 
     torch.set_num_threads(settings.online_threads)
+    # A bad --world fails here, before the broker, ClickHouse or the model are touched.
+    truth = ground_truth(settings.online_world_dir) if settings.online_world_dir else None
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -97,8 +117,6 @@ def run_online(settings: OnlineSettings, *, stop: threading.Event | None = None,
                                 settings.online_gate_table, name)
     except Exception as exc:  # metrics are best effort, training is not
         log.warning("online-trainer metrics disabled: %s", exc)
-    truth = GroundTruth.from_world(settings.online_world_dir) if settings.online_world_dir \
-        else None
     trainer = OnlineTrainer(settings, load_tokenizer(), producer=producer, metrics=metrics,
                             truth=truth, points_path=points_path or
                             settings.state_dir / "online" / f"{name}-prequential.jsonl")

@@ -71,8 +71,9 @@ class OnlineSettings(TrainerSettings):
     online_threads: int = Field(2, ge=1, description="torch CPU threads.")
     online_seed: int = Field(0, description="Seed of the student init, buffer and sampling.")
     online_world_dir: Path | None = Field(
-        None, description="A simulated world (labels.jsonl, scenario.json): the prequential "
-        "evaluator also scores against its ground truth. Never used for training.")
+        None, description="A world with ground truth (labels.jsonl; a simulated world's "
+        "scenario.json adds the new-brand queries and change time): the prequential "
+        "evaluator also scores against it. Never used for training.")
     online_prequential_table: str = Field(
         "online_prequential", description="ClickHouse table of prequential points.")
     online_gate_table: str = Field(
