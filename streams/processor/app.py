@@ -23,6 +23,7 @@ from streams.processor.aggregates import CtrPrior
 from streams.processor.gap_guard import GapGuard, faust_committed
 from streams.processor.metrics import MetricsWriter
 from streams.processor.policy import LabelRequestPolicy, PolicyParams
+from streams.processor.progress import Progress, install_repeat_filter, progress_log
 from streams.processor.settings import ProcessorSettings
 from streams.processor.state import Outputs, StreamState, Tables
 from streams.topics import (
@@ -48,7 +49,7 @@ def policy_params(settings: ProcessorSettings) -> PolicyParams:
         budget_per_minute=settings.label_budget_per_minute, burst=settings.label_burst,
         reserve=settings.label_reserve, dedup_window_s=settings.label_dedup_window_s,
         tail_searches=settings.tail_searches, new_item_impressions=settings.new_item_impressions,
-        clock=settings.label_clock,
+        clock=settings.label_clock, lanes=PARTITIONS,
     )
 
 
@@ -75,6 +76,13 @@ class Processor:
             key_serializer="raw", value_serializer="raw", web_enabled=False,
             # Batch produce requests: without linger aiokafka sent ~1 request per message.
             producer_linger_ms=10,
+            # A table write is a changelog message of its whole bucket (a few KB for a
+            # busy query hour). In 16 KB batches (the default) a partition's batch filled
+            # every few writes, and aiokafka then holds the next write until that batch is
+            # acked: Faust's one sender loop stalled on broker round trips while the agents
+            # kept writing, so its buffer overflowed ("producer buffer full", a line per
+            # message during a replay).
+            producer_max_batch_size=PRODUCER_BATCH_BYTES,
             table_standby_replicas=0,
         )
         app = self.app
@@ -109,6 +117,10 @@ class Processor:
         self._offline: dict[str, list[dict[str, Any]]] = {}
         self._offline_flushed = time.monotonic()
         self._last_full_sync = time.monotonic()
+        self._push_rest_until = 0.0
+        self._recovery_progress: Progress | None = None
+        self._resync_progress: Progress | None = None
+        self._resync_left = 0
         self._register()
 
     # --- wiring ---------------------------------------------------------------------------
@@ -119,12 +131,13 @@ class Processor:
         async def on_search(key: bytes | None, value: bytes, where: str) -> None:
             await self._send(state.on_search_log(key, value, where))
 
-        async def handle_deltas(batch: list[dict[str, Any]]) -> None:
+        async def handle_deltas(batch: list[dict[str, Any]], partition: int) -> None:
             for delta in batch:
-                await self._send(state.on_item_delta(delta))
+                await self._send(state.on_item_delta(delta, partition))
 
         async def on_deltas(key: bytes | None, value: bytes, where: str) -> None:
-            await handle_deltas(json.loads(value)["batch"])
+            # `where` is "topic/partition/offset" (topic names hold no "/").
+            await handle_deltas(json.loads(value)["batch"], int(where.split("/")[-2]))
 
         @app.agent(self.search_topic, name="search_log")
         async def search_log(stream: Any) -> None:
@@ -139,7 +152,7 @@ class Processor:
         async def item_deltas(stream: Any) -> None:
             async for event in stream.events():
                 await self._heal_gap(event.message, on_deltas)
-                await handle_deltas(event.value["batch"])
+                await handle_deltas(event.value["batch"], event.message.partition)
                 self._last_delta_at = time.time()
 
         @app.agent(self.catalog_topic, name="catalog")
@@ -158,7 +171,19 @@ class Processor:
 
         @app.timer(interval=self.settings.push_interval_s)
         async def _push() -> None:
-            await self.push()
+            # A push that took longer than the interval is followed by a rest as long as
+            # it took, so the push thread (Feast: pure Python, holding the GIL) leaves the
+            # event loop at least half the time even while a backfill keeps it busy.
+            if time.monotonic() >= self._push_rest_until:
+                started = time.monotonic()
+                await self.push()
+                took = time.monotonic() - started
+                if took > self.settings.push_interval_s:
+                    self._push_rest_until = time.monotonic() + took
+
+        @app.timer(interval=self.settings.progress_interval_s)
+        async def _progress() -> None:
+            self.report_recovery()
 
         @app.task
         async def _open_store() -> None:
@@ -166,6 +191,8 @@ class Processor:
             # per-request records cost ~6 % of the CPU.
             for name in ("aiokafka", "faust", "mode", "kafka"):
                 logging.getLogger(name).setLevel(max(logging.INFO, log.getEffectiveLevel()))
+            # The worker has set up logging by now (it replaces the root's handlers).
+            install_repeat_filter(self.settings.log_repeat_interval_s)
             if self._store is None:
                 loop = asyncio.get_running_loop()
                 self._store = await loop.run_in_executor(self._executor, self._open_store_sync)
@@ -199,6 +226,41 @@ class Processor:
         for dead in out.dead:
             await self.dead_topic.send(value=dead.to_bytes())
 
+    def report_recovery(self) -> None:
+        """A progress line while the tables are restored from their changelogs (Faust
+        only logs its estimate at INFO, and only after 1,000 records)."""
+        tables: Any = self.app.tables  # the TableManager; its type lacks `recovery`
+        recovery = tables.recovery
+        if self.app.in_recovery:
+            remaining = recovery.active_remaining_total()
+            if self._recovery_progress is None and remaining > 0:
+                self._recovery_progress = Progress(
+                    "restoring tables from their changelogs", "records",
+                    self.settings.progress_interval_s)
+            if self._recovery_progress is not None:
+                self._recovery_progress.update(remaining)
+                line = self._recovery_progress.line()
+                if line:
+                    progress_log().info(line)
+        elif self._recovery_progress is not None:
+            self._recovery_progress.update(0)
+            progress_log().info("%s", self._recovery_progress.line(force=True))
+            self._recovery_progress = None
+
+    def _report_resync(self, pushed: int) -> None:
+        """Progress of pushing every entity again (after a restart or a full sync); quiet
+        unless it lasts longer than one progress interval."""
+        progress = self._resync_progress
+        if progress is None:
+            return
+        self._resync_left = max(0, self._resync_left - pushed)
+        progress.update(self._resync_left)
+        line = progress.line(force=self._resync_left == 0 and progress.reported)
+        if line:
+            progress_log().info(line)
+        if self._resync_left == 0:
+            self._resync_progress = None
+
     def _open_store_sync(self) -> Any:
         from feature_store.config import apply_repo
 
@@ -219,7 +281,12 @@ class Processor:
             self._needs_rebuild = False
             self._last_full_sync = time.monotonic()
             self.state.rebuild()
-        rows = self.state.collect_rows()
+            self._resync_left = self.state.dirty_count
+            self._resync_progress = Progress("pushing every aggregate to Feast (after a "
+                                             "restart, or the periodic full sync)", "rows",
+                                             self.settings.progress_interval_s)
+            self._resync_progress.update(self._resync_left)
+        rows = self.state.collect_rows(self.settings.push_max_rows or None)
         for view, view_rows in rows.items():
             if view != "item_content":
                 for row in view_rows:
@@ -229,6 +296,8 @@ class Processor:
         except Exception as exc:  # Feast down or misconfigured: retry next tick
             log.warning("pushing aggregates to Feast failed, will retry: %s", exc)
             self.state.mark_dirty(rows)
+        else:
+            self._report_resync(sum(len(r) for r in rows.values()))
         interval = self.settings.offline_flush_interval_s
         if interval > 0:
             for view, view_rows in rows.items():
@@ -283,6 +352,10 @@ def item_partition(item_id: str) -> int:
 
     return (murmur2(item_id.encode()) & 0x7FFFFFFF) % PARTITIONS
 
+
+PRODUCER_BATCH_BYTES = 512 * 1024
+"""aiokafka's batch size per partition (Faust's default is 16 KB); below the broker's
+1 MB request limit."""
 
 TABLE_NAMES = ("query_hours", "item_hours", "catalog", "requested")
 """The Faust tables (`Tables`, in this order); each has a `<app id>-<name>-changelog`."""

@@ -17,8 +17,12 @@ event time is not requested again.
 The bucket's clock is `clock`: "wall" (live traffic: it protects the teacher's real
 capacity) or "event" (backfill: a replayed history refills it by the event-time seconds
 it spans, so three days replayed in seconds get the requests three live days would have
-got). The event clock is the latest event time seen, so it never runs backwards when
-partitions interleave; every event-time bucket starts full, including after a restart.
+got). Partitions of a replay are not consumed in step (one can be minutes of event time
+ahead of another), so an event-time budget is split into `lanes` buckets, one per source
+partition, each with `1/lanes` of the rate and burst and a clock of its own: the latest
+event time its partition has shown (never running backwards). With one clock for all, a
+lagging partition found the clock already at the end of the history and was refused
+nearly everything. Every event-time bucket starts full, also after a restart.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class PolicyParams:
     new_item_impressions: int = 20
     clock: BudgetClock = "wall"
     """What refills the budget: wall seconds (live) or event-time seconds (backfill)."""
+    lanes: int = 1
+    """Event-time buckets, one per source partition, sharing the budget evenly."""
 
     def __post_init__(self) -> None:
         if self.budget_per_minute <= 0:
@@ -55,6 +61,8 @@ class PolicyParams:
             raise ValueError(f"dedup_window_s must be ≥ 0, got {self.dedup_window_s}")
         if self.tail_searches < 1 or self.new_item_impressions < 1:
             raise ValueError("tail_searches and new_item_impressions must be ≥ 1")
+        if self.lanes < 1:
+            raise ValueError(f"lanes must be ≥ 1, got {self.lanes}")
         if self.clock not in ("wall", "event"):
             raise ValueError(f"clock must be 'wall' or 'event', got {self.clock!r}")
 
@@ -138,11 +146,18 @@ class LabelRequestPolicy:
         """`clock` is the wall clock of a "wall" policy (tests pass their own); an "event"
         policy ignores it and runs on the event times given to `decide`."""
         self.params = params
-        self.event_clock: EventClock | None = EventClock() if params.clock == "event" else None
-        # An event clock reads 0 until the first event: the bucket's first refill then
-        # spans decades of "event time" and it is full, as a new wall-clock bucket is.
-        self.bucket = TokenBucket(params.budget_per_minute / 60.0, params.capacity,
-                                  self.event_clock or clock)
+        self.bucket = TokenBucket(params.budget_per_minute / 60.0, params.capacity, clock)
+        self.lanes: dict[int, tuple[EventClock, TokenBucket]] = {}
+
+    def _event_lane(self, lane: int) -> tuple[EventClock, TokenBucket]:
+        if lane not in self.lanes:
+            p = self.params
+            clock = EventClock()
+            # An event clock reads 0 until the first event: the bucket's first refill then
+            # spans decades of "event time" and it is full, as a new wall-clock bucket is.
+            self.lanes[lane] = clock, TokenBucket(p.budget_per_minute / 60.0 / p.lanes,
+                                                  max(1.0, p.capacity / p.lanes), clock)
+        return self.lanes[lane]
 
     def is_duplicate(self, last_requested_ms: int | None, ts_ms: int) -> bool:
         """True when the pair was requested within the dedup window (event time)."""
@@ -161,16 +176,18 @@ class LabelRequestPolicy:
         reasons = [name for name, value in signals.items() if value >= 0.5]
         return sum(signals.values()) / len(signals), reasons
 
-    def decide(self, cand: Candidate, ts_ms: int | None = None) -> Decision:
-        """Admit or reject one candidate shown at event time `ts_ms` (which drives the
-        budget of an event-time policy; a wall-clock policy does not need it)."""
-        if self.event_clock is not None:
+    def decide(self, cand: Candidate, ts_ms: int | None = None, lane: int = 0) -> Decision:
+        """Admit or reject one candidate shown at event time `ts_ms` on source partition
+        `lane` (both drive an event-time budget; a wall-clock one needs neither)."""
+        bucket = self.bucket
+        if self.params.clock == "event":
             if ts_ms is None:
                 raise ValueError("an event-time budget needs the candidate's event time")
-            self.event_clock.observe(ts_ms)
+            clock, bucket = self._event_lane(lane % self.params.lanes)
+            clock.observe(ts_ms)
         prio, reasons = self.priority(cand)
-        needed = 1.0 + self.params.reserve * self.params.capacity * (1.0 - prio)
-        if self.bucket.try_take(needed):
+        needed = 1.0 + self.params.reserve * bucket.capacity * (1.0 - prio)
+        if bucket.try_take(needed):
             return Decision(True, prio, reasons)
         return Decision(False, prio, reasons, rejected_by="budget")
 

@@ -20,6 +20,19 @@ class ProcessorSettings(FeatureStoreSettings):
     push_interval_s: float = Field(
         1.0, description="Seconds between pushes of changed aggregates to Feast and ClickHouse."
     )
+    push_max_rows: int = Field(
+        5000, description="Most Feast rows one push writes; the rest wait for the next tick "
+        "(after a restart every entity is pushed again, which in one go held the push timer "
+        "for over a minute). 0 means no limit."
+    )
+    progress_interval_s: float = Field(
+        10.0, description="Seconds between progress lines on stderr while the tables are "
+        "restored from their changelogs and while every aggregate is pushed after a restart."
+    )
+    log_repeat_interval_s: float = Field(
+        30.0, description="A warning that repeats (numbers aside) is logged at most once per "
+        "this many seconds, with the count held back; 0 logs every one."
+    )
     label_budget_per_minute: float = Field(
         120.0, description="Label requests per minute the teacher may receive: per minute "
         "of wall time, or of event time under `label_clock=event`."
@@ -28,7 +41,9 @@ class ProcessorSettings(FeatureStoreSettings):
         "wall", description="What refills the label budget: 'wall' seconds (live traffic: "
         "the budget protects the teacher's real capacity) or 'event' seconds (backfill: a "
         "replayed history gets the requests the same traffic got live; set by "
-        "`relstream streams run --backfill`). Dedup is by event time in both."
+        "`relstream streams run --backfill`). An event-time budget is split evenly over the "
+        "partitions, each refilled by its own event time, so it holds for all workers "
+        "together; a wall-clock one is per worker. Dedup is by event time in both."
     )
     label_burst: float | None = Field(
         None, description="Token-bucket size in requests; empty means one minute of budget."

@@ -79,6 +79,25 @@ def request_id_for(pair: str, source_event_id: str) -> str:
     return "lr-" + hashlib.sha1(f"{pair}\x1e{source_event_id}".encode()).hexdigest()[:20]
 
 
+def _split_set(values: set[Any], n: int) -> tuple[set[Any], set[Any]]:
+    """(up to `n` of `values`, the rest)."""
+    if n <= 0:
+        return set(), values
+    if len(values) <= n:
+        return values, set()
+    chosen: set[Any] = set()
+    for value in values:
+        if len(chosen) >= n:
+            break
+        chosen.add(value)
+    return chosen, values - chosen
+
+
+def _split_dict(values: dict[str, Any], n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    keys, rest = _split_set(set(values), n)
+    return {k: values[k] for k in keys}, {k: values[k] for k in rest}
+
+
 def fast_get(table: Table) -> Callable[[str], Any]:
     """`table.get`, minus Faust's wrapper layers when the table sits on the memory store
     (its values are plain dicts there): window sums do ~25 reads per message."""
@@ -164,7 +183,9 @@ class StreamState:
 
     # --- item deltas (partitioned by item, like the catalog) ----------------------------
 
-    def on_item_delta(self, delta: dict[str, Any]) -> Outputs:
+    def on_item_delta(self, delta: dict[str, Any], partition: int = 0) -> Outputs:
+        """Count one item delta; `partition` (of the delta topic) picks the label budget's
+        event-time lane."""
         out = Outputs()
         item_id, ts = delta["i"], int(delta["t"])
         hour = agg.hour_of(ts)
@@ -187,12 +208,13 @@ class StreamState:
                 # re-sent; the pair is offered again at its next new showing.
                 self.stats["requests_skipped_duplicate"] += 1
                 return out
-            request = self._offer(delta, impressions_before)
+            request = self._offer(delta, impressions_before, partition)
             if request is not None:
                 out.requests.append(request)
         return out
 
-    def _offer(self, delta: dict[str, Any], impressions_before: int) -> LabelRequest | None:
+    def _offer(self, delta: dict[str, Any], impressions_before: int,
+               partition: int) -> LabelRequest | None:
         query, item_id, ts = delta["q"], delta["i"], int(delta["t"])
         pkey = pair_key(query, item_id)
         if self.policy.is_duplicate(self._get_requested(pkey), ts):
@@ -209,7 +231,7 @@ class StreamState:
         self.stats["candidates"] += 1
         self.stats["candidates_long_tail"] += long_tail
         self.stats["candidates_new_item"] += new_item
-        decision = self.policy.decide(cand, ts)
+        decision = self.policy.decide(cand, ts, partition)
         if not decision.admitted:
             self.stats["requests_over_budget"] += 1
             return None
@@ -274,10 +296,22 @@ class StreamState:
         row = agg.window_sums(lambda h: self._item_vec(item_id, h), hour, 0, 4)
         return row.sums["24h"][0]
 
-    def collect_rows(self) -> dict[str, list[dict[str, Any]]]:
-        """Feast rows for every dirty entity; clears the dirty marks."""
+    @property
+    def dirty_count(self) -> int:
+        """Entities waiting to be pushed (rows of the next `collect_rows`, all views)."""
+        return (len(self.dirty_queries) + len(self.dirty_items) + len(self.dirty_pairs)
+                + len(self.dirty_content))
+
+    def collect_rows(self, limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Feast rows for the dirty entities, at most `limit` in all (item content, then
+        queries, items, pairs); clears their dirty marks, the rest wait for the next call.
+
+        The limit bounds one push: after a restart every entity is dirty, and pushing them
+        all at once held the push timer for over a minute."""
         rows: dict[str, list[dict[str, Any]]] = {ITEM_CONTENT: [], QUERY_STATS: [],
                                                  ITEM_STATS: [], PAIR_STATS: []}
+        if limit is not None and self.dirty_count > limit:
+            return self._collect_some(rows, limit)
         for q in self.dirty_queries:
             ts = self.query_latest[q]
             sums = agg.window_sums(partial(self._query_vec, q), agg.hour_of(ts), ts, 5)
@@ -298,6 +332,24 @@ class StreamState:
         self.dirty_queries, self.dirty_items, self.dirty_pairs = set(), set(), set()
         self.dirty_content = {}
         return rows
+
+    def _collect_some(self, rows: dict[str, list[dict[str, Any]]], limit: int
+                      ) -> dict[str, list[dict[str, Any]]]:
+        content, self.dirty_content = _split_dict(self.dirty_content, limit)
+        limit -= len(content)
+        queries, self.dirty_queries = _split_set(self.dirty_queries, limit)
+        limit -= len(queries)
+        items, self.dirty_items = _split_set(self.dirty_items, limit)
+        limit -= len(items)
+        pairs, self.dirty_pairs = _split_set(self.dirty_pairs, limit)
+        # The same rows as a full collect, over the chosen entities only.
+        rest = (self.dirty_queries, self.dirty_items, self.dirty_pairs, self.dirty_content)
+        self.dirty_queries, self.dirty_items, self.dirty_pairs = queries, items, pairs
+        self.dirty_content = content
+        try:
+            return self.collect_rows()
+        finally:
+            self.dirty_queries, self.dirty_items, self.dirty_pairs, self.dirty_content = rest
 
     def mark_dirty(self, rows: dict[str, list[dict[str, Any]]]) -> None:
         """Put rows whose push failed back, so the next push retries them."""

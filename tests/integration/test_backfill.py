@@ -1,6 +1,8 @@
 """A shop's own history, contract files only, replayed twice through the real broker and a
 `relstream streams run --backfill` worker: the event-time label budget asks the teacher
-about most shown pairs, and the second replay asks about none."""
+about most shown pairs, the second replay asks about none, and the offline route
+(`teacher label` with the lexical baseline teacher, `train offline`) trains a student from
+the same files alone."""
 
 from __future__ import annotations
 
@@ -103,3 +105,19 @@ def test_backfill_labels_a_replayed_history_once(
     finally:
         stop(proc)
         print((tmp_path / "worker.log").read_text()[-3000:])
+
+    # The offline route on the same files: no splits.json (derived by query hash), a tiny
+    # student and a few steps: this checks the route, not the student's quality.
+    labels, out = tmp_path / "teacher-labels.jsonl", tmp_path / "student"
+    cli = [sys.executable, "-m", "relstream.cli"]
+    subprocess.run([*cli, "teacher", "label", "--backend", "lexical", "--world", str(world),
+                    "--splits", "train:200,validation:60,test:60", "--out", str(labels)],
+                   env=env, check=True, capture_output=True)
+    trained = subprocess.run([*cli, "train", "offline", "--data", str(world), "--labels",
+                              str(labels), "--tiny", "--max-steps", "4", "--batch-size", "8",
+                              "--out", str(out)], env=env, check=True, capture_output=True)
+    text = trained.stdout.decode()
+    report, _ = json.JSONDecoder().raw_decode(text[text.index("{"):])
+    assert report["steps"] == 4 and Path(report["checkpoint"]).is_file()
+    assert report["test"]["n"] > 0  # scored on the derived test split
+    assert {p.name for p in world.iterdir()} == CONTRACT_FILES  # nothing written beside them

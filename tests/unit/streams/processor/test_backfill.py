@@ -69,6 +69,29 @@ def test_event_budget_over_a_replayed_span() -> None:
     assert 2 * minutes - 5 <= admitted <= 2 * minutes + params.capacity
 
 
+def test_event_budget_lanes_refill_by_their_own_partition_time() -> None:
+    """One partition already a day ahead, another still at its start: with a lane each,
+    the lagging one is refilled by its own event time; with one clock for both it would
+    find the clock at the end already and be refused all but the burst."""
+    day = 86_400_000
+
+    def run(lanes: int) -> tuple[list[bool], list[bool]]:
+        params = PolicyParams(budget_per_minute=120, burst=4, reserve=0.0, clock="event",
+                              lanes=lanes)
+        policy = LabelRequestPolicy(params, clock=FrozenClock())
+        # A candidate a second on each partition: half the budget (2/s) each.
+        ahead = [policy.decide(Candidate(1, 0), T0_MS + day + k * 1000, lane=0).admitted
+                 for k in range(60)]
+        behind = [policy.decide(Candidate(1, 0), T0_MS + k * 1000, lane=1).admitted
+                  for k in range(60)]
+        return ahead, behind
+
+    ahead, behind = run(lanes=2)
+    assert all(ahead) and all(behind)
+    ahead, behind = run(lanes=1)
+    assert all(ahead) and sum(behind) <= 4
+
+
 def test_event_budget_needs_event_times() -> None:
     policy = LabelRequestPolicy(PolicyParams(clock="event"))
     with pytest.raises(ValueError, match="event time"):
