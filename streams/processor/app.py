@@ -121,6 +121,7 @@ class Processor:
         self._recovery_progress: Progress | None = None
         self._resync_progress: Progress | None = None
         self._resync_left = 0
+        self._recovery_watch: asyncio.Future[None] | None = None
         self._register()
 
     # --- wiring ---------------------------------------------------------------------------
@@ -181,9 +182,12 @@ class Processor:
                 if took > self.settings.push_interval_s:
                     self._push_rest_until = time.monotonic() + took
 
-        @app.timer(interval=self.settings.progress_interval_s)
-        async def _progress() -> None:
-            self.report_recovery()
+        @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+        async def _assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+            # Faust starts app timers and tasks only once the tables are restored, so the
+            # restore's progress is watched by a task of our own, started here.
+            if self._recovery_watch is None or self._recovery_watch.done():
+                self._recovery_watch = asyncio.ensure_future(self._watch_recovery())
 
         @app.task
         async def _open_store() -> None:
@@ -225,6 +229,15 @@ class Processor:
                                         timestamp=request.ts.timestamp())
         for dead in out.dead:
             await self.dead_topic.send(value=dead.to_bytes())
+
+    async def _watch_recovery(self) -> None:
+        """Report the tables' restore until it is over (or never started in a minute)."""
+        deadline = time.monotonic() + 60.0
+        while self.app.in_recovery or (self._recovery_progress is None
+                                       and time.monotonic() < deadline):
+            self.report_recovery()
+            await asyncio.sleep(1.0)
+        self.report_recovery()
 
     def report_recovery(self) -> None:
         """A progress line while the tables are restored from their changelogs (Faust

@@ -29,7 +29,9 @@ def progress_log() -> logging.Logger:
     handlers (whose level is the worker's)."""
     log = logging.getLogger(PROGRESS_LOGGER)
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        # The process's own stderr: the Faust worker redirects `sys.stderr` into its
+        # logging, which would print each line again as a WARNING.
+        handler = logging.StreamHandler(sys.__stderr__ or sys.stderr)
         handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [PROGRESS] "
                                                "%(message)s"))
         log.addHandler(handler)
