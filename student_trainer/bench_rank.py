@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for arm in args.arms:
             preset, group = ARMS[arm]
             train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=seed,
-                                threads=args.threads, query_group=group or args.group)
+                                lr=args.lr, head_lr=args.head_lr, threads=args.threads,
+                                query_group=group or args.group)
             report = train_and_evaluate(args.data, [], config, LossWeights.preset(preset),
                                         train, dataset=ds_all, progress=False,
                                         also_evaluate={"covered": ds_cov})
@@ -107,16 +108,62 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             log.info("%s", row)
             print(json.dumps(row), flush=True)
             (args.out / "rank.partial.json").write_text(json.dumps(rows, indent=1))
-    summary = {f"{arm} - {ref}": {key: _summary(rows, arm, ref, key)
-                                  for key in ("ndcg_lin@10", "auc", "cov_ndcg_lin@10", "cov_auc")}
-               for arm, ref in (("full/grouped", "full/uniform"),
-                                ("full+rank/grouped", "full/uniform"),
-                                ("full+rank/grouped", "full/grouped"))}
-    result = {"rows": rows, "baselines": base, "paired_deltas": summary,
+    result = {**summarise(rows, base),
               "dataset": {"all": ds_all.describe(), "covered": ds_cov.describe()},
               "config": {**{k: str(v) for k, v in vars(args).items()}}}
-    (args.out / "rank.json").write_text(json.dumps(result, indent=1))
+    write(result, args.out)
     return result
+
+
+def summarise(rows: list[dict[str, Any]], baselines: dict[str, Any]) -> dict[str, Any]:
+    """Per-arm means and spreads, and paired (same-seed) differences between arms."""
+    keys = ("ndcg_lin@10", "auc", "cov_ndcg_lin@10", "cov_auc")
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    per_arm = {}
+    for arm in arms:
+        mine = [r for r in rows if r["arm"] == arm]
+        per_arm[arm] = {k: {"mean": statistics.fmean(r[k] for r in mine),
+                            "sd": statistics.stdev(r[k] for r in mine) if len(mine) > 1 else 0.0}
+                        for k in keys}
+        per_arm[arm]["seeds"] = [r["seed"] for r in mine]  # type: ignore[assignment]
+    paired = {f"{arm} - {ref}": {k: _summary(rows, arm, ref, k) for k in keys}
+              for arm, ref in (("full/grouped", "full/uniform"),
+                               ("full+rank/grouped", "full/uniform"),
+                               ("full+rank/grouped", "full/grouped"))
+              if arm in arms and ref in arms}
+    return {"rows": rows, "baselines": baselines, "per_arm": per_arm, "paired_deltas": paired}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """Per-arm mean ± sd beside TF-IDF and the teacher, then the paired differences."""
+    base = result["baselines"]
+    lines = ["| model | seeds | NDCG@10 all | AUC all | NDCG@10 covered | AUC covered |",
+             "|---|---|---|---|---|---|"]
+    for arm, m in result["per_arm"].items():
+        cells = " | ".join(f"{m[k]['mean']:.4f} ± {m[k]['sd']:.4f}" for k in
+                           ("ndcg_lin@10", "auc", "cov_ndcg_lin@10", "cov_auc"))
+        lines.append(f"| {arm} | {len(m['seeds'])} | {cells} |")
+    tf = base["tfidf"]
+    lines.append(f"| TF-IDF | - | {tf['all']['ndcg_lin@10']:.4f} | {tf['all']['auc']:.4f} | "
+                 f"{tf['covered']['ndcg_lin@10']:.4f} | {tf['covered']['auc']:.4f} |")
+    if base.get("teacher_covered"):
+        t = base["teacher_covered"]
+        lines.append(f"| teacher | - | - | - | {t['ndcg_lin@10']:.4f} | {t['auc']:.4f} |")
+    lines += ["", "| paired difference | Δ NDCG@10 all | Δ AUC all | Δ NDCG@10 cov | Δ AUC cov |",
+              "|---|---|---|---|---|"]
+    for name, d in result["paired_deltas"].items():
+        cells = " | ".join(f"{d[k]['mean']:+.4f} ± {d[k]['sd']:.4f} "
+                           f"({d[k]['positive']}/{d[k]['n']} >0)"
+                           for k in ("ndcg_lin@10", "auc", "cov_ndcg_lin@10", "cov_auc"))
+        lines.append(f"| {name} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(result: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rank.json").write_text(json.dumps(result, indent=1))
+    (out / "rank.md").write_text(markdown(result))
+    print(markdown(result))
 
 
 def _teacher(ds: Any) -> dict[str, float] | None:
@@ -139,11 +186,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--head-lr", type=float, default=1e-3)
     p.add_argument("--group", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
     return p
 
 
+def merge(paths: list[Path], out: Path) -> None:
+    """One summary of several runs' rank.json files (e.g. arms run one after another)."""
+    results = [json.loads(p.read_text()) for p in paths]
+    rows = [r for res in results for r in res["rows"]]
+    write({**summarise(rows, results[0]["baselines"]),
+           "runs": [{"config": r.get("config"), "dataset": r.get("dataset")} for r in results]},
+          out)
+
+
 if __name__ == "__main__":
+    import sys
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    run(parser().parse_args())
+    if sys.argv[1:2] == ["merge"]:
+        merge([Path(p) for p in sys.argv[3:]], Path(sys.argv[2]))
+    else:
+        run(parser().parse_args())
