@@ -185,3 +185,22 @@ def test_train_offline_with_the_rank_preset_is_seeded(examples: list[Example]) -
     assert results[0].steps == results[1].steps == math.ceil(len(examples) / 4) * 2
     assert results[0].best_metrics == results[1].best_metrics
     assert "train_rank" in results[0].history[-1]
+
+
+def test_bench_rank_pairs_arms_by_seed() -> None:
+    from student_trainer.bench_rank import markdown, summarise
+
+    def row(arm: str, seed: int, ndcg: float, auc: float) -> dict[str, object]:
+        return {"arm": arm, "seed": seed, "ndcg_lin@10": ndcg, "auc": auc,
+                "cov_ndcg_lin@10": ndcg, "cov_auc": auc}
+
+    rows = [row("full/uniform", 0, 0.80, 0.70), row("full+rank/grouped", 0, 0.85, 0.69),
+            row("full/uniform", 1, 0.90, 0.75), row("full+rank/grouped", 1, 0.89, 0.77)]
+    base = {"tfidf": {k: {"ndcg_lin@10": 0.9, "auc": 0.8} for k in ("all", "covered")}}
+    result = summarise(rows, base)  # type: ignore[arg-type]
+    delta = result["paired_deltas"]["full+rank/grouped - full/uniform"]["ndcg_lin@10"]
+    # per seed +0.05 and −0.01: mean 0.02, sd = sqrt((0.03² + 0.03²) / 1) = 0.042426
+    assert delta["mean"] == pytest.approx(0.02) and delta["sd"] == pytest.approx(0.042426, 1e-4)
+    assert delta["positive"] == 1 and delta["n"] == 2
+    assert result["per_arm"]["full/uniform"]["auc"]["mean"] == pytest.approx(0.725)
+    assert "| TF-IDF | - | 0.9000 | 0.8000 |" in markdown(result)
