@@ -49,7 +49,7 @@ def policy_params(settings: ProcessorSettings) -> PolicyParams:
         budget_per_minute=settings.label_budget_per_minute, burst=settings.label_burst,
         reserve=settings.label_reserve, dedup_window_s=settings.label_dedup_window_s,
         tail_searches=settings.tail_searches, new_item_impressions=settings.new_item_impressions,
-        clock=settings.label_clock, lanes=PARTITIONS,
+        clock=settings.label_clock,
     )
 
 
@@ -132,13 +132,12 @@ class Processor:
         async def on_search(key: bytes | None, value: bytes, where: str) -> None:
             await self._send(state.on_search_log(key, value, where))
 
-        async def handle_deltas(batch: list[dict[str, Any]], partition: int) -> None:
+        async def handle_deltas(batch: list[dict[str, Any]]) -> None:
             for delta in batch:
-                await self._send(state.on_item_delta(delta, partition))
+                await self._send(state.on_item_delta(delta))
 
         async def on_deltas(key: bytes | None, value: bytes, where: str) -> None:
-            # `where` is "topic/partition/offset" (topic names hold no "/").
-            await handle_deltas(json.loads(value)["batch"], int(where.split("/")[-2]))
+            await handle_deltas(json.loads(value)["batch"])
 
         @app.agent(self.search_topic, name="search_log")
         async def search_log(stream: Any) -> None:
@@ -153,7 +152,7 @@ class Processor:
         async def item_deltas(stream: Any) -> None:
             async for event in stream.events():
                 await self._heal_gap(event.message, on_deltas)
-                await handle_deltas(event.value["batch"], event.message.partition)
+                await handle_deltas(event.value["batch"])
                 self._last_delta_at = time.time()
 
         @app.agent(self.catalog_topic, name="catalog")

@@ -14,15 +14,17 @@ bucket and takes one, so when the teacher is saturated only high-priority pairs 
 through, and when it is idle every pair does. A pair requested within `dedup_window_s` of
 event time is not requested again.
 
-The bucket's clock is `clock`: "wall" (live traffic: it protects the teacher's real
-capacity) or "event" (backfill: a replayed history refills it by the event-time seconds
-it spans, so three days replayed in seconds get the requests three live days would have
-got). Partitions of a replay are not consumed in step (one can be minutes of event time
-ahead of another), so an event-time budget is split into `lanes` buckets, one per source
-partition, each with `1/lanes` of the rate and burst and a clock of its own: the latest
-event time its partition has shown (never running backwards). With one clock for all, a
-lagging partition found the clock already at the end of the history and was refused
-nearly everything. Every event-time bucket starts full, also after a restart.
+`clock` says what the budget is counted in: "wall" (live traffic: the bucket protects
+the teacher's real capacity) or "event" (backfill: a replayed history gets the requests
+its event-time span would have got live, three days replayed in seconds as many as three
+live days). A replay is not processed in event-time order: the search log's partitions
+run side by side, and at replay speed a second of processing skew is an hour of event
+time, so a bucket refilled by "the latest event time seen" found its clock hours ahead
+of most candidates and refused them. The event-time budget is therefore a bucket per
+event-time window (`EventTimeWindows`): each window of `burst / rate` seconds (one minute
+by default) admits `burst` requests, in whatever order its candidates arrive; the same
+long-run rate and largest burst as the live bucket, minus the live bucket's carrying of
+an idle window's tokens into the next.
 """
 
 from __future__ import annotations
@@ -46,9 +48,7 @@ class PolicyParams:
     tail_searches: int = 3
     new_item_impressions: int = 20
     clock: BudgetClock = "wall"
-    """What refills the budget: wall seconds (live) or event-time seconds (backfill)."""
-    lanes: int = 1
-    """Event-time buckets, one per source partition, sharing the budget evenly."""
+    """What the budget counts in: wall seconds (live) or event-time seconds (backfill)."""
 
     def __post_init__(self) -> None:
         if self.budget_per_minute <= 0:
@@ -61,27 +61,12 @@ class PolicyParams:
             raise ValueError(f"dedup_window_s must be ≥ 0, got {self.dedup_window_s}")
         if self.tail_searches < 1 or self.new_item_impressions < 1:
             raise ValueError("tail_searches and new_item_impressions must be ≥ 1")
-        if self.lanes < 1:
-            raise ValueError(f"lanes must be ≥ 1, got {self.lanes}")
         if self.clock not in ("wall", "event"):
             raise ValueError(f"clock must be 'wall' or 'event', got {self.clock!r}")
 
     @property
     def capacity(self) -> float:
         return self.burst if self.burst is not None else max(1.0, self.budget_per_minute)
-
-
-class EventClock:
-    """Seconds of event time: the latest event time observed (never runs backwards)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def observe(self, ts_ms: int) -> None:
-        self.now = max(self.now, ts_ms / 1000.0)
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class TokenBucket:
@@ -107,6 +92,33 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+
+class EventTimeWindows:
+    """An event-time budget: each window of `capacity / rate_per_s` seconds of event time
+    may admit `capacity` requests, whatever the order its events are processed in.
+    Remembers the latest `keep` windows; an event older than those meets a fresh one."""
+
+    def __init__(self, rate_per_s: float, capacity: float, keep: int = 20_000) -> None:
+        self.capacity = capacity
+        self.window_ms = capacity / rate_per_s * 1000.0
+        self.keep = keep
+        self.used: dict[int, float] = {}
+
+    def level(self, ts_ms: int) -> float:
+        """Requests the window of `ts_ms` can still admit."""
+        return self.capacity - self.used.get(int(ts_ms // self.window_ms), 0.0)
+
+    def try_take(self, needed: float, ts_ms: int) -> bool:
+        """Take one from the window of `ts_ms` if at least `needed` are left there."""
+        if self.level(ts_ms) < needed:
+            return False
+        window = int(ts_ms // self.window_ms)
+        self.used[window] = self.used.get(window, 0.0) + 1.0
+        if len(self.used) > self.keep:
+            for old in sorted(self.used)[: len(self.used) - self.keep // 2]:
+                del self.used[old]
+        return True
 
 
 @dataclass(frozen=True)
@@ -147,17 +159,7 @@ class LabelRequestPolicy:
         policy ignores it and runs on the event times given to `decide`."""
         self.params = params
         self.bucket = TokenBucket(params.budget_per_minute / 60.0, params.capacity, clock)
-        self.lanes: dict[int, tuple[EventClock, TokenBucket]] = {}
-
-    def _event_lane(self, lane: int) -> tuple[EventClock, TokenBucket]:
-        if lane not in self.lanes:
-            p = self.params
-            clock = EventClock()
-            # An event clock reads 0 until the first event: the bucket's first refill then
-            # spans decades of "event time" and it is full, as a new wall-clock bucket is.
-            self.lanes[lane] = clock, TokenBucket(p.budget_per_minute / 60.0 / p.lanes,
-                                                  max(1.0, p.capacity / p.lanes), clock)
-        return self.lanes[lane]
+        self.windows = EventTimeWindows(params.budget_per_minute / 60.0, params.capacity)
 
     def is_duplicate(self, last_requested_ms: int | None, ts_ms: int) -> bool:
         """True when the pair was requested within the dedup window (event time)."""
@@ -176,18 +178,18 @@ class LabelRequestPolicy:
         reasons = [name for name, value in signals.items() if value >= 0.5]
         return sum(signals.values()) / len(signals), reasons
 
-    def decide(self, cand: Candidate, ts_ms: int | None = None, lane: int = 0) -> Decision:
-        """Admit or reject one candidate shown at event time `ts_ms` on source partition
-        `lane` (both drive an event-time budget; a wall-clock one needs neither)."""
-        bucket = self.bucket
+    def decide(self, cand: Candidate, ts_ms: int | None = None) -> Decision:
+        """Admit or reject one candidate shown at event time `ts_ms` (which an event-time
+        budget counts in; a wall-clock one does not need it)."""
+        prio, reasons = self.priority(cand)
+        needed = 1.0 + self.params.reserve * self.params.capacity * (1.0 - prio)
         if self.params.clock == "event":
             if ts_ms is None:
                 raise ValueError("an event-time budget needs the candidate's event time")
-            clock, bucket = self._event_lane(lane % self.params.lanes)
-            clock.observe(ts_ms)
-        prio, reasons = self.priority(cand)
-        needed = 1.0 + self.params.reserve * bucket.capacity * (1.0 - prio)
-        if bucket.try_take(needed):
+            admitted = self.windows.try_take(needed, ts_ms)
+        else:
+            admitted = self.bucket.try_take(needed)
+        if admitted:
             return Decision(True, prio, reasons)
         return Decision(False, prio, reasons, rejected_by="budget")
 

@@ -41,9 +41,9 @@ class ProcessorSettings(FeatureStoreSettings):
         "wall", description="What refills the label budget: 'wall' seconds (live traffic: "
         "the budget protects the teacher's real capacity) or 'event' seconds (backfill: a "
         "replayed history gets the requests the same traffic got live; set by "
-        "`relstream streams run --backfill`). An event-time budget is split evenly over the "
-        "partitions, each refilled by its own event time, so it holds for all workers "
-        "together; a wall-clock one is per worker. Dedup is by event time in both."
+        "`relstream streams run --backfill`: each window of `label_burst` requests' worth "
+        "of event time admits `label_burst`, in any processing order). Per worker in both; "
+        "dedup is by event time in both."
     )
     label_burst: float | None = Field(
         None, description="Token-bucket size in requests; empty means one minute of budget."

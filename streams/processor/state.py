@@ -183,9 +183,7 @@ class StreamState:
 
     # --- item deltas (partitioned by item, like the catalog) ----------------------------
 
-    def on_item_delta(self, delta: dict[str, Any], partition: int = 0) -> Outputs:
-        """Count one item delta; `partition` (of the delta topic) picks the label budget's
-        event-time lane."""
+    def on_item_delta(self, delta: dict[str, Any]) -> Outputs:
         out = Outputs()
         item_id, ts = delta["i"], int(delta["t"])
         hour = agg.hour_of(ts)
@@ -208,13 +206,12 @@ class StreamState:
                 # re-sent; the pair is offered again at its next new showing.
                 self.stats["requests_skipped_duplicate"] += 1
                 return out
-            request = self._offer(delta, impressions_before, partition)
+            request = self._offer(delta, impressions_before)
             if request is not None:
                 out.requests.append(request)
         return out
 
-    def _offer(self, delta: dict[str, Any], impressions_before: int,
-               partition: int) -> LabelRequest | None:
+    def _offer(self, delta: dict[str, Any], impressions_before: int) -> LabelRequest | None:
         query, item_id, ts = delta["q"], delta["i"], int(delta["t"])
         pkey = pair_key(query, item_id)
         if self.policy.is_duplicate(self._get_requested(pkey), ts):
@@ -231,7 +228,7 @@ class StreamState:
         self.stats["candidates"] += 1
         self.stats["candidates_long_tail"] += long_tail
         self.stats["candidates_new_item"] += new_item
-        decision = self.policy.decide(cand, ts, partition)
+        decision = self.policy.decide(cand, ts)
         if not decision.admitted:
             self.stats["requests_over_budget"] += 1
             return None

@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from streams.processor.aggregates import CtrPrior
-from streams.processor.policy import Candidate, EventClock, LabelRequestPolicy, PolicyParams
+from streams.processor.policy import (
+    Candidate,
+    EventTimeWindows,
+    LabelRequestPolicy,
+    PolicyParams,
+)
 from streams.processor.state import StreamState, Tables
 from streams.schemas import CatalogEvent, CatalogItem, format_ts
 
@@ -26,27 +31,34 @@ class FrozenClock:
         return self.now
 
 
-def test_event_clock_only_moves_forward() -> None:
-    clock = EventClock()
-    clock.observe(5_000)
-    clock.observe(2_000)  # a late event from another partition
-    assert clock() == 5.0
-    clock.observe(7_500)
-    assert clock() == 7.5
+def test_event_windows_admit_burst_per_window_in_any_order() -> None:
+    windows = EventTimeWindows(rate_per_s=1.0, capacity=3.0)  # 3 per 3 s of event time
+    assert windows.window_ms == 3000
+    assert [windows.try_take(1.0, T0_MS + 5_000) for _ in range(4)] == [True] * 3 + [False]
+    # An earlier window, processed later, still has its own 3.
+    assert [windows.try_take(1.0, T0_MS + 1_000) for _ in range(4)] == [True] * 3 + [False]
+    assert windows.level(T0_MS + 2_999) == 0.0 and windows.level(T0_MS + 3_000) == 0.0
+    assert windows.level(T0_MS + 6_000) == 3.0
+    assert not windows.try_take(3.5, T0_MS + 6_000)  # a low priority needs more left
 
 
-def test_event_budget_refills_by_event_seconds_not_wall_seconds() -> None:
+def test_event_windows_forget_the_oldest() -> None:
+    windows = EventTimeWindows(rate_per_s=1.0, capacity=1.0, keep=10)
+    for k in range(25):
+        assert windows.try_take(1.0, T0_MS + k * 1000)
+    assert len(windows.used) <= 10
+
+
+def test_event_budget_counts_event_seconds_not_wall_seconds() -> None:
     wall = FrozenClock()
     params = PolicyParams(budget_per_minute=60, burst=3, reserve=0.0, clock="event")
     policy = LabelRequestPolicy(params, clock=wall)
-    # Full at the start: 3 in the same event second, then empty.
+    # 3 per window of 3 event seconds; no wall time passes at all.
     assert [policy.decide(Candidate(1, 0), T0_MS).admitted for _ in range(4)] == [
         True, True, True, False]
-    # Two event seconds later: two tokens, though no wall time passed.
-    assert [policy.decide(Candidate(1, 0), T0_MS + 2_000).admitted for _ in range(3)] == [
-        True, True, False]
-    # A late event (earlier event time) refills nothing.
-    assert not policy.decide(Candidate(1, 0), T0_MS + 1_000).admitted
+    assert [policy.decide(Candidate(1, 0), T0_MS + 3_000).admitted for _ in range(4)] == [
+        True, True, True, False]
+    assert not policy.decide(Candidate(1, 0), T0_MS + 1_000).admitted  # its window is used
 
 
 def test_wall_budget_ignores_event_time() -> None:
@@ -69,27 +81,18 @@ def test_event_budget_over_a_replayed_span() -> None:
     assert 2 * minutes - 5 <= admitted <= 2 * minutes + params.capacity
 
 
-def test_event_budget_lanes_refill_by_their_own_partition_time() -> None:
-    """One partition already a day ahead, another still at its start: with a lane each,
-    the lagging one is refilled by its own event time; with one clock for both it would
-    find the clock at the end already and be refused all but the burst."""
+def test_event_budget_does_not_punish_partitions_processed_behind() -> None:
+    """Two partitions a day apart in event time, their candidates interleaved as a replay
+    processes them: each gets what its own event time allows. (A bucket refilled by the
+    latest event time seen refused the lagging one all but its burst.)"""
     day = 86_400_000
-
-    def run(lanes: int) -> tuple[list[bool], list[bool]]:
-        params = PolicyParams(budget_per_minute=120, burst=4, reserve=0.0, clock="event",
-                              lanes=lanes)
-        policy = LabelRequestPolicy(params, clock=FrozenClock())
-        # A candidate a second on each partition: half the budget (2/s) each.
-        ahead = [policy.decide(Candidate(1, 0), T0_MS + day + k * 1000, lane=0).admitted
-                 for k in range(60)]
-        behind = [policy.decide(Candidate(1, 0), T0_MS + k * 1000, lane=1).admitted
-                  for k in range(60)]
-        return ahead, behind
-
-    ahead, behind = run(lanes=2)
+    params = PolicyParams(budget_per_minute=120, burst=4, reserve=0.0, clock="event")
+    policy = LabelRequestPolicy(params, clock=FrozenClock())
+    ahead, behind = [], []
+    for k in range(60):  # one candidate a second on each: half the budget (2/s) each
+        ahead.append(policy.decide(Candidate(1, 0), T0_MS + day + k * 1000).admitted)
+        behind.append(policy.decide(Candidate(1, 0), T0_MS + k * 1000).admitted)
     assert all(ahead) and all(behind)
-    ahead, behind = run(lanes=1)
-    assert all(ahead) and sum(behind) <= 4
 
 
 def test_event_budget_needs_event_times() -> None:
