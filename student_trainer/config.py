@@ -101,9 +101,21 @@ class StudentConfig(_Dict):
     head_hidden: int = 256
     dropout: float = 0.1
     score_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SCORE_WEIGHTS))
+    pooling: Literal["mean", "cls"] = "mean"
+    """How the cross-encoder reads its last layer: the mean over the pair's tokens, or the
+    `[CLS]` state. MiniLM (a sentence-transformers model) was trained with mean pooling,
+    so its `[CLS]` state carries little until fine-tuned: on 539 teacher labels a 2-layer
+    student reached AUC 0.75 with mean pooling and 0.68 with `[CLS]` (same seed and
+    steps). The two-tower always mean-pools."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        # Configs saved before `pooling` existed were all `[CLS]` models.
+        return super().from_dict({"pooling": "cls", **data})
 
     def __post_init__(self) -> None:
         _check(self.kind in ("cross_encoder", "two_tower"), f"student kind {self.kind!r} unknown")
+        _check(self.pooling in ("mean", "cls"), f"pooling {self.pooling!r} unknown")
         _check(self.head_hidden >= 1, f"head_hidden must be >= 1, got {self.head_hidden}")
         _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         _check(set(self.score_weights) == set(GRADE_ORDER),

@@ -1,7 +1,8 @@
 """The interaction-based student: a BERT-style cross-encoder over query and item text.
 
-Input `[CLS] query [SEP] item text [SEP]`; the final `[CLS]` state feeds a 4-way grade
-head and the per-dimension heads. Its CoT term is attention alignment: the last layer's
+Input `[CLS] query [SEP] item text [SEP]`; the last layer, mean-pooled over the pair's
+tokens (or its `[CLS]` state, `StudentConfig.pooling`), feeds a 4-way grade head and the
+per-dimension heads. Its CoT term is attention alignment: the last layer's
 `[CLS]`→token attention (mean over heads) pulled towards the CoT's deciding tokens.
 """
 
@@ -51,10 +52,17 @@ class CrossEncoder(Student):
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
             token_type_ids=batch["token_type_ids"], output_attentions=attention,
         )
-        cls = self.dropout(enc.last_hidden_state[:, 0])
-        out = {"logits": self.grade_head(cls)}
+        states = enc.last_hidden_state
+        if self.config.pooling == "mean":
+            mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        else:
+            pooled = states[:, 0]
+        pooled = self.dropout(pooled)
+        out = {"logits": self.grade_head(pooled)}
         if dims:
-            out["dim_logits"] = self.dim_head(cls).view(-1, len(DIMENSIONS), len(CHECK_CLASSES))
+            out["dim_logits"] = self.dim_head(pooled).view(-1, len(DIMENSIONS),
+                                                           len(CHECK_CLASSES))
         if attention:
             out["cls_attention"] = enc.attentions[-1][:, :, 0, :].mean(dim=1)
         return out

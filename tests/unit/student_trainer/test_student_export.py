@@ -66,3 +66,26 @@ def test_quantized_graphs_are_listed_and_run(tmp_path: Path) -> None:
     session = ort_session(tmp_path / int8)
     feed = {n: np.ones((2, 6), np.int64) for n in manifest["inputs"]["scorer"]}
     assert session.run(None, feed)[0].shape == (2, 4)
+
+
+def test_pooling_is_part_of_the_graph_and_old_configs_stay_cls() -> None:
+    from dataclasses import replace
+
+    from student_trainer.config import StudentConfig
+
+    saved = tiny_config("cross_encoder").to_dict()
+    assert saved["pooling"] == "mean"
+    del saved["pooling"]  # a checkpoint written before the field existed
+    assert StudentConfig.from_dict(saved).pooling == "cls"
+    torch.manual_seed(3)
+    mean = build_student(tiny_config("cross_encoder")).eval()
+    cls = build_student(replace(tiny_config("cross_encoder"), pooling="cls")).eval()
+    cls.load_state_dict(mean.state_dict())  # same weights: only the read-out differs
+    batch = {"input_ids": torch.tensor([[101, 7, 8, 102, 9, 102, 0]]),
+             "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 1, 0]]),
+             "token_type_ids": torch.tensor([[0, 0, 0, 0, 1, 1, 0]])}
+    with torch.no_grad():
+        a, b = mean(batch)["logits"], cls(batch)["logits"]
+        padded = {k: v[:, :6] for k, v in batch.items()}
+        assert torch.allclose(mean(padded)["logits"], a, atol=1e-5)  # padding is ignored
+    assert not torch.allclose(a, b)
