@@ -9,7 +9,9 @@ version, and serving ignores the file.
 
 from __future__ import annotations
 
+
 import logging
+import math
 import shutil
 import uuid
 from collections.abc import Sequence
@@ -83,6 +85,14 @@ def publish_and_announce(root: Path, name: str, staged: Staged,
     return version
 
 
+def update_metrics(manifest: dict[str, Any]) -> dict[str, float]:
+    """The manifest's numeric metrics that a `ModelUpdate` may carry: finite ones only. A
+    NaN (e.g. the prequential truth AUC of a trainer run without a world) made the whole
+    event invalid for the contract, and serving dropped the update."""
+    return {k: float(v) for k, v in (manifest.get("metrics") or {}).items()
+            if isinstance(v, int | float) and math.isfinite(v)}
+
+
 def announce(root: Path, name: str, version: str, producer: EventProducer | None) -> None:
     """Send (and flush) the `ModelUpdate` of a published version."""
     if producer is None:
@@ -92,8 +102,7 @@ def announce(root: Path, name: str, version: str, producer: EventProducer | None
         ts=utcnow(), event_id=uuid.uuid4().hex, name=name, version=version,
         artifact_uri=str(registry.version_dir(root, name, version).resolve()),
         sha256=registry.manifest_sha256(root, name, version),
-        metrics={k: float(v) for k, v in (manifest.get("metrics") or {}).items()
-                 if isinstance(v, int | float)},
+        metrics=update_metrics(manifest),
         parent_version=manifest.get("parent_version"),
     )
     producer.send(MODEL_UPDATES, event, key=name)

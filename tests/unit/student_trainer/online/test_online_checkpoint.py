@@ -47,3 +47,17 @@ def test_foreign_or_corrupt_files_raise_with_the_path(tmp_path: Path) -> None:
     bad.write_bytes(b"garbage")
     with pytest.raises(OnlineCheckpointError, match="bad.ckpt"):
         load_checkpoint(bad)
+
+
+def test_model_update_carries_only_finite_metrics() -> None:
+    from streams.schemas import ModelUpdate, utcnow
+    from student_trainer.online.publisher import update_metrics
+
+    manifest = {"metrics": {"auc": 0.9, "preq_truth_auc": float("nan"), "loss": float("inf"),
+                            "note": "text", "steps": 12}}
+    metrics = update_metrics(manifest)
+    assert metrics == {"auc": 0.9, "steps": 12.0}
+    event = ModelUpdate(ts=utcnow(), event_id="e", name="m", version="1",
+                        artifact_uri="/tmp/x", sha256="0" * 64, metrics=metrics)
+    assert ModelUpdate.model_validate_json(event.model_dump_json()).metrics == metrics
+    assert update_metrics({}) == {}
