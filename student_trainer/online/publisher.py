@@ -9,7 +9,6 @@ version, and serving ignores the file.
 
 from __future__ import annotations
 
-
 import logging
 import math
 import shutil
