@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     base: dict[str, Any] = {"tfidf": {"all": tfidf_metrics(args.data, ds_all),
                       "covered": tfidf_metrics(args.data, ds_cov)},
             "teacher_covered": _teacher(ds_cov)}
-    config = StudentConfig(kind=args.kind, encoder=EncoderConfig(
+    config = StudentConfig(kind=args.kind, pooling=args.pooling, encoder=EncoderConfig(
         num_layers=args.layers, max_length=args.max_length))
     rows: list[dict[str, Any]] = []
     args.out.mkdir(parents=True, exist_ok=True)
@@ -182,6 +182,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
     p.add_argument("--arms", type=lambda s: s.split(","), default=list(ARMS))
     p.add_argument("--kind", default="cross_encoder")
+    p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--epochs", type=int, default=3)
