@@ -30,6 +30,15 @@ def _buckets(rows: Sequence[RequestRow], n: int) -> tuple[float, list[list[Reque
     return t0, out
 
 
+def per_minute_buckets(rows: Sequence[RequestRow], min_buckets: int = 6) -> int:
+    """Buckets of one minute each, or shorter when the experiment is too short for
+    `min_buckets` minutes (the quick demo's lasts ~1.5 min)."""
+    if not rows:
+        return 1
+    span = max(r.t for r in rows) - min(r.t for r in rows)
+    return max(min_buckets, math.ceil(span / 60.0))
+
+
 def _auc(rows: Sequence[RequestRow], grades: dict[tuple[str, str], Grade]) -> float:
     """Mean over requests of the AUC of the served scores (E vs the rest) within each
     request: ranking is per query, and a score scale that differs between queries must
@@ -64,10 +73,11 @@ def _series(rows: Sequence[RequestRow], t0: float, buckets: list[list[RequestRow
 def _per_arm_panels(rows: Sequence[RequestRow], path: Path, buckets: int,
                     value: Callable[[list[RequestRow]], float], what: str, ylabel: str,
                     show_n: bool) -> Path:
-    """Two panels (all queries, the new brand's) of `value` per time bucket, one line per arm."""
+    """Two panels (the other queries, the new brand's) of `value` per time bucket, one line
+    per arm: after the launch the frozen arm should fall on the brand's queries only."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    for ax, subset, title in ((axes[0], rows, "all queries"),
+    for ax, subset, title in ((axes[0], [r for r in rows if not r.new_brand], "other queries"),
                               (axes[1], [r for r in rows if r.new_brand], "new brand's queries")):
         if subset:
             t0, parts = _buckets(subset, buckets)
@@ -85,7 +95,9 @@ def _per_arm_panels(rows: Sequence[RequestRow], path: Path, buckets: int,
 
 
 def plot_prequential_auc(rows: Sequence[RequestRow], grades: dict[tuple[str, str], Grade],
-                         path: Path, buckets: int = 8) -> Path:
+                         path: Path, buckets: int | None = None) -> Path:
+    """Per minute (`per_minute_buckets`) unless `buckets` says otherwise."""
+    buckets = buckets or per_minute_buckets(rows)
     return _per_arm_panels(rows, path, buckets, lambda b: _auc(b, grades),
                            "prequential AUC per request (E vs rest)",
                            "mean per-request AUC of served scores vs truth", show_n=False)
