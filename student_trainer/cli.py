@@ -22,12 +22,16 @@ def _student_args(p: argparse.ArgumentParser) -> None:
 
 
 def _loss_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--loss", choices=["hard", "score", "cot", "full"], default="full",
-                   help="loss preset (default full MKD); the weight flags below override it")
+    from student_trainer.config import LOSS_PRESETS
+
+    p.add_argument("--loss", choices=list(LOSS_PRESETS), default="full",
+                   help="loss preset (default full MKD; +rank adds the within-query ranking "
+                   "term); the weight flags below override it")
     p.add_argument("--alpha", type=float, default=0.5, help="α of α·CE + (1−α)·T²·KL")
     for name, what in (("ce", "hard-label CE"), ("kd", "T²·KL score distillation"),
                        ("dim", "per-dimension heads"), ("attn", "attention alignment (CE)"),
-                       ("emb", "CoT embedding alignment (2T)")):
+                       ("emb", "CoT embedding alignment (2T)"),
+                       ("rank", "within-query ranking (RankNet over the teacher's order)")):
         p.add_argument(f"--w-{name}", type=float, default=None, help=f"weight of {what}")
     p.add_argument("--temperature", type=float, default=2.0, help="KD temperature T")
 
@@ -42,6 +46,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    "(default: once per epoch)")
     p.add_argument("--max-steps", type=int, default=0)
     p.add_argument("--max-train", type=int, default=0, help="subsample the training pairs")
+    p.add_argument("--query-group", type=int, default=0, metavar="K",
+                   help="rows of one query per batch chunk (0: auto, 4 with a rank term, "
+                   "else a uniform shuffle)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -141,7 +148,7 @@ def loss_weights_from(args: argparse.Namespace) -> Any:
 
     base = LossWeights.preset(args.loss, args.alpha).to_dict()
     base["temperature"] = args.temperature
-    for name in ("ce", "kd", "dim", "attn", "emb"):
+    for name in ("ce", "kd", "dim", "attn", "emb", "rank"):
         value = getattr(args, f"w_{name}")
         if value is not None:
             base[name] = value
@@ -154,7 +161,7 @@ def train_config_from(args: argparse.Namespace) -> Any:
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        head_lr=args.head_lr, patience=args.patience, eval_every=args.eval_every,
                        max_steps=args.max_steps, seed=args.seed, threads=args.threads,
-                       device=args.device)
+                       device=args.device, query_group=args.query_group)
 
 
 def run_offline(args: argparse.Namespace) -> int:

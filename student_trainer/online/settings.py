@@ -29,7 +29,7 @@ class OnlineSettings(TrainerSettings):
         "auto", description="Start from the latest published version (published), the base "
         "encoder (base), or the published one if there is any (auto). A checkpoint, when "
         "present, always wins: it is the trainer's own state.")
-    online_loss: Literal["hard", "score", "cot", "full"] = Field(
+    online_loss: Literal["hard", "score", "cot", "full", "score+rank", "full+rank"] = Field(
         "full", description="MKD loss preset (see student_trainer.config.LossWeights).")
     online_lr: float = Field(5e-5, gt=0, description="Encoder learning rate.")
     online_head_lr: float = Field(1e-3, gt=0, description="Heads' learning rate.")
