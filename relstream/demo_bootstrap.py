@@ -81,6 +81,12 @@ def bootstrap_version_1(world: World, plan: DemoPlan, registry_root: Path, model
     from teacher_worker.label_offline import label_pairs
     from teacher_worker.settings import TeacherSettings
 
+    import transformers
+
+    # The console shows the supervisor's lines only: no tokenizer warnings or weight-loading
+    # bars from the libraries (the children log theirs to their own files).
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     facts: dict[str, Any] = {}
     teacher = TeacherSettings().model_copy(update={"teacher_openai_url": openai_url})
     backend = OpenAIBackend.from_settings(teacher)

@@ -34,3 +34,24 @@ def test_offline_eval_export_publish(data_dir: Path, tmp_path: Path,
     assert manifest["kind"] == "two_tower" and "test_auc" in manifest["metrics"]
     assert manifest["config"]["loss_weights"]["ce"] == 0.5
     registry.verify(registry.version_dir(reg, "tt", "1"))
+
+
+def test_rank_presets_and_flags_reach_the_training_config() -> None:
+    import argparse
+
+    from student_trainer.cli import _loss_args, _train_args, loss_weights_from, train_config_from
+    from student_trainer.config import LOSS_PRESETS, LossWeights
+
+    parser = argparse.ArgumentParser()
+    _loss_args(parser)
+    _train_args(parser)
+    args = parser.parse_args(["--loss", "full+rank", "--w-rank", "0.25", "--query-group", "8"])
+    weights = loss_weights_from(args)
+    assert weights.rank == 0.25 and weights.kd == LossWeights.preset("full+rank").kd
+    assert train_config_from(args).query_group == 8
+    plain = parser.parse_args([])
+    assert loss_weights_from(plain) == LossWeights.preset("full") and plain.query_group == 0
+    for name in LOSS_PRESETS:
+        assert loss_weights_from(parser.parse_args(["--loss", name])) == LossWeights.preset(name)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--loss", "no-such-preset"])
