@@ -67,6 +67,7 @@ def bootstrap_version_1(world: World, plan: DemoPlan, registry_root: Path, model
                         openai_url: str, cache_dir: Path, say: Any) -> dict[str, Any]:
     """Label, train offline, publish version 1; returns what it did and how long each took."""
     import torch
+    import transformers
 
     from streams.simulator.loaders import load_catalog, load_splits
     from student_trainer.config import LossWeights, TrainConfig
@@ -80,8 +81,6 @@ def bootstrap_version_1(world: World, plan: DemoPlan, registry_root: Path, model
     from teacher_worker.backends.openai_backend import OpenAIBackend
     from teacher_worker.label_offline import label_pairs
     from teacher_worker.settings import TeacherSettings
-
-    import transformers
 
     # The console shows the supervisor's lines only: no tokenizer warnings or weight-loading
     # bars from the libraries (the children log theirs to their own files).
