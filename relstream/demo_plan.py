@@ -147,8 +147,9 @@ class DemoPlan:
 
 
 FULL = DemoPlan()
-"""About 15 minutes on 2 cores (~2.5 min pre-launch, ~8 min experiment, start-up, training
-version 1), plus ~8 min on a world's first run while the teacher labels 1,500 pairs."""
+"""~2.5 min pre-launch and ~8 min experiment, plus start-up, training version 1 (6 layers,
+1,500 labels: not yet timed here) and, on a world's first run, the teacher labelling 1,500
+pairs (~5-12 min on 2 cores)."""
 
 QUICK = DemoPlan(
     mode="quick", items=1500, days=1.0, searches=2500, change_at=0.5, pre_seconds=45.0,
