@@ -108,13 +108,21 @@ class StreamFollowers:
 
         from streams.broker_wait import broker_problem, wait_for_broker
         from streams.kafka_io import EventProducer, run_consumer
+        from streams.topics import create_missing_topics, topic_specs
 
         kafka = self._settings.kafka_client_config()
+        spec = topic_specs(self._settings.topic_prefix).get(topic)
         while not self._stop.is_set():
             if not wait_for_broker(kafka, f"serving's consumer of {topic}",
                                    stop=self._stop):
                 return
             try:
+                if spec is not None:
+                    # A consumer subscribed to a topic that does not exist yet is assigned
+                    # nothing, and sees the topic only at its next metadata refresh (up to
+                    # 5 min): a server started before anything was published would miss the
+                    # first model update for that long.
+                    create_missing_topics(kafka, [spec])
                 with self._producer_lock:
                     if self._producer is None:
                         self._producer = EventProducer(self._settings, client_id="serving")
