@@ -22,6 +22,7 @@ from student_trainer.config import (
     StudentConfig,
 )
 from student_trainer.data import Example
+from student_trainer.encoders import masked_mean
 from student_trainer.losses import attention_alignment
 from student_trainer.student_base import Student
 
@@ -54,8 +55,7 @@ class CrossEncoder(Student):
         )
         states = enc.last_hidden_state
         if self.config.pooling == "mean":
-            mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
-            pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+            pooled = masked_mean(states, batch["attention_mask"])
         else:
             pooled = states[:, 0]
         pooled = self.dropout(pooled)

@@ -8,14 +8,28 @@ needs the attention probabilities (and eager was the faster one on these CPUs).
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from student_trainer.config import EncoderConfig
 from student_trainer.errors import StudentTrainerError
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 
 class EncoderError(StudentTrainerError):
     """The encoder weights or tokenizer could not be found or loaded."""
+
+
+def masked_mean(states: Tensor, attention_mask: Tensor) -> Tensor:
+    """Mean of the hidden states [B, T, d] over real tokens → [B, d].
+
+    MiniLM was trained as a mean-pooling sentence encoder, so both students pool this way
+    (the cross-encoder by default, the two-tower's towers always). Padding is excluded;
+    an all-padding row divides by 1, not 0, so it cannot turn into NaN (or break ONNX).
+    """
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
 
 def minilm_path() -> str:

@@ -24,6 +24,7 @@ from student_trainer.config import (
     StudentConfig,
 )
 from student_trainer.data import Example
+from student_trainer.encoders import masked_mean
 from student_trainer.losses import embedding_alignment
 from student_trainer.student_base import Student
 
@@ -53,8 +54,7 @@ class TwoTower(Student):
     def embed(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """One tower: mean of the last hidden states over real tokens → [B, d]."""
         states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)
-        return (states * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
+        return masked_mean(states, attention_mask)
 
     def head_features(self, u: Tensor, v: Tensor) -> Tensor:
         return self.hidden(torch.cat([u, v, (u - v).abs(), u * v], dim=-1))
