@@ -45,18 +45,6 @@ def read_labels(path: Path) -> list[Any]:
     return [e for e in events if isinstance(e, TeacherLabel)]
 
 
-def tfidf_metrics(data: Path, ds: Any) -> dict[str, float]:
-    """TF-IDF cosine on the dataset's evaluation pairs, with the students' metrics."""
-    from streams.simulator.baseline import tfidf_scores
-    from student_trainer.data import load_catalog
-    from student_trainer.evaluate import binary_auc, ndcg_at_k
-
-    scores = tfidf_scores(ds.eval_pairs, load_catalog(data / "catalog.jsonl")).tolist()
-    grades = [ds.truth[p] for p in ds.eval_pairs]
-    return {"auc": binary_auc(scores, grades),
-            "ndcg_lin@10": ndcg_at_k([q for q, _ in ds.eval_pairs], scores, grades)}
-
-
 def _summary(rows: list[dict[str, Any]], arm: str, base: str, key: str) -> dict[str, Any]:
     by_seed = {r["seed"]: r for r in rows if r["arm"] == base}
     mine = [r for r in rows if r["arm"] == arm and r["seed"] in by_seed]
@@ -73,7 +61,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from student_trainer.config import EncoderConfig, LossWeights, StudentConfig, TrainConfig
     from student_trainer.evaluate import load_splits
     from student_trainer.pipeline import load_dataset
-    from student_trainer.runs import train_and_evaluate
+    from student_trainer.runs import tfidf_metrics, train_and_evaluate
 
     labels = read_labels(args.labels)
     test = {normalize_query(q) for q in load_splits(args.data / "splits.json")["test"]}

@@ -88,8 +88,15 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     off.set_defaults(func=run_offline)
 
     ev = sub.add_parser("eval", help="AUC, NDCG@10 with linear gains "
-                        "(ndcg_lin@10), macro-F1 of a checkpoint (and teacher)")
-    ev.add_argument("--checkpoint", type=Path, required=True)
+                        "(ndcg_lin@10), macro-F1 of a checkpoint or a published version, "
+                        "beside TF-IDF (and the teacher)")
+    what = ev.add_mutually_exclusive_group(required=True)
+    what.add_argument("--checkpoint", type=Path, help="a trained checkpoint (torch)")
+    what.add_argument("--registry", type=Path, metavar="ROOT",
+                      help="a published version, scored through its ONNX graphs as serving "
+                           "does (with --model, --version)")
+    ev.add_argument("--model", default="cross_encoder", help="model name in the registry")
+    ev.add_argument("--version", help="version in the registry (default: the latest)")
     ev.add_argument("--data", type=Path, required=True, help=DATA_HELP)
     ev.add_argument("--labels", type=Path, help="teacher labels, for the teacher's row")
     ev.add_argument("--split", default="test")
@@ -183,11 +190,15 @@ def run_offline(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from student_trainer.runs import evaluate_checkpoint
+    from student_trainer.runs import evaluate_checkpoint, evaluate_published
 
     check_inputs(args.data, args.labels)
-    print(json.dumps(evaluate_checkpoint(args.checkpoint, args.data, args.labels, args.split),
-                     indent=2))
+    if args.registry is not None:
+        result = evaluate_published(args.registry, args.model, args.version, args.data,
+                                    args.labels, args.split)
+    else:
+        result = evaluate_checkpoint(args.checkpoint, args.data, args.labels, args.split)
+    print(json.dumps(result, indent=2))
     return 0
 
 

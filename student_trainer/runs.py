@@ -53,10 +53,32 @@ def train_and_evaluate(
         "validation": result.best_metrics,
         "test": evaluate_student(result.student, tokenizer, ds),
         "teacher": evaluate_teacher(ds, student_config.score_weights),
+        "tfidf": tfidf_metrics(data_dir, ds),
         "dataset": ds.describe(),
         "loss_weights": weights.to_dict(),
         **extra_tests,
     }
+
+
+def tfidf_metrics(data_dir: Path, ds: Dataset) -> dict[str, float]:
+    """TF-IDF cosine (query vs item text) on the dataset's evaluation pairs: the baseline
+    a learned student has to beat, with the students' metric names (auc, ndcg_lin@10 and
+    their long-tail `lt_` twins)."""
+    from streams.simulator.baseline import tfidf_scores
+    from student_trainer.data import load_catalog
+    from student_trainer.evaluate import binary_auc, ndcg_at_k
+
+    scores = tfidf_scores(ds.eval_pairs, load_catalog(Path(data_dir) / "catalog.jsonl")).tolist()
+    grades = [ds.truth[p] for p in ds.eval_pairs]
+    queries = [q for q, _ in ds.eval_pairs]
+    tail = set(ds.long_tail)
+    idx = [i for i, q in enumerate(queries) if q in tail]
+    out = {"auc": binary_auc(scores, grades), "ndcg_lin@10": ndcg_at_k(queries, scores, grades)}
+    if idx:
+        out["lt_auc"] = binary_auc([scores[i] for i in idx], [grades[i] for i in idx])
+        out["lt_ndcg_lin@10"] = ndcg_at_k([queries[i] for i in idx], [scores[i] for i in idx],
+                                          [grades[i] for i in idx])
+    return out
 
 
 def evaluate_checkpoint(checkpoint: Path, data_dir: Path, labels: Path | None,
@@ -68,7 +90,30 @@ def evaluate_checkpoint(checkpoint: Path, data_dir: Path, labels: Path | None,
     ds = load_dataset(data_dir, labels if labels else [], split=split)
     return {"kind": student.kind, "split": split, "pairs": len(ds.eval_pairs),
             "student": evaluate_student(student, load_tokenizer(), ds),
-            "teacher": evaluate_teacher(ds, student.config.score_weights)}
+            "teacher": evaluate_teacher(ds, student.config.score_weights),
+            "tfidf": tfidf_metrics(data_dir, ds)}
+
+
+def evaluate_published(registry: Path, name: str, version: str | None, data_dir: Path,
+                       labels: Path | None, split: str = "test") -> dict[str, Any]:
+    """Score a published version exactly as serving would (its ONNX graphs through
+    onnxruntime, its manifest's score weights) on a data dir's split, beside TF-IDF."""
+    from student_trainer import registry as reg
+    from student_trainer.encoders import load_tokenizer
+    from student_trainer.evaluate import evaluate_pairs
+    from student_trainer.onnx_predict import OnnxStudent
+
+    manifest = reg.load_manifest(registry, name, version)
+    directory = reg.version_dir(registry, name, str(manifest["version"]))
+    reg.verify(directory)
+    ds = load_dataset(data_dir, labels if labels else [], split=split)
+    weights = {str(k): float(v) for k, v in manifest["score_weights"].items()}
+    probs = OnnxStudent(directory, manifest).predict_probs(ds.eval_examples, load_tokenizer())
+    return {"model": name, "version": manifest["version"], "kind": manifest["kind"],
+            "split": split, "pairs": len(ds.eval_pairs),
+            "student": evaluate_pairs(ds.eval_pairs, probs, ds.truth, weights, ds.long_tail),
+            "teacher": evaluate_teacher(ds, weights),
+            "tfidf": tfidf_metrics(data_dir, ds)}
 
 
 def export_checkpoint(

@@ -21,6 +21,7 @@ def test_offline_eval_export_publish(data_dir: Path, tmp_path: Path,
     report = json.loads(capsys.readouterr().out)
     assert report["steps"] >= 1 and set(report["test"]) >= {"auc", "ndcg_lin@10", "macro_f1"}
     assert report["teacher"]["n"] == report["test"]["n"]  # same pairs for every row
+    assert 0.0 <= report["tfidf"]["auc"] <= 1.0 and "ndcg_lin@10" in report["tfidf"]
     ckpt = ckpt_dir / "two_tower.pt"
     assert main(["train", "eval", "--checkpoint", str(ckpt), "--data", str(data_dir)]) == 0
     evaluated = json.loads(capsys.readouterr().out)
@@ -34,6 +35,15 @@ def test_offline_eval_export_publish(data_dir: Path, tmp_path: Path,
     assert manifest["kind"] == "two_tower" and "test_auc" in manifest["metrics"]
     assert manifest["config"]["loss_weights"]["ce"] == 0.5
     registry.verify(registry.version_dir(reg, "tt", "1"))
+    # The published version, scored through its ONNX graphs as serving does, gives the
+    # exported metrics again (same pairs, same weights) beside TF-IDF on those pairs.
+    assert main(["train", "eval", "--registry", str(reg), "--model", "tt",
+                 "--data", str(data_dir)]) == 0
+    served = json.loads(capsys.readouterr().out)
+    assert served["version"] == "1" and served["kind"] == "two_tower"
+    assert served["student"]["n"] == served["pairs"] > 0
+    assert served["student"]["auc"] == pytest.approx(manifest["metrics"]["test_auc"], abs=1e-6)
+    assert set(served["tfidf"]) >= {"auc", "ndcg_lin@10"}
 
 
 def test_rank_presets_and_flags_reach_the_training_config() -> None:
