@@ -1,9 +1,9 @@
 """Brands and their product lines: who sells which product types under which model names.
 
-Brand names are built from syllables with the world's seeded RNG, so every seed has its
-own marketplace; each brand sells a few related product types, in one to three lines
-with a few model generations each ("Glide 4", "Glide 5 Pro"): near-miss models are what
-makes model queries hard.
+Brand names are built from the shop family's syllables with the world's seeded RNG, so
+every seed has its own marketplace; each brand sells a few related product types, in one
+to three lines with a few model generations each ("Glide 4", "Glide 5 Pro"): near-miss
+models are what makes model queries hard.
 """
 
 from __future__ import annotations
@@ -11,19 +11,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from streams.simulator.taxonomy import DEPARTMENTS, TYPES, ProductType
-
-_HEADS = ("Vel", "Tor", "Zen", "Quar", "Lum", "Bri", "Kes", "Nor", "Ori", "Pax", "Stri", "Trai",
-          "Vol", "Aur", "Cal", "Dra", "Eko", "Fen", "Gal", "Hal", "Iso", "Jun", "Kai", "Lyr",
-          "Mar", "Nex", "Oma", "Pol", "Rho", "Sol", "Tam", "Ulm", "Ver", "Wyn", "Xan", "Yar",
-          "Zo", "Alt", "Bo", "Cor")
-_TAILS = ("ix", "ora", "ent", "ly", "wave", "peak", "line", "co", "ara", "on", "ux", "io",
-          "ena", "tek", "vo", "ric", "sta", "mo", "den", "field")
-LINE_WORDS = ("Glide", "Nomad", "Pulse", "Aero", "Flex", "Core", "Apex", "Drift", "Nova", "Echo",
-              "Terra", "Swift", "Luna", "Orbit", "Ridge", "Summit", "Zephyr", "Atlas", "Vista",
-              "Comet", "Breeze", "Vertex", "Prime", "Halo", "Edge", "Quest", "Sierra", "Aspen",
-              "Fusion", "Pilot", "Rover", "Sonic", "Tempo", "Arc", "Bolt", "Cruz", "Dune")
-SUFFIXES = ("", "", "", "Pro", "Lite", "Max", "Plus")
+from streams.simulator.errors import SimulatorError
+from streams.simulator.family import Family
+from streams.simulator.style import GENERAL_STYLE, BrandStyle, ModelStyle
+from streams.simulator.taxonomy import ProductType
 
 
 @dataclass(frozen=True)
@@ -55,14 +46,18 @@ class Brand:
     ptypes: tuple[str, ...]
 
 
-def brand_names(rng: random.Random, n: int, taken: set[str] | None = None) -> list[str]:
+def brand_names(rng: random.Random, n: int, taken: set[str] | None = None,
+                style: BrandStyle = GENERAL_STYLE.brands) -> list[str]:
     """`n` distinct pronounceable brand names, none in `taken`."""
     seen = {t.split()[0].lower() for t in taken or ()}
+    if n + len(seen) > style.capacity:
+        raise SimulatorError(f"{n} brands wanted but this shop family's brand style makes "
+                             f"only {style.capacity} names ({len(seen)} taken)")
     out: list[str] = []
     while len(out) < n:
-        name = rng.choice(_HEADS) + rng.choice(_TAILS)
+        name = rng.choice(style.heads) + rng.choice(style.tails)
         if rng.random() < 0.25:
-            name += rng.choice(("", " Labs", " Co", " Home", " Sport", " Gear"))
+            name += rng.choice(style.extras)
         name = name.strip()
         base = name.split()[0].lower()
         # "Isowave" and "Isowave Gear" side by side would be two brands nobody can tell apart
@@ -72,24 +67,25 @@ def brand_names(rng: random.Random, n: int, taken: set[str] | None = None) -> li
     return out
 
 
-def make_brands(rng: random.Random, n: int) -> list[Brand]:
-    """Brands with a home department and two to four product types, most from home."""
-    by_dept: dict[str, list[ProductType]] = {d: [] for d in DEPARTMENTS}
-    for t in TYPES:
+def make_brands(rng: random.Random, n: int, family: Family) -> list[Brand]:
+    """`family`'s brands: a home department and two to four product types, most from home."""
+    tax = family.taxonomy
+    by_dept: dict[str, list[ProductType]] = {d: [] for d in tax.departments}
+    for t in tax.types:
         by_dept[t.department].append(t)
     brands = []
-    for name in brand_names(rng, n):
-        dept = rng.choice(DEPARTMENTS)
+    for name in brand_names(rng, n, style=family.style.brands):
+        dept = rng.choice(tax.departments)
         home = by_dept[dept]
         k = min(len(home), rng.randint(2, 4))
         picked = [t.key for t in rng.sample(home, k)]
         if rng.random() < 0.2:
-            other = rng.choice(TYPES)
+            other = rng.choice(tax.types)
             if other.key not in picked:
                 picked.append(other.key)
         brands.append(Brand(name, dept, tuple(picked)))
     # every type needs several sellers, or its queries would have no substitutes
-    for t in TYPES:
+    for t in tax.types:
         sellers = [b for b in brands if t.key in b.ptypes]
         while len(sellers) < 4:
             i = rng.randrange(len(brands))
@@ -100,12 +96,13 @@ def make_brands(rng: random.Random, n: int) -> list[Brand]:
     return brands
 
 
-def make_models(rng: random.Random, brand: str, ptype: str) -> list[ProductModel]:
+def make_models(rng: random.Random, brand: str, ptype: str,
+                style: ModelStyle = GENERAL_STYLE.models) -> list[ProductModel]:
     """One to three lines with one to three generations each."""
     models = []
-    for line in rng.sample(LINE_WORDS, rng.randint(1, 3)):
+    for line in rng.sample(style.lines, rng.randint(1, 3)):
         gen = rng.randint(1, 12)
         for g in range(gen, gen + rng.randint(1, 3)):
-            suffix = rng.choice(SUFFIXES)
-            models.append(ProductModel(brand, ptype, line, f"{line} {g} {suffix}".strip()))
+            suffix = rng.choice(style.suffixes)
+            models.append(ProductModel(brand, ptype, line, style.name(line, g, suffix)))
     return models

@@ -14,15 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.simulator.brands import Brand, ProductModel, make_models
+from streams.simulator.family import Family
+from streams.simulator.style import ShopStyle
 from streams.simulator.surface import title_value
-from streams.simulator.taxonomy import BY_KEY, DEVICE_TYPES, TYPES, ProductType, complements_of
-
-MARKETING = ("Premium", "New", "2026 Edition", "Upgraded", "Classic", "Everyday", "Original",
-             "Best Seller", "Durable", "Stylish", "Value", "Essential", "Signature")
-_SEPARATORS = (", ", " - ", " | ", " ")
-NAMES_ITS_COMPLEMENT = frozenset({"socks", "insoles", "coffee_filters", "spatulas",
-                                  "tennis_balls", "yoga_blocks", "conditioner", "pillows"})
-"""Types whose titles often name what they go with ("Socks for Running Shoes")."""
+from streams.simulator.taxonomy import ProductType, Taxonomy
 
 
 @dataclass
@@ -35,6 +30,8 @@ class SimItem:
     model: ProductModel
     values: dict[str, str]
     features: tuple[str, ...]
+    taxonomy: Taxonomy = field(repr=False, compare=False)
+    """The shop's product knowledge, which `ptype` is a key of."""
     title: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
     surface: dict[str, str] = field(default_factory=dict)
@@ -47,7 +44,7 @@ class SimItem:
 
     @property
     def type(self) -> ProductType:
-        return BY_KEY[self.ptype]
+        return self.taxonomy.by_key[self.ptype]
 
     def to_json(self) -> dict[str, Any]:
         """The contract catalog line (fixed key order)."""
@@ -90,16 +87,17 @@ def _place(rng: random.Random) -> str:
     return "title" if r < 0.35 else ("attr" if r < 0.7 else "both")
 
 
-def _compat_title(item: SimItem, device: str, rng: random.Random) -> str:
+def _compat_title(device: str, rng: random.Random, forms: tuple[str, ...]) -> str:
     words = device.split()
     short = " ".join(words[1:]) if len(words) > 2 and rng.random() < 0.5 else device
     short = " ".join(w.capitalize() if w.isalpha() else w for w in short.split())
-    return rng.choice((f"for {short}", f"Compatible with {short}", short, f"Designed for {short}"))
+    return rng.choice(forms).format(d=short)
 
 
-def render_item(item: SimItem, rng: random.Random) -> None:
-    """Fill in title, attributes and surface from the true values."""
+def render_item(item: SimItem, rng: random.Random, style: ShopStyle) -> None:
+    """Fill in title, attributes and surface from the true values, in `style`."""
     t = item.type
+    ts = style.titles
     attrs: dict[str, str] = {}
     head: list[str] = []
     tail: list[str] = []
@@ -110,12 +108,12 @@ def render_item(item: SimItem, rng: random.Random) -> None:
             attrs[dim] = value
         if place in ("title", "both"):
             if dim == "compatibility":
-                words = _compat_title(item, value, rng)
+                words = _compat_title(value, rng, ts.compat_forms)
                 if value.split()[0] not in words.lower():
                     # "for Nova 12" alone could be another maker's Nova 12: say whose
                     attrs[dim] = value
             else:
-                words = title_value(dim, value, rng)
+                words = title_value(dim, value, rng, style.forms)
             item.surface[dim] = words
             if dim == "gender":
                 gender_words = words
@@ -131,7 +129,7 @@ def render_item(item: SimItem, rng: random.Random) -> None:
         if place in ("attr", "both"):
             attr_features.append(f)
         if place in ("title", "both"):
-            word = title_value("feature", f, rng)
+            word = title_value("feature", f, rng, style.forms)
             item.surface[f"feature:{f}"] = word
             (head if rng.random() < 0.5 else tail).append(word)
         else:
@@ -145,11 +143,12 @@ def render_item(item: SimItem, rng: random.Random) -> None:
         core = f"{gender_words} {noun}"
     else:
         core = noun
-    if t.key in NAMES_ITS_COMPLEMENT and rng.random() < 0.4:
-        other = BY_KEY[rng.choice(complements_of(t))]
-        core += f" for {rng.choice(other.title_nouns)}"
-    brand_part = [item.brand] if rng.random() < 0.9 else []
-    model_part = [item.model.name] if rng.random() < 0.9 else []
+    tax = item.taxonomy
+    if t.key in tax.names_its_complement and rng.random() < 0.4:
+        other = tax.by_key[rng.choice(tax.complements_of(t))]
+        core += f" {ts.goes_with} {rng.choice(other.title_nouns)}"
+    brand_part = [item.brand] if rng.random() < ts.brand_rate else []
+    model_part = [item.model.name] if rng.random() < ts.model_rate else []
     item.surface["brand"] = item.brand
     item.surface["model"] = item.model.name
     item.surface["type"] = noun
@@ -157,35 +156,47 @@ def render_item(item: SimItem, rng: random.Random) -> None:
         model_part = [item.model.line]  # "Glide" in the title, "Glide 5" only in attributes
     if model_part != [item.model.name]:
         attrs["model"] = item.model.name
-    lead = " ".join(brand_part + model_part + head + [core])
     tail_words = list(tail)
-    rng.shuffle(tail_words)
-    pieces = [lead] + tail_words
-    if rng.random() < 0.5:
-        market = rng.choice(MARKETING)
+    if ts.layout == "brand_first":
+        lead = " ".join(brand_part + model_part + head + [core])
+        rng.shuffle(tail_words)
+        pieces = [lead] + tail_words
+    else:
+        maker = " ".join(brand_part + model_part)
+        rng.shuffle(tail_words)
+        product = " ".join(head + [core])
+        if ts.layout == "noun_first":
+            pieces = [product] + tail_words + [maker]
+        else:  # brand_bar
+            pieces = [maker, product] + tail_words
+        pieces = [p for p in pieces if p]
+    if rng.random() < ts.marketing_rate:
+        market = rng.choice(ts.marketing)
         pieces.insert(0 if rng.random() < 0.4 else len(pieces), market)
-    sep = rng.choice(_SEPARATORS)
+    sep = rng.choice(ts.separators)
     item.title = sep.join(pieces)
     item.attributes = attrs
 
 
-def build_catalog(rng: random.Random, n_items: int, brands: list[Brand],
+def build_catalog(rng: random.Random, n_items: int, brands: list[Brand], family: Family,
                   id_prefix: str = "sku") -> tuple[list[SimItem], list[ProductModel]]:
-    """`n_items` items spread over the types by weight; devices are built first."""
-    total_w = sum(t.weight for t in TYPES)
+    """`n_items` items of `family` spread over its types by weight; devices are built first."""
+    tax = family.taxonomy
+    types = tax.types
+    total_w = sum(t.weight for t in types)
     models_by_type: dict[str, list[ProductModel]] = {}
-    for t in TYPES:
+    for t in types:
         ms: list[ProductModel] = []
         for b in brands:
             if t.key in b.ptypes:
-                ms.extend(make_models(rng, b.name, t.key))
+                ms.extend(make_models(rng, b.name, t.key, family.style.models))
         models_by_type[t.key] = ms
-    device_models = [m for d in DEVICE_TYPES for m in models_by_type[d]]
+    device_models = [m for d in tax.device_types for m in models_by_type[d]]
     items: list[SimItem] = []
-    order = sorted(TYPES, key=lambda t: t.accessory_of is not None)
-    counts = {t.key: max(2, int(n_items * t.weight / total_w)) for t in TYPES}
+    order = sorted(types, key=lambda t: t.accessory_of is not None)
+    counts = {t.key: max(2, int(n_items * t.weight / total_w)) for t in types}
     for i in range(max(0, n_items - sum(counts.values()))):
-        counts[TYPES[i % len(TYPES)].key] += 1
+        counts[types[i % len(types)].key] += 1
     for t in order:
         n = counts[t.key]
         ms = models_by_type[t.key]
@@ -193,7 +204,7 @@ def build_catalog(rng: random.Random, n_items: int, brands: list[Brand],
         for _ in range(n):
             m = rng.choices(ms, weights)[0]
             values, features, compat = _pick_values(rng, t, device_models, m.brand)
-            items.append(SimItem("", t.key, m.brand, m, values, features, compat=compat))
+            items.append(SimItem("", t.key, m.brand, m, values, features, tax, compat=compat))
     rng.shuffle(items)
     items = items[:n_items] if len(items) > n_items else items
     for i, item in enumerate(items):
@@ -201,23 +212,24 @@ def build_catalog(rng: random.Random, n_items: int, brands: list[Brand],
         lo, hi = item.type.price
         item.price = round(rng.uniform(lo, hi), 2)
         item.popularity = rng.lognormvariate(0.0, 1.0)
-        render_item(item, rng)
+        render_item(item, rng, family.style)
     return items, device_models
 
 
 def launch_items(rng: random.Random, models: list[ProductModel], n: int,
                  device_models: list[ProductModel], first_id: int, launched_at: str,
-                 id_prefix: str = "sku") -> list[SimItem]:
+                 family: Family, id_prefix: str = "sku") -> list[SimItem]:
     """`n` items of a brand launched mid-stream (the `new-brand` scenario)."""
+    tax = family.taxonomy
     items = []
     for k in range(n):
         m = models[k % len(models)]
-        values, features, compat = _pick_values(rng, BY_KEY[m.ptype], device_models, m.brand)
+        values, features, compat = _pick_values(rng, tax.by_key[m.ptype], device_models, m.brand)
         item = SimItem(f"{id_prefix}-{first_id + k:06d}", m.ptype, m.brand, m, values, features,
-                       compat=compat, launched_at=launched_at)
+                       tax, compat=compat, launched_at=launched_at)
         lo, hi = item.type.price
         item.price = round(rng.uniform(lo, hi), 2)
         item.popularity = rng.lognormvariate(0.5, 1.0)
-        render_item(item, rng)
+        render_item(item, rng, family.style)
         items.append(item)
     return items

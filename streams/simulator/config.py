@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from streams.simulator.errors import SimulatorError
+from streams.simulator.families import get_family
 
 Scenario = Literal["steady", "new-brand", "trend-shift"]
 SCENARIOS: tuple[str, ...] = get_args(Scenario)
@@ -37,8 +38,14 @@ class SimConfig:
     cot_share: float = 0.1
     """Share of labelled train/validation pairs that get a CoT annotation."""
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    family: int = 0
+    """Shop family (`streams.simulator.families`): 0 is the general marketplace, 1-5 shops
+    of other trades with their own taxonomy, words and styles."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.family, bool) or not isinstance(self.family, int):
+            raise SimulatorError(f"family={self.family!r}: expected a family id (int)")
+        get_family(self.family)  # validates the id
         if self.items < 100:
             raise SimulatorError(f"items={self.items}: need at least 100 for a usable catalog")
         if not 0 < self.days <= 60:
@@ -94,4 +101,7 @@ class SimConfig:
         out = asdict(self)
         out.pop("out")
         out["split_fractions"] = list(self.split_fractions)
+        if not self.family:
+            # family 0 worlds keep the exact scenario.json they had before families existed
+            out.pop("family")
         return out

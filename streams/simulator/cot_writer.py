@@ -15,7 +15,6 @@ from streams.schemas import CotSteps, DimensionCheck
 from streams.simulator.catalog import SimItem
 from streams.simulator.ground_truth import Judgement
 from streams.simulator.queries import SimQuery
-from streams.simulator.taxonomy import BY_KEY, DEVICE_TYPES
 
 _NOT_STATED = "not stated"
 
@@ -29,7 +28,7 @@ def _item_value(dim: str, wanted: str, item: SimItem) -> str:
         return item.model.key
     if dim == "feature":
         return wanted if wanted in item.features else ", ".join(item.features) or _NOT_STATED
-    if dim == "compatibility" and item.ptype in DEVICE_TYPES:
+    if dim == "compatibility" and item.ptype in item.taxonomy.device_types:
         return item.model.device_key  # a device "is compatible with" itself
     return item.values.get(dim, _NOT_STATED)
 
@@ -55,7 +54,7 @@ def _query_words(dim: str, wanted: str, query: SimQuery) -> str | None:
 def cot_steps(query: SimQuery, item: SimItem, judgement: Judgement) -> CotSteps:
     """The ideal `CotSteps` for one judged pair."""
     intent = query.intent
-    q_analysis: dict[str, str] = {"type": BY_KEY[intent.ptype].noun}
+    q_analysis: dict[str, str] = {"type": query.taxonomy.by_key[intent.ptype].noun}
     i_analysis: dict[str, str] = {"type": item.type.noun}
     for dim, value in intent.constraints:
         if dim == "feature":

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from streams.schemas import Grade
 from streams.simulator.catalog import SimItem
 from streams.simulator.queries import Intent
-from streams.simulator.taxonomy import BY_KEY, is_complement, same_family
+from streams.simulator.taxonomy import is_complement, same_family
 
 MATCH, MISMATCH, NOT_STATED = "match", "mismatch", "not_stated"
 
@@ -70,7 +70,7 @@ def _fit_check(intent: Intent, item: SimItem) -> Check | None:
 
     None when the pair is a generic complement, or the query names no device to fit.
     """
-    wanted, have = BY_KEY[intent.ptype], item.type
+    wanted, have = item.taxonomy.by_key[intent.ptype], item.type
     if have.accessory_of == wanted.key and item.compat is not None:
         # the item is an accessory for the wanted device type: it must fit the wanted device
         c = item.compat
@@ -91,8 +91,11 @@ def _fit_check(intent: Intent, item: SimItem) -> Check | None:
 
 
 def judge(intent: Intent, item: SimItem) -> Judgement:
-    """The ESCI grade of `item` for a query stating `intent`, with per-dimension checks."""
-    wanted, have = BY_KEY[intent.ptype], item.type
+    """The ESCI grade of `item` for a query stating `intent`, with per-dimension checks.
+
+    The intent's type is looked up in the item's taxonomy: query and item are of one shop.
+    """
+    wanted, have = item.taxonomy.by_key[intent.ptype], item.type
     checks = tuple(check_constraint(d, v, item) for d, v in intent.constraints)
     if have.key == wanted.key:
         grade: Grade = "E" if all(c.status == MATCH for c in checks) else "S"

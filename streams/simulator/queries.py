@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.simulator.catalog import SimItem
-from streams.simulator.surface import add_typo, query_value
-from streams.simulator.taxonomy import BY_KEY, DIMENSIONS, TYPES
+from streams.simulator.family import Family
+from streams.simulator.style import QueryStyle
+from streams.simulator.surface import DEFAULT_FORMS, ValueForms, add_typo, query_value
+from streams.simulator.taxonomy import DIMENSIONS, Taxonomy
 
 KINDS = ("bare_type", "type_attribute", "brand_type", "model", "accessory", "multi_constraint")
 VARIANT_KINDS = ("synonym", "typo", "reordered")
@@ -43,8 +45,10 @@ class Intent:
     def key(self) -> str:
         return self.ptype + "|" + "|".join(f"{d}={v}" for d, v in self.constraints)
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": BY_KEY[self.ptype].noun, "category": BY_KEY[self.ptype].path}
+    def to_json(self, taxonomy: Taxonomy) -> dict[str, Any]:
+        """The `intent` object of `query_meta.jsonl`; `taxonomy` is the shop's."""
+        t = taxonomy.by_key[self.ptype]
+        out: dict[str, Any] = {"type": t.noun, "category": t.path}
         for d, v in self.constraints:
             if d == "feature":
                 out.setdefault("feature", []).append(v)
@@ -62,23 +66,27 @@ class SimQuery:
     kind: str
     base_kind: str
     weight: float
+    taxonomy: Taxonomy = field(repr=False, compare=False)
+    """The shop's product knowledge, which the intent's type is a key of."""
     surface: dict[str, str] = field(default_factory=dict)
     bucket: str = "tail"
     new_brand: bool = False
 
     @property
     def department(self) -> str:
-        return BY_KEY[self.intent.ptype].department
+        return self.taxonomy.by_key[self.intent.ptype].department
 
 
 def _order(constraints: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(set(constraints), key=lambda c: (DIMENSIONS.index(c[0]), c[1])))
 
 
-def render_query(intent: Intent, kind: str, variant: str | None,
-                 rng: random.Random) -> tuple[str, dict[str, str]]:
+def render_query(intent: Intent, kind: str, variant: str | None, rng: random.Random,
+                 taxonomy: Taxonomy, style: QueryStyle | None = None,
+                 forms: ValueForms = DEFAULT_FORMS) -> tuple[str, dict[str, str]]:
     """The query text for `intent` and the words that state each dimension in it."""
-    t = BY_KEY[intent.ptype]
+    qs = style if style is not None else QueryStyle()
+    t = taxonomy.by_key[intent.ptype]
     noun = rng.choice(t.synonyms) if variant == "synonym" else rng.choice(t.query_nouns)
     surface = {"type": noun}
     pre: list[str] = []
@@ -86,7 +94,11 @@ def render_query(intent: Intent, kind: str, variant: str | None,
     for dim, value in intent.constraints:
         if dim == "brand":
             words = value
-            pre.insert(0, words)
+            # the rate is checked first so a style without "by" draws nothing here
+            if qs.brand_by_rate and rng.random() < qs.brand_by_rate:
+                post.append(f"by {words}")
+            else:
+                pre.insert(0, words)
         elif dim == "model":
             words = value
             pre.append(words)
@@ -94,16 +106,20 @@ def render_query(intent: Intent, kind: str, variant: str | None,
             parts = value.split()
             words = " ".join(parts[1:]) if len(parts) > 2 and rng.random() < 0.5 else value
             if rng.random() < 0.6:
-                post.append(f"for {words}")
+                lead = qs.compat_words[0] if len(qs.compat_words) == 1 else rng.choice(
+                    qs.compat_words)
+                post.append(f"{lead} {words}")
             else:
                 pre.insert(0, words)
         else:
-            words = query_value(dim, value, rng)
-            at_end = dim in _POST_DIMS or rng.random() < 0.25
+            words = query_value(dim, value, rng, forms)
+            at_end = dim in _POST_DIMS or rng.random() < qs.post_rate
             (post if at_end else pre).append(words)
         surface[f"feature:{value}" if dim == "feature" else dim] = words
     # the type is always stated: a bare model name ("luna 3") could belong to many types
     parts = pre + [noun] + post
+    if qs.lead_rate and rng.random() < qs.lead_rate:
+        parts.insert(0, rng.choice(qs.lead_words))
     if variant == "typo":
         # slip in one dimension's words, so the CoT evidence quotes the query as typed
         keys = [k for k, w in surface.items() if any(len(x) >= 5 and x.isalpha()
@@ -143,49 +159,54 @@ def _constraints(kind: str, item: SimItem, rng: random.Random) -> list[tuple[str
     if rng.random() < 0.15:  # shoppers also ask for combinations nobody sells
         i = rng.randrange(len(picked))
         dim, _ = picked[i]
-        options = BY_KEY[item.ptype].dims.get(dim, ())
+        options = item.type.dims.get(dim, ())
         if options:
             picked[i] = (dim, rng.choice(options))
     return picked
 
 
-def _variant(t_has_synonyms: bool, rng: random.Random) -> str | None:
+def _variant(t_has_synonyms: bool, rng: random.Random, cuts: tuple[float, float, float]
+             ) -> str | None:
     r = rng.random()
-    if r < 0.12 and t_has_synonyms:
+    if r < cuts[0] and t_has_synonyms:
         return "synonym"
-    if r < 0.2:
+    if r < cuts[1]:
         return "typo"
-    if r < 0.28:
+    if r < cuts[2]:
         return "reordered"
     return None
 
 
 def _add(out: dict[str, SimQuery], intent: Intent, kind: str, item_weight: float,
-         rng: random.Random, new_brand: bool = False) -> None:
-    t = BY_KEY[intent.ptype]
-    variant = _variant(bool(t.synonyms), rng)
-    text, surface = render_query(intent, kind, variant, rng)
+         rng: random.Random, family: Family, new_brand: bool = False) -> None:
+    tax = family.taxonomy
+    t = tax.by_key[intent.ptype]
+    style = family.style
+    variant = _variant(bool(t.synonyms), rng, style.queries.variant_cuts)
+    text, surface = render_query(intent, kind, variant, rng, tax, style.queries, style.forms)
     if not text or text in out:
         return
     weight = KIND_WEIGHT[kind] * item_weight * min(rng.paretovariate(1.1), 200.0)
-    out[text] = SimQuery(text, intent, variant or kind, kind, weight, surface,
+    out[text] = SimQuery(text, intent, variant or kind, kind, weight, tax, surface,
                          new_brand=new_brand)
 
 
-def make_queries(rng: random.Random, items: list[SimItem], n_queries: int) -> list[SimQuery]:
+def make_queries(rng: random.Random, items: list[SimItem], n_queries: int,
+                 family: Family) -> list[SimQuery]:
     """Every bare type query plus about `n_queries` others, with popularity and buckets."""
+    tax = family.taxonomy
     out: dict[str, SimQuery] = {}
-    for t in TYPES:
+    for t in tax.types:
         for noun in t.query_nouns + t.synonyms:
             q = SimQuery(noun, Intent(t.key), "synonym" if noun in t.synonyms else "bare_type",
                          "bare_type", KIND_WEIGHT["bare_type"] * t.weight
-                         * min(rng.paretovariate(1.1), 200.0), {"type": noun})
+                         * min(rng.paretovariate(1.1), 200.0), tax, {"type": noun})
             out.setdefault(noun, q)
-            if rng.random() < 0.5:
+            if rng.random() < family.style.queries.bare_typo_rate:
                 typo_text = add_typo(noun, rng)
                 if typo_text not in out:
                     out[typo_text] = SimQuery(typo_text, Intent(t.key), "typo", "bare_type",
-                                              q.weight * 0.1, {"type": typo_text})
+                                              q.weight * 0.1, tax, {"type": typo_text})
     accessories = [i for i in items if "compatibility" in i.values]
     kinds = list(KIND_SHARE)
     shares = [KIND_SHARE[k] for k in kinds]
@@ -201,7 +222,7 @@ def make_queries(rng: random.Random, items: list[SimItem], n_queries: int) -> li
         cons = _constraints(kind, item, rng)
         if cons is None:
             continue
-        _add(out, Intent(item.ptype, _order(cons)), kind, item.type.weight, rng)
+        _add(out, Intent(item.ptype, _order(cons)), kind, item.type.weight, rng, family)
     return assign_buckets(list(out.values()))
 
 
@@ -217,7 +238,8 @@ def assign_buckets(queries: list[SimQuery]) -> list[SimQuery]:
     return ranked
 
 
-def brand_launch_queries(rng: random.Random, items: list[SimItem], n: int) -> list[SimQuery]:
+def brand_launch_queries(rng: random.Random, items: list[SimItem], n: int,
+                         family: Family) -> list[SimQuery]:
     """Queries about a newly launched brand's items (brand, model, multi, accessory)."""
     out: dict[str, SimQuery] = {}
     attempts = 0
@@ -230,5 +252,6 @@ def brand_launch_queries(rng: random.Random, items: list[SimItem], n: int) -> li
             continue
         if not any(d in ("brand", "model") for d, _ in cons):
             cons.append(("brand", item.brand.lower()))
-        _add(out, Intent(item.ptype, _order(cons)), kind, item.type.weight * 3, rng, True)
+        _add(out, Intent(item.ptype, _order(cons)), kind, item.type.weight * 3, rng, family,
+             True)
     return list(out.values())

@@ -16,7 +16,7 @@ from scipy import sparse
 
 from streams.simulator.catalog import SimItem
 from streams.simulator.surface import tokens
-from streams.simulator.taxonomy import TYPES
+from streams.simulator.taxonomy import Taxonomy
 
 _STOP = {"for", "with", "and", "of", "the", "a", "size", "sz", "pack", "count", "us"}
 
@@ -24,9 +24,10 @@ _STOP = {"for", "with", "and", "of", "the", "a", "size", "sz", "pack", "count", 
 class LexicalRetriever:
     """Top-k candidates per query text, computed in sparse batches."""
 
-    def __init__(self, items: Sequence[SimItem], rng: random.Random,
+    def __init__(self, items: Sequence[SimItem], rng: random.Random, taxonomy: Taxonomy,
                  k1: float = 1.2, b: float = 0.75) -> None:
         self.items = list(items)
+        types = taxonomy.types
         docs = [tokens(it.title) for it in self.items]
         self.vocab: dict[str, int] = {}
         rows, cols, tfs = [], [], []
@@ -48,22 +49,22 @@ class LexicalRetriever:
         weights = idf[cols] * tf * (k1 + 1) / (tf + norm)
         self.matrix = sparse.csr_matrix((weights, (rows, cols)), shape=(n, v)).T.tocsr()
         self.prior = 0.4 * np.log(np.array([it.popularity for it in self.items]))
-        type_index = {t.key: k for k, t in enumerate(TYPES)}
+        type_index = {t.key: k for k, t in enumerate(types)}
         self.item_type = np.array([type_index[it.ptype] for it in self.items])
         # the classifier knows the title words of each type and only the first synonym
         self.type_words: dict[str, set[int]] = {}
-        for k, t in enumerate(TYPES):
+        for k, t in enumerate(types):
             for phrase in t.title_nouns + t.query_nouns + t.synonyms[:1]:
                 for w in tokens(phrase):
                     if w not in _STOP:
                         self.type_words.setdefault(w, set()).add(k)
         self.by_type_popular: dict[int, np.ndarray] = {}
-        for k in range(len(TYPES)):
+        for k in range(len(types)):
             members = np.flatnonzero(self.item_type == k)
             self.by_type_popular[k] = members[np.argsort(-self.prior[members], kind="stable")][:60]
         # cross-sell: the popular items of each type's complements, shown a little lower
         self.cross_sell: dict[int, np.ndarray] = {}
-        for k, t in enumerate(TYPES):
+        for k, t in enumerate(types):
             others = [type_index[c] for c in t.complements]
             pool = np.concatenate([self.by_type_popular[o][:8] for o in others]) if others else (
                 np.zeros(0, dtype=np.int64))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import dataclass, field
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -24,20 +25,44 @@ QUERY_GENDER = {
     "kids": ("kids", "youth", "children", "boys"),
     "unisex": ("unisex",),
 }
-COLOR_VARIANTS = {
+COLOR_VARIANTS: dict[str, tuple[str, ...]] = {
     "gray": ("gray", "grey"), "navy": ("navy", "navy blue"), "beige": ("beige", "khaki"),
     "clear": ("clear", "transparent"), "black": ("black", "blk"), "white": ("white", "wht"),
 }
-MATERIAL_VARIANTS = {
+MATERIAL_VARIANTS: dict[str, tuple[str, ...]] = {
     "leather": ("leather", "genuine leather"), "stainless steel": ("stainless steel", "steel"),
     "memory foam": ("memory foam", "foam"), "cotton": ("cotton", "100% cotton"),
 }
-FEATURE_VARIANTS = {
+FEATURE_VARIANTS: dict[str, tuple[str, ...]] = {
     "waterproof": ("waterproof", "water resistant", "wp"), "nonstick": ("nonstick", "non-stick"),
     "noise cancelling": ("noise cancelling", "anc", "noise canceling"),
     "wireless": ("wireless", "bluetooth"), "fast charging": ("fast charging", "pd fast charge"),
     "non slip": ("non slip", "non-slip", "anti slip"), "wide": ("wide", "wide width", "ww"),
 }
+
+
+
+
+@dataclass(frozen=True)
+class ValueForms:
+    """One shop family's ways of writing colours, materials, features and pack counts.
+
+    Each variants map goes from a canonical value to its written forms (the canonical one
+    included); `shouted` forms are written upper case in titles and never typed in queries.
+    Pack templates use `{v}` for the count.
+    """
+
+    colors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    materials: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    features: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    shouted: tuple[str, ...] = ()
+    pack_title: tuple[str, ...] = ("{v}-Pack", "Pack of {v}", "{v} Pk", "{v} Count")
+    pack_query: tuple[str, ...] = ("{v} pack", "pack of {v}", "{v}pk", "{v} count")
+
+
+DEFAULT_FORMS = ValueForms(COLOR_VARIANTS, MATERIAL_VARIANTS, FEATURE_VARIANTS,
+                           shouted=("blk", "wht"))
+"""The general family's forms (what the simulator always wrote)."""
 
 
 def tokens(text: str) -> list[str]:
@@ -72,7 +97,8 @@ def _capacity_title(value: str, rng: random.Random) -> str:
     return rng.choice((value.title(), value.upper().replace(" ", ""), value))
 
 
-def title_value(dim: str, value: str, rng: random.Random) -> str:
+def title_value(dim: str, value: str, rng: random.Random,
+                forms: ValueForms = DEFAULT_FORMS) -> str:
     """How a seller writes `value` of `dim` in a title."""
     if dim == "gender":
         return rng.choice(TITLE_GENDER[value])
@@ -81,19 +107,20 @@ def title_value(dim: str, value: str, rng: random.Random) -> str:
     if dim == "capacity":
         return _capacity_title(value, rng)
     if dim == "pack":
-        return rng.choice((f"{value}-Pack", f"Pack of {value}", f"{value} Pk", f"{value} Count"))
+        return rng.choice(forms.pack_title).format(v=value)
     if dim == "color":
-        word = rng.choice(COLOR_VARIANTS.get(value, (value,)))
-        return word.upper() if word in ("blk", "wht") else word.title()
+        word = rng.choice(forms.colors.get(value, (value,)))
+        return word.upper() if word in forms.shouted else word.title()
     if dim == "material":
-        return _titlecase(rng.choice(MATERIAL_VARIANTS.get(value, (value,))))
+        return _titlecase(rng.choice(forms.materials.get(value, (value,))))
     if dim == "feature":
-        word = rng.choice(FEATURE_VARIANTS.get(value, (value,)))
+        word = rng.choice(forms.features.get(value, (value,)))
         return word.upper() if len(word) <= 3 else _titlecase(word)
     return _titlecase(value)
 
 
-def query_value(dim: str, value: str, rng: random.Random) -> str:
+def query_value(dim: str, value: str, rng: random.Random,
+                forms: ValueForms = DEFAULT_FORMS) -> str:
     """How a shopper types `value` of `dim` in a query."""
     if dim == "gender":
         return rng.choice(QUERY_GENDER[value])
@@ -111,14 +138,14 @@ def query_value(dim: str, value: str, rng: random.Random) -> str:
             return rng.choice((value, f"{int(m.group(1)) // 1000}k mah", f"{m.group(1)} mah"))
         return rng.choice((value, value.replace(" ", "")))
     if dim == "pack":
-        return rng.choice((f"{value} pack", f"pack of {value}", f"{value}pk", f"{value} count"))
+        return rng.choice(forms.pack_query).format(v=value)
     if dim == "color":
-        return rng.choice(tuple(v for v in COLOR_VARIANTS.get(value, (value,))
-                                if v not in ("blk", "wht")))
+        return rng.choice(tuple(v for v in forms.colors.get(value, (value,))
+                                if v not in forms.shouted))
     if dim == "material":
-        return rng.choice(MATERIAL_VARIANTS.get(value, (value,)))
+        return rng.choice(forms.materials.get(value, (value,)))
     if dim == "feature":
-        return rng.choice(FEATURE_VARIANTS.get(value, (value,)))
+        return rng.choice(forms.features.get(value, (value,)))
     return value
 
 

@@ -26,16 +26,16 @@ from streams.simulator.brands import brand_names, make_brands, make_models
 from streams.simulator.catalog import SimItem, build_catalog, launch_items
 from streams.simulator.config import SimConfig
 from streams.simulator.cot_writer import cot_line
+from streams.simulator.families import get_family
+from streams.simulator.family import Family
 from streams.simulator.ground_truth import Judgement, judge
 from streams.simulator.queries import SimQuery, assign_buckets, brand_launch_queries, make_queries
 from streams.simulator.retriever import LexicalRetriever
 from streams.simulator.sessions import QueryPicker, feedback_for, sample_searches
 from streams.simulator.splits import make_splits, split_of
-from streams.simulator.taxonomy import BY_KEY, DEPARTMENTS
 
 log = logging.getLogger(__name__)
 
-LAUNCH_TYPES = ("running_shoes", "sneakers", "headphones", "water_bottles", "jackets")
 TREND_BOOST = 6.0
 """After a trend shift, queries of the trending department are this much more popular."""
 
@@ -45,6 +45,7 @@ class World:
     """Everything generated, before it is written."""
 
     config: SimConfig
+    family: Family
     items: list[SimItem]
     queries: list[SimQuery]
     change_at: float | None
@@ -55,8 +56,13 @@ class World:
 
 
 def _rng(config: SimConfig, stage: str) -> random.Random:
-    # str seeds are hashed with SHA-512 by `random`, so this is stable across processes
-    return random.Random(f"relstream-sim/{config.seed}/{stage}")
+    # str seeds are hashed with SHA-512 by `random`, so this is stable across processes;
+    # family 0 keeps the strings it had before families existed (byte-identical worlds)
+    return random.Random(f"relstream-sim/{_seed_tag(config)}/{stage}")
+
+
+def _seed_tag(config: SimConfig) -> str:
+    return f"family{config.family}/{config.seed}" if config.family else str(config.seed)
 
 
 def _ts(seconds: float) -> str:
@@ -68,33 +74,37 @@ def build_world(config: SimConfig, progress: bool = False) -> World:
     start = config.start_ts()
     seconds = config.days * 86400
     change_at = start + config.change_at_frac * seconds if config.scenario != "steady" else None
-    brands = make_brands(_rng(config, "brands"), config.brands)
-    items, devices = build_catalog(_rng(config, "catalog"), config.items, brands)
-    queries = make_queries(_rng(config, "queries"), items, config.n_queries)
+    family = get_family(config.family)
+    tax = family.taxonomy
+    brands = make_brands(_rng(config, "brands"), config.brands, family)
+    items, devices = build_catalog(_rng(config, "catalog"), config.items, brands, family)
+    queries = make_queries(_rng(config, "queries"), items, config.n_queries, family)
     info: dict[str, Any] = {"new_brand": None, "new_brand_item_ids": [], "new_brand_queries": [],
                             "trend_department": None}
     weight_before = weight_after = _weight
     if config.scenario == "new-brand" and change_at is not None:
         rng = _rng(config, "scenario")
-        name = brand_names(rng, 1, taken={b.name.lower() for b in brands})[0]
-        models = [m for t in rng.sample(LAUNCH_TYPES, 2) for m in make_models(rng, name, t)]
+        name = brand_names(rng, 1, taken={b.name.lower() for b in brands},
+                           style=family.style.brands)[0]
+        models = [m for t in rng.sample(family.launch_types, 2)
+                  for m in make_models(rng, name, t, family.style.models)]
         new = launch_items(rng, models, max(20, config.items // 100), devices, len(items),
-                           _ts(change_at))
-        launch_q = brand_launch_queries(rng, new, max(20, config.n_queries // 50))
+                           _ts(change_at), family)
+        launch_q = brand_launch_queries(rng, new, max(20, config.n_queries // 50), family)
         items = items + new
         queries = assign_buckets(queries + launch_q)
         info.update(new_brand=name, new_brand_item_ids=[i.item_id for i in new],
-                    new_brand_types=sorted({BY_KEY[m.ptype].path for m in models}))
+                    new_brand_types=sorted({tax.by_key[m.ptype].path for m in models}))
         weight_before = _weight_before_launch
     elif config.scenario == "trend-shift":
-        dept = _rng(config, "scenario").choice(DEPARTMENTS)
+        dept = _rng(config, "scenario").choice(tax.departments)
         info["trend_department"] = dept
         weight_after = lambda q: _weight(q) * (TREND_BOOST if q.department == dept else 1.0)  # noqa: E731
     picker = QueryPicker(queries, change_at, weight_after=weight_after,
                          weight_before=weight_before)
     searches = sample_searches(picker, config.n_searches, config.n_users, start, seconds,
                                _rng(config, "sessions"))
-    world = World(config, items, queries, change_at, info)
+    world = World(config, family, items, queries, change_at, info)
     _run_searches(world, searches, progress)
     info["new_brand_queries"] = sorted(q for q, sq in world.used_queries.items() if sq.new_brand)
     return world
@@ -113,13 +123,14 @@ def _run_searches(world: World, searches: list, progress: bool) -> None:
     for s in searches:
         world.used_queries.setdefault(s.query.text, s.query)
     texts = sorted(world.used_queries)
-    retriever = LexicalRetriever(world.items, _rng(config, "retriever"))
+    retriever = LexicalRetriever(world.items, _rng(config, "retriever"), world.family.taxonomy)
     pools = dict(zip(texts, retriever.retrieve(texts, config.candidate_pool), strict=True))
     launched = np.array([it.launched_at is None for it in world.items])
     rng = _rng(config, "clicks")
     # ranking noise for every search at once: each shown list is the pool re-ranked by
     # rank + N(0, 2), so positions vary between searches of the same query
-    seed = int.from_bytes(hashlib.sha256(f"{config.seed}/ranking".encode()).digest()[:8], "big")
+    seed = int.from_bytes(hashlib.sha256(f"{_seed_tag(config)}/ranking".encode()).digest()[:8],
+                          "big")
     noise = np.random.default_rng(seed).normal(0.0, 2.0, (len(searches), config.candidate_pool))
     noise += np.arange(config.candidate_pool)
     orders = np.argsort(noise, axis=1, kind="stable").tolist()
@@ -193,8 +204,9 @@ def write_world(world: World) -> Path:
         world.used_queries.items())))
     (out / "splits.json").write_text(json.dumps(splits, indent=1) + "\n", encoding="utf-8")
     start = config.start_ts()
+    family = {"family": config.family, "family_name": world.family.name} if config.family else {}
     scenario = {
-        "scenario": config.scenario, "seed": config.seed, "start": _ts(start),
+        "scenario": config.scenario, "seed": config.seed, **family, "start": _ts(start),
         "end": _ts(start + config.days * 86400),
         "change_at": _ts(world.change_at) if world.change_at is not None else None,
         **world.scenario_info,
@@ -211,7 +223,7 @@ def write_world(world: World) -> Path:
 def _query_meta(q: SimQuery, which: dict[str, str]) -> dict[str, Any]:
     return {"query": q.text, "kind": q.kind, "base_kind": q.base_kind, "bucket": q.bucket,
             "department": q.department, "split": which.get(q.text), "new_brand": q.new_brand,
-            "intent": q.intent.to_json(), "intent_key": q.intent.key,
+            "intent": q.intent.to_json(q.taxonomy), "intent_key": q.intent.key,
             "popularity": round(q.weight, 6)}
 
 

@@ -6,16 +6,17 @@ import random
 
 from streams.simulator.brands import make_brands
 from streams.simulator.catalog import build_catalog
+from streams.simulator.families.general import GENERAL
 
 
 def _catalog(seed: int = 5, n: int = 800) -> list:
     rng = random.Random(seed)
-    items, _ = build_catalog(rng, n, make_brands(rng, 300))
+    items, _ = build_catalog(rng, n, make_brands(rng, 300, GENERAL), GENERAL)
     return items
 
 
 def test_brands_are_distinct_and_many() -> None:
-    brands = make_brands(random.Random(1), 320)
+    brands = make_brands(random.Random(1), 320, GENERAL)
     assert len({b.name.split()[0].lower() for b in brands}) == 320
     assert all(2 <= len(b.ptypes) <= 5 for b in brands)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from streams.simulator.brands import ProductModel
 from streams.simulator.catalog import SimItem
+from streams.simulator.families.general import TAXONOMY
 from streams.simulator.ground_truth import judge
 from streams.simulator.queries import Intent
 
@@ -18,7 +19,7 @@ def item(ptype: str, brand: str = "Stride", model: str = "Glide 5", *,
         brand, ptype, model.split()[0], model)
     if compat is not None:
         values["compatibility"] = compat.device_key
-    return SimItem("sku-1", ptype, brand, m, dict(values), features, compat=compat)
+    return SimItem("sku-1", ptype, brand, m, dict(values), features, TAXONOMY, compat=compat)
 
 
 SHOE = item("running_shoes", color="black", size="10", gender="men", features=("waterproof",))
@@ -91,7 +92,8 @@ def test_accessory_query_grades_cases_and_the_device() -> None:
     fits = item("phone_cases", "Shellco", "Armor 2", compat=PHONE, color="black")
     other = item("phone_cases", "Shellco", "Armor 2", compat=OLD_PHONE, color="black")
     phone = item("smartphones", "Aurex", "Nova 12", color="black", capacity="256gb")
-    old_phone = SimItem("sku-2", "smartphones", "Aurex", OLD_PHONE, {"color": "black"}, ())
+    old_phone = SimItem("sku-2", "smartphones", "Aurex", OLD_PHONE, {"color": "black"}, (),
+                        TAXONOMY)
     assert judge(wanted, fits).grade == "E"
     assert judge(wanted, other).grade == "S"  # right type, wrong compatibility
     assert judge(wanted, phone).grade == "C"  # the phone the case is for
