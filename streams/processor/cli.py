@@ -18,6 +18,17 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                      "same traffic live; restart without it for live traffic")
     run.set_defaults(func=_run)
 
+    lag = sub.add_parser("lag", help="how far the processor (or --group) is behind the "
+                         "search log; --wait blocks until it has caught up")
+    lag.add_argument("--group", help="consumer group (default: the processor's app id)")
+    lag.add_argument("--topic", default="search-log", help="logical topic (search-log)")
+    lag.add_argument("--wait", action="store_true",
+                     help="poll until every record is committed and the topic stopped growing")
+    lag.add_argument("--poll", type=float, default=5.0, help="seconds between readings")
+    lag.add_argument("--timeout", type=float, default=0.0,
+                     help="with --wait: give up (exit 1) after this many seconds (0: never)")
+    lag.set_defaults(func=_lag)
+
     b = bench.add_parser("streams", help="Faust aggregation events/s beside raw aiokafka "
                          "consume/s; Feast online read latency (SQLite, Redis)")
     b.add_argument("--events", type=int, default=2_000, help="search-log events to process")
@@ -34,6 +45,29 @@ def _run(args: argparse.Namespace) -> int:
     if args.backfill:
         settings = settings.model_copy(update={"label_clock": "event"})
     run_worker(settings, loglevel=args.loglevel)
+    return 0
+
+
+def _lag(args: argparse.Namespace) -> int:
+    from streams.errors import StreamsError
+    from streams.lag import group_lag, wait_caught_up
+    from streams.processor.settings import ProcessorSettings
+
+    settings = ProcessorSettings()
+    group = args.group or settings.app_id()
+
+    try:
+        if args.wait:
+            lag = wait_caught_up(lambda: group_lag(settings, group, args.topic),
+                                 poll_s=args.poll, timeout_s=args.timeout)
+            print(f"caught up: {lag.committed:,} records committed by {group}")
+        else:
+            lag = group_lag(settings, group, args.topic)
+            print(f"{group} on {lag.topic}: {lag.committed:,}/{lag.total:,} committed, "
+                  f"{lag.behind:,} behind")
+    except StreamsError as exc:
+        print(f"error: {exc}")
+        return 1
     return 0
 
 
