@@ -16,7 +16,8 @@ ground-truth test pair of the world (not only those the teacher labelled):
 2. recommend `full+rank` as the online default if mean(full+rank − full/uniform) NDCG@10
    is > 0 and positive on at least 2 of 3 seeds (a majority of seeds), and mean AUC
    change is ≥ −0.005.
-Run: `python -m student_trainer.bench_rank --data W --labels labels.jsonl[.gz]`.
+Run: `relstream bench rank --data W --labels labels.jsonl[.gz]` (writes rank.json and
+rank.md under `--out`).
 """
 
 from __future__ import annotations
@@ -58,13 +59,13 @@ def _summary(rows: list[dict[str, Any]], arm: str, base: str, key: str) -> dict[
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from streams.schemas import normalize_query
+    from streams.simulator.loaders import load_splits
     from student_trainer.config import EncoderConfig, LossWeights, StudentConfig, TrainConfig
-    from student_trainer.evaluate import load_splits
     from student_trainer.pipeline import load_dataset
     from student_trainer.runs import tfidf_metrics, train_and_evaluate
 
     labels = read_labels(args.labels)
-    test = {normalize_query(q) for q in load_splits(args.data / "splits.json")["test"]}
+    test = {normalize_query(q) for q in load_splits(args.data)["test"]}
     # Without the test queries' labels the dataset evaluates every ground-truth test pair;
     # train and validation (by query) are the same as with them.
     ds_all = load_dataset(args.data, [lb for lb in labels if normalize_query(lb.query)
@@ -163,9 +164,13 @@ def _teacher(ds: Any) -> dict[str, float] | None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--labels", type=Path, required=True)
+    return add_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The benchmark's options, on its own parser or on `relstream bench rank`."""
+    p.add_argument("--data", type=Path, required=True, help="world or contract-files dir")
+    p.add_argument("--labels", type=Path, required=True, help="teacher labels, JSONL[.gz]")
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
     p.add_argument("--arms", type=lambda s: s.split(","), default=list(ARMS))

@@ -129,6 +129,13 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     _train_args(mkd)
     mkd.set_defaults(func=run_bench_mkd, epochs=2, max_train=3000)
 
+    from student_trainer import bench_rank
+
+    rank = bench.add_parser("rank", help="the within-query ranking term's A/B: full vs "
+                            "full+rank on the same labels and seeds, beside TF-IDF")
+    bench_rank.add_arguments(rank)
+    rank.set_defaults(func=run_bench_rank)
+
     serve = bench.add_parser("serve-models", help="torch vs onnxruntime vs INT8 latency")
     serve.add_argument("--items", type=int, default=32, help="items per query (default 32)")
     serve.add_argument("--repeats", type=int, default=100)
@@ -226,6 +233,13 @@ def run_bench_mkd(args: argparse.Namespace) -> int:
 
     check_inputs(args.data, args.labels)
     return run(args)
+
+
+def run_bench_rank(args: argparse.Namespace) -> int:
+    from student_trainer.bench_rank import run
+
+    run(args)
+    return 0
 
 
 def run_bench_serve(args: argparse.Namespace) -> int:
