@@ -20,6 +20,12 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                    help="print the stats of the world in DIR instead of generating one")
     p.add_argument("--no-baseline", action="store_true",
                    help="with --stats: skip the TF-IDF baseline")
+    p.add_argument("--family", default="0", metavar="N|NAME",
+                   help="shop family: 0 general (default), 1 grocery, 2 pets_garden, "
+                   "3 auto_tools, 4 office_books, 5 baby_health")
+    p.add_argument("--family-overlap", action="store_true",
+                   help="print the title-vocabulary Jaccard overlap between every pair of "
+                   "shop families (catalogs of --items items, at most 5000) and exit")
     p.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
     p.add_argument("--items", type=int, default=20_000, help="catalog size (default 20000)")
     p.add_argument("--days", type=float, default=3.0, help="simulated days (default 3)")
@@ -45,17 +51,27 @@ def run(args: argparse.Namespace) -> int:
 
         print(format_stats(world_stats(args.stats, baseline=not args.no_baseline)))
         return 0
+    if args.family_overlap:
+        from streams.simulator.vocab import format_overlaps, vocab_overlaps
+
+        print(format_overlaps(vocab_overlaps(seed=args.seed, items=min(args.items, 5000))))
+        return 0
     if args.out is None:
         raise SimulatorError("give --out DIR to generate a world, or --stats DIR to describe one")
     from streams.simulator.config import SimConfig
+    from streams.simulator.families import get_family
     from streams.simulator.world import simulate
+
+    family = get_family(int(args.family) if args.family.isdigit() else args.family)
 
     config = SimConfig(
         out=args.out, seed=args.seed, items=args.items, days=args.days, searches=args.searches,
         scenario=args.scenario, change_at_frac=args.change_at, start=args.start,
-        users=args.users, cot_share=args.cot_share, results_per_search=args.results)
+        users=args.users, cot_share=args.cot_share, results_per_search=args.results,
+        family=family.id)
     began = time.perf_counter()
     out = simulate(config, progress=sys.stderr.isatty())
-    print(f"wrote world (seed {config.seed}, scenario {config.scenario}) to {out} "
+    print(f"wrote world (seed {config.seed}, family {family.id} {family.name}, scenario "
+          f"{config.scenario}) to {out} "
           f"in {time.perf_counter() - began:.1f} s")
     return 0

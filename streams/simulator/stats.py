@@ -14,7 +14,14 @@ from typing import Any
 
 from streams.schemas import GRADES
 from streams.simulator.baseline import evaluate_tfidf
-from streams.simulator.loaders import _path, iter_jsonl, load_labels, load_query_meta
+from streams.simulator.loaders import (
+    _path,
+    find,
+    iter_jsonl,
+    load_labels,
+    load_query_meta,
+    load_scenario,
+)
 
 Table = list[dict[str, Any]]
 
@@ -66,6 +73,11 @@ def world_stats(world_dir: Path | str, baseline: bool = True) -> dict[str, Table
         ("catalog items", n_items), ("brands", len(brands)), ("items shown", len(shown_items)),
         ("searches", n_search), ("feedback events", n_feedback), ("users", len(users)),
         ("distinct queries", len(meta)), ("labelled pairs", len(labels)))]
+    if find(world_dir, "scenario.json") is not None:
+        # family 0 worlds keep their pre-family scenario.json, which names no family
+        scenario = load_scenario(world_dir)
+        family = f"{scenario.get('family', 0)} {scenario.get('family_name', 'general')}"
+        summary.insert(0, {"what": "shop family", "value": family})
     kinds: dict[str, Counter[str]] = defaultdict(Counter)
     for (q, _), g in labels.items():
         kinds["all"][g] += 1
