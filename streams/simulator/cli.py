@@ -25,9 +25,10 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                    "3 auto_tools, 4 office_books, 5 baby_health")
     p.add_argument("--family-overlap", action="store_true",
                    help="print the title-vocabulary Jaccard overlap between every pair of "
-                   "shop families (catalogs of --items items, at most 5000) and exit")
+                   "shop families (catalogs of --items items) and exit")
     p.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
-    p.add_argument("--items", type=int, default=20_000, help="catalog size (default 20000)")
+    p.add_argument("--items", type=int, default=None,
+                   help="catalog size (default 20000; 2000 with --family-overlap)")
     p.add_argument("--days", type=float, default=3.0, help="simulated days (default 3)")
     p.add_argument("--searches", type=int, default=None,
                    help="number of searches (default 12000 per day)")
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.family_overlap:
         from streams.simulator.vocab import format_overlaps, vocab_overlaps
 
-        print(format_overlaps(vocab_overlaps(seed=args.seed, items=min(args.items, 5000))))
+        print(format_overlaps(vocab_overlaps(seed=args.seed, items=args.items or 2000)))
         return 0
     if args.out is None:
         raise SimulatorError("give --out DIR to generate a world, or --stats DIR to describe one")
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     family = get_family(int(args.family) if args.family.isdigit() else args.family)
 
     config = SimConfig(
-        out=args.out, seed=args.seed, items=args.items, days=args.days, searches=args.searches,
+        out=args.out, seed=args.seed, items=20_000 if args.items is None else args.items,
+        days=args.days, searches=args.searches,
         scenario=args.scenario, change_at_frac=args.change_at, start=args.start,
         users=args.users, cot_share=args.cot_share, results_per_search=args.results,
         family=family.id)
