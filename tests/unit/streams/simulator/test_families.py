@@ -127,6 +127,18 @@ def _catalog(family: int, n: int = 600) -> list[SimItem]:
     return items
 
 
+@pytest.mark.parametrize("family", OTHER_FAMILIES)
+def test_every_true_value_is_visible_in_every_family(family: int) -> None:
+    for item in _catalog(family):
+        for dim, value in item.values.items():
+            assert item.attributes.get(dim) == value or item.surface[dim] in item.title, (
+                item.title, dim, value)
+        for f in item.features:
+            in_attrs = f in item.attributes.get("feature", "").split(", ")
+            assert in_attrs or item.surface[f"feature:{f}"] in item.title, (item.title, f)
+        assert item.attributes.get("model") == item.model.name or item.model.name in item.title
+
+
 @pytest.mark.parametrize("family", [f.id for f in FAMILIES])
 def test_ground_truth_is_sane_in_every_family(family: int) -> None:
     items = _catalog(family)
