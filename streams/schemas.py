@@ -316,6 +316,10 @@ def _validate_json(adapter: TypeAdapter[Any], raw: bytes | str) -> Any:
         return adapter.validate_json(raw)
     except ValidationError as exc:
         raise SchemaError(_validation_reason(exc)) from exc
+    except OverflowError as exc:
+        # pydantic passes a validator's OverflowError through unwrapped: a time such as
+        # 9999-12-31T23:59:59-01:00 parses but has no UTC equivalent (`Event._aware`).
+        raise SchemaError(f"invalid event: a timestamp is out of range ({exc})") from exc
 
 
 def decode_event(raw: bytes | str) -> Any:

@@ -53,3 +53,21 @@ def test_catalog_duplicates_are_rejected(examples_dir: Path, tmp_path: Path) -> 
     assert [i.item_id for i in items] == ["sku-1001", "sku-1002", "sku-2001", "sku-3001",
                                           "sku-4001"]
     assert stats.dead_lettered == 1 and "duplicate" in next(iter(stats.bad_reasons))
+
+
+def test_a_request_searched_twice_is_keyed_by_its_last_search(
+    examples_dir: Path, tmp_path: Path
+) -> None:
+    lines = [json.loads(x) for x in (examples_dir / "search_log.jsonl").read_text().splitlines()]
+    again = {**lines[0], "event_id": "e1b", "ts": "2026-03-01T12:00:20.000Z",
+             "query": "Trail  Shoes"}
+    orphan = {**lines[1], "event_id": "e5", "request_id": "r-none"}
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in [*lines, again, orphan]) + "\n")
+    read = read_search_log(path, None, ReplayStats())
+    key_of = {line.event_id: line.key for line in read}
+    assert key_of["e1"] == key_of["e2"] == key_of["e1b"] == "trail shoes"
+    assert key_of["e3"] == key_of["e4"] == "waterproof hiking boots"
+    assert key_of["e5"] == "r-none"
+    assert [line.ts_ms for line in read] == sorted(line.ts_ms for line in read)
+    assert read[0].event.event_id == "e1" and read[-1].type == "search"
