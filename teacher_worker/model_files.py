@@ -124,9 +124,15 @@ def merge_lora(base_dir: Path, adapter_dir: Path, out: Path, *, dtype: str = "fl
 
 def build_teacher(cache_dir: Path, adapter: Path = SHIPPED_ADAPTER, *, force: bool = False
                   ) -> Path:
-    """The merged ELLM-rele model directory, built once: checksums, base, merge, bf16."""
+    """The merged ELLM-rele model directory, built once: checksums, base, merge, bf16.
+
+    The adapter's `calibration.json` (outside `SHA256SUMS`: fitted after the weights, it
+    does not change the directory's key) is copied in on every call, so a teacher built
+    before the file shipped gets it too.
+    """
     out = teacher_dir(cache_dir, adapter)
     if _complete(out) and not force:
+        _copy_calibration(adapter, out)
         return out
     digest = verify_checksums(adapter)
     base = convert_smollm2(cache_dir)
@@ -135,7 +141,15 @@ def build_teacher(cache_dir: Path, adapter: Path = SHIPPED_ADAPTER, *, force: bo
     (out / "relstream_teacher.json").write_text(json.dumps({
         "adapter": str(adapter), "adapter_sums_sha256": digest, "base": str(base),
         "base_gguf": f"{GGUF_PACKAGE}:{GGUF_NAME}", "dtype": "bfloat16"}, indent=2))
+    _copy_calibration(adapter, out)
     return out
+
+
+def _copy_calibration(adapter: Path, out: Path) -> None:
+    """Copy `<adapter>/calibration.json` into the merged model dir when it differs."""
+    source, target = adapter / "calibration.json", out / "calibration.json"
+    if source.is_file() and (not target.is_file() or target.read_bytes() != source.read_bytes()):
+        shutil.copyfile(source, target)
 
 
 def convert_smollm2(cache_dir: Path, *, force: bool = False) -> Path:

@@ -27,6 +27,12 @@ class TeacherSettings(CommonSettings):
         "<cache_dir>/models/ellm-rele-world7-<sha12>."
     )
     teacher_model_version: str = Field("0", description="Version reported in every label.")
+    teacher_calibration: Literal["auto", "off"] = Field(
+        "auto", description="`auto`: apply the calibration shipped with the model "
+        "(`calibration.json` in the model dir, or beside the adapter it was built from, when "
+        "fitted for those weights) to every label's grade distribution; `off`: the raw "
+        "read-out. See `teacher_worker.calibration`."
+    )
     teacher_device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where the transformers backend and the vLLM server run; auto "
         "picks CUDA if present."

@@ -3,7 +3,9 @@
 A backend only has to `judge` pairs: generate the CoT up to `Grade:` and read the grade
 distribution there. `BackendBase.label` turns judgements into `TeacherLabel`s, or into
 `LabelFailure`s (with the raw output) when the CoT cannot be parsed, so the worker can
-dead-letter them and go on.
+dead-letter them and go on. A backend's `calibration` (the model's `calibration.json`, set
+by `load_backend`) is applied there, so every label carries calibrated probabilities while
+`judge` keeps returning the raw read-out (what calibration is fitted on).
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from streams.cot import CotParseError, parse_cot
 from streams.schemas import CatalogItem, Grade, LabelRequest, TeacherInfo, TeacherLabel, utcnow
+
+if TYPE_CHECKING:
+    from teacher_worker.calibration import Calibration
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,12 @@ def label_event_id(request: LabelRequest, info: TeacherInfo) -> str:
     return uuid.uuid5(LABEL_ID_NAMESPACE, name).hex
 
 
-def to_label(request: LabelRequest, judgement: Judgement, info: TeacherInfo
-             ) -> TeacherLabel | LabelFailure:
-    """One judgement → a label, or a failure naming the parse error (raw output kept)."""
+def to_label(request: LabelRequest, judgement: Judgement, info: TeacherInfo,
+             calibration: Calibration | None = None) -> TeacherLabel | LabelFailure:
+    """One judgement → a label, or a failure naming the parse error (raw output kept).
+
+    With a `calibration`, the label's `grade_probs` are the calibrated read-out.
+    """
     try:
         steps = parse_cot(judgement.cot)
     except CotParseError as exc:
@@ -85,7 +93,8 @@ def to_label(request: LabelRequest, judgement: Judgement, info: TeacherInfo
         event_id=label_event_id(request, info),
         query=request.query,
         item_id=request.item_id,
-        grade_probs=judgement.grade_probs,
+        grade_probs=(calibration.apply(judgement.grade_probs) if calibration is not None
+                     else judgement.grade_probs),
         steps=steps,
         raw_cot=judgement.cot,
         teacher=info,
@@ -96,11 +105,13 @@ def to_label(request: LabelRequest, judgement: Judgement, info: TeacherInfo
 class BackendBase:
     """`label` implemented on top of `judge`, for every backend.
 
-    `tokens_generated` counts every generated token so far (the worker's tokens/s).
+    `tokens_generated` counts every generated token so far (the worker's tokens/s);
+    `calibration`, when set, is applied to every label's grade distribution.
     """
 
     info: TeacherInfo
     tokens_generated: int = 0
+    calibration: Calibration | None = None
 
     def judge(self, pairs: Sequence[tuple[str, CatalogItem]]) -> list[Judgement]:
         raise NotImplementedError
@@ -119,5 +130,5 @@ class BackendBase:
             judgements = self.judge([(batch[i].query, batch[i].item) for i in todo])  # type: ignore[misc]
             self.tokens_generated += sum(j.new_tokens for j in judgements)
             for i, judgement in zip(todo, judgements, strict=True):
-                results[i] = to_label(batch[i], judgement, self.info)
+                results[i] = to_label(batch[i], judgement, self.info, self.calibration)
         return [r for r in results if r is not None]
