@@ -136,24 +136,24 @@ def _cell(scores_row: Mapping[str, float] | None, key: str) -> str:
 
 
 def _table(result: Mapping[str, Any], prefix: str, count: str) -> str:
-    lines = [f"| family | {count.replace('_', ' ')} | AUC teacher | AUC TF-IDF | "
-             "macro-F1 teacher | macro-F1 TF-IDF | ECE teacher raw | ECE teacher calibrated | "
-             "ECE TF-IDF |", "|---|---|---|---|---|---|---|---|---|"]
+    metrics = (("auc", "AUC"), ("macro_f1", "macro-F1"), ("ece", "ECE"))
+    header = ["| family", count.replace("_", " ")] + [
+        f"{name} {model}" for _, name in metrics
+        for model in ("teacher raw", "teacher calibrated", "TF-IDF")]
+    lines = [" | ".join(header) + " |", "|---" * len(header) + "|"]
     entries = [(f"{f['heldout_family']} {f['family_name']}"
                 + (" (in-family)" if f["in_family"] else ""), f) for f in result["folds"]]
     if result.get("mean_unseen"):
         entries.append(("**mean, unseen families**", {count: "", **result["mean_unseen"]}))
     for label, f in entries:
-        t, c, b = f.get("teacher"), f.get("teacher_calibrated"), f.get("tfidf")
-        lines.append(" | ".join([
-            f"| {label}", str(f.get(count, "")), _cell(t, prefix + "auc"),
-            _cell(b, prefix + "auc"), _cell(t, prefix + "macro_f1"),
-            _cell(b, prefix + "macro_f1"), _cell(t, prefix + "ece"), _cell(c, prefix + "ece"),
-            _cell(b, prefix + "ece")]) + " |")
+        cells = [f"| {label}", str(f.get(count, ""))] + [
+            _cell(f.get(model), prefix + key) for key, _ in metrics
+            for model in ("teacher", "teacher_calibrated", "tfidf")]
+        lines.append(" | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def markdown(result: Mapping[str, Any]) -> str:
-    """Teacher (raw, and ECE calibrated) vs TF-IDF per family: all pairs, then long tail."""
+    """Teacher (raw and calibrated) vs TF-IDF per family: all pairs, then the long tail."""
     return (_table(result, "", "pairs") + "\nLong-tail queries only:\n\n"
             + _table(result, "tail_", "long_tail_pairs"))
