@@ -28,6 +28,9 @@ from streams.schemas import MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN
 from student_trainer.errors import StudentTrainerError
 
 MANIFEST = "manifest.json"
+STUDENT_FILE = "student.pt"
+"""The torch checkpoint of a version's weights (`Student.checkpoint()` format), beside its
+graphs: a continuous trainer can start from any version that has it. Serving ignores it."""
 TMP_PREFIX = ".tmp-"
 KINDS = ("cross_encoder", "two_tower")
 REQUIRED_KEYS = ("kind", "graphs", "inputs", "max_length", "score_weights")

@@ -154,6 +154,11 @@ def export_checkpoint(
                               "metrics": manifest["metrics"],
                               "parity_max_abs_diff": manifest["parity_max_abs_diff"]}
     if registry is not None:
+        import torch
+
+        # The torch weights travel with the graphs, so `relstream train online` can
+        # continue from this version (an offline version 1, then continuous training).
+        torch.save(student.checkpoint(), Path(out) / reg.STUDENT_FILE)
         model = name or student.kind
         version = reg.publish(registry, out, model)
         result.update({"published": str(reg.version_dir(registry, model, version)),

@@ -29,8 +29,7 @@ from student_trainer.student_base import Student
 
 log = logging.getLogger(__name__)
 
-STUDENT_FILE = "student.pt"
-"""The torch checkpoint inside a published version (`Student.checkpoint()` format)."""
+STUDENT_FILE = registry.STUDENT_FILE
 
 
 @dataclass(frozen=True)
@@ -118,8 +117,9 @@ def load_published_student(root: Path, name: str, version: str) -> Student:
     registry.verify(vdir)
     path = vdir / STUDENT_FILE
     if not path.is_file():
-        raise CheckpointError(f"{name} version {version} has no {STUDENT_FILE}: it was not "
-                              "published by the online trainer, so it cannot be resumed")
+        raise CheckpointError(f"{name} version {version} has no {STUDENT_FILE}, so training "
+                              "cannot continue from it: publish versions with `relstream train "
+                              "export --publish` or the online trainer, which both ship it")
     ckpt = read_student_file(path)
     student = build_student(StudentConfig.from_dict(ckpt["student_config"]), pretrained=False)
     student.load_state_dict(ckpt["state_dict"])

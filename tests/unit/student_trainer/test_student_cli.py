@@ -35,6 +35,10 @@ def test_offline_eval_export_publish(data_dir: Path, tmp_path: Path,
     assert manifest["kind"] == "two_tower" and "test_auc" in manifest["metrics"]
     assert manifest["config"]["loss_weights"]["ce"] == 0.5
     registry.verify(registry.version_dir(reg, "tt", "1"))
+    # The version carries its torch weights: continuous training can start from it.
+    from student_trainer.online.publisher import load_published_student
+
+    assert load_published_student(reg, "tt", "1").kind == "two_tower"
     # The published version, scored through its ONNX graphs as serving does, gives the
     # exported metrics again (same pairs, same weights) beside TF-IDF on those pairs.
     assert main(["train", "eval", "--registry", str(reg), "--model", "tt",
