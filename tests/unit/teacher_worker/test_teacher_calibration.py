@@ -151,3 +151,21 @@ def test_load_backend_applies_the_models_calibration_unless_off(tmp_path: Path,
     off = load_backend(TeacherSettings(teacher_backend="openai", teacher_model_dir=model,
                                        teacher_calibration="off"))
     assert getattr(off, "calibration", None) is None
+
+
+def test_build_copies_the_adapters_calibration_into_an_already_built_teacher(
+        tmp_path: Path) -> None:
+    from teacher_worker.model_files import build_teacher, teacher_dir
+
+    adapter = tmp_path / "ellm-test"
+    adapter.mkdir()
+    (adapter / "SHA256SUMS").write_text("")
+    built = teacher_dir(tmp_path, adapter)
+    built.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        (built / name).write_text("{}")  # a complete build: nothing is merged again
+    assert build_teacher(tmp_path, adapter) == built
+    assert not (built / CALIBRATION_FILE).exists()
+    Calibration("temperature", 2.0).save(adapter / CALIBRATION_FILE)
+    build_teacher(tmp_path, adapter)
+    assert (built / CALIBRATION_FILE).read_bytes() == (adapter / CALIBRATION_FILE).read_bytes()
