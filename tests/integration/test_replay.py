@@ -122,3 +122,28 @@ def test_large_generated_log_and_record_of_a_time_range(
                                                            stack_settings.topic_prefix}),
                          None, out)
     assert again.produced == count and again.dead_lettered == 0
+
+
+def test_replay_puts_each_key_where_kafkas_default_partitioner_does(
+    stack_settings: CommonSettings, tmp_path: Path
+) -> None:
+    """Replay routes keys itself (one hash per distinct key); a bare producer must agree,
+    or a query's events would split across partitions between replay and live traffic."""
+    from kafka import KafkaProducer
+
+    from streams.topics import ensure_topics, topic_name
+
+    path = tmp_path / "log.jsonl"
+    write_synthetic_log(path, 3000, seed=9)
+    replay_files(stack_settings, None, path)
+    replayed = {r.key: r.partition for r in read_topic(stack_settings, SEARCH_LOG)}
+    bare = stack_settings.model_copy(update={"topic_prefix": "bare-" + stack_settings.topic_prefix})
+    ensure_topics(bare.kafka_client_config(), bare.topic_prefix)
+    producer = KafkaProducer(**bare.kafka_client_config())
+    for key in replayed:
+        producer.send(topic_name(SEARCH_LOG, bare.topic_prefix), value=b"{}", key=key)
+    producer.flush()
+    producer.close()
+    expected = {r.key: r.partition for r in read_topic(bare, SEARCH_LOG)}
+    assert len(replayed) > 100 and len(set(replayed.values())) > 1
+    assert replayed == expected
