@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from streams.processor.aggregates import CtrPrior
+from streams.processor.clock import StreamClock, key_partition
 from streams.processor.gap_guard import GapGuard, faust_committed
 from streams.processor.metrics import MetricsWriter
 from streams.processor.policy import LabelRequestPolicy, PolicyParams
@@ -104,6 +105,9 @@ class Processor:
         self.state = StreamState(
             tables, LabelRequestPolicy(policy_params(settings)),
             CtrPrior(settings.ctr_prior, settings.ctr_prior_strength), self.metrics,
+            clock=StreamClock(settings.label_clock,
+                              max_skew_hours=settings.state_max_skew_hours),
+            slack_hours=settings.state_slack_hours,
         )
         self.gaps = GapGuard(settings.kafka_client_config(), faust_committed(self.app))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feast-push")
@@ -129,22 +133,24 @@ class Processor:
     def _register(self) -> None:
         app, state = self.app, self.state
 
-        async def on_search(key: bytes | None, value: bytes, where: str) -> None:
-            await self._send(state.on_search_log(key, value, where))
+        async def on_search(key: bytes | None, value: bytes, where: str, partition: int
+                            ) -> None:
+            await self._send(state.on_search_log(key, value, where, partition))
 
-        async def handle_deltas(batch: list[dict[str, Any]]) -> None:
+        async def handle_deltas(batch: list[dict[str, Any]], partition: int) -> None:
             for delta in batch:
-                await self._send(state.on_item_delta(delta))
+                await self._send(state.on_item_delta(delta, partition))
 
-        async def on_deltas(key: bytes | None, value: bytes, where: str) -> None:
-            await handle_deltas(json.loads(value)["batch"])
+        async def on_deltas(key: bytes | None, value: bytes, where: str, partition: int
+                            ) -> None:
+            await handle_deltas(json.loads(value)["batch"], partition)
 
         @app.agent(self.search_topic, name="search_log")
         async def search_log(stream: Any) -> None:
             async for event in stream.events():
                 msg = event.message
                 await self._heal_gap(msg, on_search)
-                await on_search(event.key, event.value, _where(msg))
+                await on_search(event.key, event.value, _where(msg), msg.partition)
                 self._last_event_at = time.time()
                 self._first_event_at = self._first_event_at or self._last_event_at
 
@@ -152,7 +158,7 @@ class Processor:
         async def item_deltas(stream: Any) -> None:
             async for event in stream.events():
                 await self._heal_gap(event.message, on_deltas)
-                await handle_deltas(event.value["batch"])
+                await handle_deltas(event.value["batch"], event.message.partition)
                 self._last_delta_at = time.time()
 
         @app.agent(self.catalog_topic, name="catalog")
@@ -211,7 +217,7 @@ class Processor:
                                              *gap)
         self.state.stats["gap_refetched"] += len(records)
         for offset, key, value in records:
-            await handle(key, value, f"{msg.topic}/{msg.partition}/{offset}")
+            await handle(key, value, f"{msg.topic}/{msg.partition}/{offset}", msg.partition)
 
     async def _send(self, out: Outputs) -> None:
         # One message per target partition rather than per item (a search touches ~10
@@ -351,7 +357,7 @@ class Processor:
                 "updated": time.time(),
                 "first_event_at": self._first_event_at, "last_event_at": self._last_event_at,
                 "last_delta_at": self._last_delta_at,
-                "stats": dict(self.state.stats),
+                "stats": dict(self.state.stats), "state": self.state.state_size(),
                 "pushed": self.pushed, "metrics_written": self.metrics.written}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
@@ -360,9 +366,7 @@ class Processor:
 
 def item_partition(item_id: str) -> int:
     """Kafka's default (murmur2) partition of the key, as producers place catalog events."""
-    from kafka.partitioner.default import murmur2
-
-    return (murmur2(item_id.encode()) & 0x7FFFFFFF) % PARTITIONS
+    return key_partition(item_id, PARTITIONS)
 
 
 PRODUCER_BATCH_BYTES = 512 * 1024

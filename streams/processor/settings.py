@@ -38,12 +38,25 @@ class ProcessorSettings(FeatureStoreSettings):
         "of wall time, or of event time under `label_clock=event`."
     )
     label_clock: Literal["wall", "event"] = Field(
-        "wall", description="What refills the label budget: 'wall' seconds (live traffic: "
-        "the budget protects the teacher's real capacity) or 'event' seconds (backfill: a "
-        "replayed history gets the requests the same traffic got live; set by "
-        "`relstream streams run --backfill`: each window of `label_burst` requests' worth "
-        "of event time admits `label_burst`, in any processing order). Per worker in both; "
-        "dedup is by event time in both."
+        "wall", description="The processor's clock. It says what refills the label budget: "
+        "'wall' seconds (live traffic: the budget protects the teacher's real capacity) or "
+        "'event' seconds (backfill: a replayed history gets the requests the same traffic "
+        "got live; set by `relstream streams run --backfill`: each window of `label_burst` "
+        "requests' worth of event time admits `label_burst`, in any processing order). Per "
+        "worker in both; dedup is by event time in both. It also says what the feature "
+        "windows are as of: 'event' the latest event time counted, 'wall' that plus the "
+        "wall time since it was counted (see docs/features.md)."
+    )
+    state_slack_hours: int = Field(
+        2, ge=0, description="Hours of buckets kept beyond the longest window (24 h), for "
+        "late events and redeliveries; older buckets are dropped from the tables and their "
+        "changelogs, and events older than that are not counted."
+    )
+    state_max_skew_hours: float = Field(
+        168.0, ge=0, description="How far the slowest source partition may hold back the "
+        "expiry of item buckets and requested pairs (fed by every partition) behind the "
+        "fastest: a backfill does not process its partitions in step, but a partition that "
+        "stopped carrying events must not keep state forever."
     )
     label_burst: float | None = Field(
         None, description="Token-bucket size in requests; empty means one minute of budget."

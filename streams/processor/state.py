@@ -11,8 +11,9 @@ messages to send next:
   label-request policy (a duplicate is never offered, so a replay asks for nothing new);
 - catalog (keyed by item): keep the item for label requests and for the feature store.
 
-Every changed entity is remembered as dirty; `collect_rows` turns the dirty ones into
-Feast rows (window sums as of each entity's latest event).
+Every changed entity is remembered as dirty; `collect_rows` (`feature_rows`) turns the
+dirty ones into Feast rows, as of the processor's clock. State behind the kept hours is
+dropped as the clock moves on (`expiry`).
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from collections import Counter
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
-from feature_store.client import item_content_row
-from feature_store.definitions import ITEM_CONTENT, ITEM_STATS, PAIR_STATS, QUERY_STATS
 from streams.errors import SchemaError
 from streams.processor import aggregates as agg
+from streams.processor.clock import StreamClock, key_partition
+from streams.processor.expiry import HourIndex, Retention
+from streams.processor.feature_rows import FeatureRows
 from streams.processor.metrics import MetricsWriter
 from streams.processor.policy import Candidate, LabelRequestPolicy
 from streams.schemas import (
@@ -79,25 +80,6 @@ def request_id_for(pair: str, source_event_id: str) -> str:
     return "lr-" + hashlib.sha1(f"{pair}\x1e{source_event_id}".encode()).hexdigest()[:20]
 
 
-def _split_set(values: set[Any], n: int) -> tuple[set[Any], set[Any]]:
-    """(up to `n` of `values`, the rest)."""
-    if n <= 0:
-        return set(), values
-    if len(values) <= n:
-        return values, set()
-    chosen: set[Any] = set()
-    for value in values:
-        if len(chosen) >= n:
-            break
-        chosen.add(value)
-    return chosen, values - chosen
-
-
-def _split_dict(values: dict[str, Any], n: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    keys, rest = _split_set(set(values), n)
-    return {k: values[k] for k in keys}, {k: values[k] for k in rest}
-
-
 def fast_get(table: Table) -> Callable[[str], Any]:
     """`table.get`, minus Faust's wrapper layers when the table sits on the memory store
     (its values are plain dicts there): window sums do ~25 reads per message."""
@@ -105,23 +87,34 @@ def fast_get(table: Table) -> Callable[[str], Any]:
     return data.get if isinstance(data, dict) else table.get
 
 
-class StreamState:
+class StreamState(FeatureRows):
     def __init__(self, tables: Tables, policy: LabelRequestPolicy, prior: agg.CtrPrior,
                  metrics: MetricsWriter | None = None,
-                 uncertainty_fn: UncertaintyFn | None = None) -> None:
+                 uncertainty_fn: UncertaintyFn | None = None,
+                 clock: StreamClock | None = None, slack_hours: int = 2) -> None:
+        """`clock` defaults to one in the policy's clock mode; `slack_hours`: hours of
+        buckets kept beyond the longest window (see `expiry`)."""
         self.t = tables
         self.policy = policy
         self.prior = prior
         self.metrics = metrics
         self.uncertainty_fn = uncertainty_fn
+        self.clock = clock if clock is not None else StreamClock(policy.params.clock)
+        self.retention = Retention(max(agg.WINDOW_HOURS.values()), slack_hours,
+                                   int(policy.params.dedup_window_s * 1000))
         self.stats: Counter[str] = Counter()
         self._get_query_hour = fast_get(tables.query_hours)
         self._get_item_hour = fast_get(tables.item_hours)
         self._get_catalog = fast_get(tables.catalog)
         self._get_requested = fast_get(tables.requested)
-        self.query_latest: dict[str, int] = {}
-        self.item_latest: dict[str, int] = {}
-        self.pair_latest: dict[tuple[str, str], int] = {}
+        self.catalog_table = tables.catalog
+        # Which entities hold state in which hour (derived; rebuilt from the tables).
+        self.query_index = HourIndex()
+        self.item_index = HourIndex()
+        self.requested_index = HourIndex()
+        self._swept: dict[tuple[str, int], int] = {}
+        self._rows_hour: int | None = None
+        """The clock hour the last rows were computed as of."""
         self.dirty_queries: set[str] = set()
         self.dirty_items: set[str] = set()
         self.dirty_pairs: set[tuple[str, str]] = set()
@@ -129,7 +122,10 @@ class StreamState:
 
     # --- search log (partitioned by query) ------------------------------------------------
 
-    def on_search_log(self, key: bytes | None, raw: bytes, location: str) -> Outputs:
+    def on_search_log(self, key: bytes | None, raw: bytes, location: str,
+                      partition: int | None = None) -> Outputs:
+        """One search-log message from `partition` (None: where Kafka's default
+        partitioner puts `key`)."""
         out = Outputs()
         try:
             event = decode_event(raw)
@@ -158,44 +154,66 @@ class StreamState:
             return out
         self.stats[event.type] += 1
         ts = ts_millis(event.ts)
+        hour = agg.hour_of(ts)
+        if partition is None:
+            partition = key_partition(key.decode("utf-8", "replace")) if key else 0
         freq = 0
         if query is not None:
-            hour = agg.hour_of(ts)
+            horizon = self.retention.horizon_hour(self.clock.reference_ms(partition))
+            if horizon is not None and hour < horizon:
+                # Behind the kept hours (a replay of an old stretch, a very late event):
+                # it falls in no window any more, and its bucket, if it ever had one, is
+                # gone, so it could not be told from a duplicate. No deltas either.
+                self.stats["expired"] += 1
+                self.stats["expired_listings"] += len(deltas) * searches
+                return out
             bkey = agg.bucket_key(query, hour)
             bucket = self._get_query_hour(bkey) or agg.new_query_bucket()
             if agg.apply_query_event(bucket, event.event_id, ts, searches, deltas):
                 self.t.query_hours[bkey] = bucket
+                self.query_index.add(hour, query, partition)
                 self.stats["query_counted"] += 1
             else:
                 self.stats["duplicates"] += 1
-            self._touch(self.query_latest, query, ts)
             self.dirty_queries.add(query)
-            for item_id in deltas:
-                self._touch(self.pair_latest, (query, item_id), ts)
-                self.dirty_pairs.add((query, item_id))
+            self.dirty_pairs.update((query, item_id) for item_id in deltas)
             freq = self._query_searches_24h(query, hour)
+        self.clock.observe(partition, ts)
         for item_id, vec in deltas.items():
             # Sent even for a duplicate: the crash that caused the redelivery may have
             # lost the first delta, and the item side drops a second copy by event_id.
             out.deltas.append((item_id, {"e": event.event_id, "i": item_id, "t": ts, "c": vec,
-                                         "q": query, "s": searches, "f": freq}))
+                                         "q": query, "s": searches, "f": freq,
+                                         "p": partition}))
+        self._expire_queries(partition)
         return out
 
     # --- item deltas (partitioned by item, like the catalog) ----------------------------
 
-    def on_item_delta(self, delta: dict[str, Any]) -> Outputs:
+    def on_item_delta(self, delta: dict[str, Any], partition: int | None = None) -> Outputs:
+        """One item delta, from delta-topic `partition` (None: the item's partition)."""
         out = Outputs()
         item_id, ts = delta["i"], int(delta["t"])
+        if partition is None:
+            partition = key_partition(item_id)
+        source = delta.get("p")
+        self.clock.observe_delta(partition, source if isinstance(source, int) else None, ts)
         hour = agg.hour_of(ts)
+        horizon = self.retention.horizon_hour(self.clock.delta_reference_ms(partition))
+        if horizon is not None and hour < horizon:
+            self.stats["expired_deltas"] += 1  # see on_search_log; never offered either
+            self._expire_items(partition)
+            return out
         impressions_before = self._item_impressions_24h(item_id, hour)
         bkey = agg.bucket_key(item_id, hour)
         bucket = self._get_item_hour(bkey) or agg.new_item_bucket()
         counted = agg.apply_item_event(bucket, delta["e"], ts, list(delta["c"]))
         if counted:
             self.t.item_hours[bkey] = bucket
+            self.item_index.add(hour, item_id, partition)
             self.stats["item_counted"] += 1
-        self._touch(self.item_latest, item_id, ts)
         self.dirty_items.add(item_id)
+        self._expire_items(partition)
         if delta.get("s") and delta.get("q") is not None:
             if not counted:
                 # A showing already counted (a replay of the same events, a redelivery)
@@ -206,12 +224,13 @@ class StreamState:
                 # re-sent; the pair is offered again at its next new showing.
                 self.stats["requests_skipped_duplicate"] += 1
                 return out
-            request = self._offer(delta, impressions_before)
+            request = self._offer(delta, impressions_before, partition)
             if request is not None:
                 out.requests.append(request)
         return out
 
-    def _offer(self, delta: dict[str, Any], impressions_before: int) -> LabelRequest | None:
+    def _offer(self, delta: dict[str, Any], impressions_before: int, partition: int
+               ) -> LabelRequest | None:
         query, item_id, ts = delta["q"], delta["i"], int(delta["t"])
         pkey = pair_key(query, item_id)
         if self.policy.is_duplicate(self._get_requested(pkey), ts):
@@ -233,6 +252,7 @@ class StreamState:
             self.stats["requests_over_budget"] += 1
             return None
         self.t.requested[pkey] = ts
+        self.requested_index.add(agg.hour_of(ts), pkey, partition)
         self.stats["requests"] += 1
         self.stats["requests_long_tail"] += long_tail
         self.stats["requests_new_item"] += new_item
@@ -265,25 +285,45 @@ class StreamState:
         self.stats["catalog"] += 1
         return out
 
-    # --- window sums → Feast rows -----------------------------------------------------------
+    # --- expiry -------------------------------------------------------------------------
 
-    @staticmethod
-    def _touch(latest: dict[Any, int], key: Any, ts: int) -> None:
-        if ts > latest.get(key, -1):
-            latest[key] = ts
+    def _expire_queries(self, partition: int) -> None:
+        """Drop the query buckets of `partition` behind its kept hours (run while one of
+        its messages is in hand: the tombstones go to that changelog partition)."""
+        horizon = self.retention.horizon_hour(self.clock.reference_ms(partition))
+        if horizon is None or horizon <= self._swept.get(("q", partition), horizon - 1):
+            return
+        self._swept[("q", partition)] = horizon
+        for hour, query in self.query_index.take_below(horizon, partition):
+            if self.in_last_rows(hour):
+                self._mark_query_hour(query, hour)  # Feast still shows it in a window
+            key = agg.bucket_key(query, hour)
+            if self._get_query_hour(key) is not None:
+                del self.t.query_hours[key]
+                self.stats["query_buckets_expired"] += 1
 
-    def _query_vec(self, query: str, hour: int) -> list[int] | None:
-        bucket = self._get_query_hour(agg.bucket_key(query, hour))
-        return bucket["q"] if bucket else None
-
-    def _pair_vec(self, query: str, item_id: str, hour: int) -> list[int] | None:
-        bucket = self._get_query_hour(agg.bucket_key(query, hour))
-        vec = bucket["p"].get(item_id) if bucket else None
-        return vec[:4] if vec else None
-
-    def _item_vec(self, item_id: str, hour: int) -> list[int] | None:
-        bucket = self._get_item_hour(agg.bucket_key(item_id, hour))
-        return bucket["c"] if bucket else None
+    def _expire_items(self, partition: int) -> None:
+        """Drop item buckets and `requested` pairs of delta `partition` behind the kept
+        hours (counted back from the slowest source partition seen there)."""
+        horizon = self.retention.horizon_hour(self.clock.delta_reference_ms(partition))
+        if horizon is None or horizon <= self._swept.get(("i", partition), horizon - 1):
+            return
+        self._swept[("i", partition)] = horizon
+        for hour, item_id in self.item_index.take_below(horizon, partition):
+            if self.in_last_rows(hour):
+                self.dirty_items.add(item_id)
+            key = agg.bucket_key(item_id, hour)
+            if self._get_item_hour(key) is not None:
+                del self.t.item_hours[key]
+                self.stats["item_buckets_expired"] += 1
+        before = self.retention.requested_horizon_ms(horizon)
+        assert before is not None
+        for _, pkey in self.requested_index.take_below(agg.hour_of(before), partition):
+            requested_at = self._get_requested(pkey)
+            # A pair requested again later is indexed under its newer hour too.
+            if requested_at is not None and requested_at < before:
+                del self.t.requested[pkey]
+                self.stats["requested_expired"] += 1
 
     def _query_searches_24h(self, query: str, hour: int) -> int:
         row = agg.window_sums(lambda h: self._query_vec(query, h), hour, 0, 5)
@@ -293,87 +333,38 @@ class StreamState:
         row = agg.window_sums(lambda h: self._item_vec(item_id, h), hour, 0, 4)
         return row.sums["24h"][0]
 
-    @property
-    def dirty_count(self) -> int:
-        """Entities waiting to be pushed (rows of the next `collect_rows`, all views)."""
-        return (len(self.dirty_queries) + len(self.dirty_items) + len(self.dirty_pairs)
-                + len(self.dirty_content))
-
-    def collect_rows(self, limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
-        """Feast rows for the dirty entities, at most `limit` in all (item content, then
-        queries, items, pairs); clears their dirty marks, the rest wait for the next call.
-
-        The limit bounds one push: after a restart every entity is dirty, and pushing them
-        all at once held the push timer for over a minute."""
-        rows: dict[str, list[dict[str, Any]]] = {ITEM_CONTENT: [], QUERY_STATS: [],
-                                                 ITEM_STATS: [], PAIR_STATS: []}
-        if limit is not None and self.dirty_count > limit:
-            return self._collect_some(rows, limit)
-        for q in self.dirty_queries:
-            ts = self.query_latest[q]
-            sums = agg.window_sums(partial(self._query_vec, q), agg.hour_of(ts), ts, 5)
-            rows[QUERY_STATS].append({"query": q, **agg.feature_row(
-                sums, agg.QUERY_COUNT_NAMES, self.prior)})
-        for q, i in self.dirty_pairs:
-            ts = self.pair_latest[(q, i)]
-            sums = agg.window_sums(partial(self._pair_vec, q, i), agg.hour_of(ts), ts, 4)
-            rows[PAIR_STATS].append({"query": q, "item_id": i, **agg.feature_row(
-                sums, agg.COUNT_NAMES, self.prior)})
-        for i in self.dirty_items:
-            ts = self.item_latest[i]
-            sums = agg.window_sums(partial(self._item_vec, i), agg.hour_of(ts), ts, 4)
-            rows[ITEM_STATS].append({"item_id": i, **agg.feature_row(
-                sums, agg.COUNT_NAMES, self.prior)})
-        for item, seen_at in self.dirty_content.values():
-            rows[ITEM_CONTENT].append(item_content_row(item, seen_at))
-        self.dirty_queries, self.dirty_items, self.dirty_pairs = set(), set(), set()
-        self.dirty_content = {}
-        return rows
-
-    def _collect_some(self, rows: dict[str, list[dict[str, Any]]], limit: int
-                      ) -> dict[str, list[dict[str, Any]]]:
-        content, self.dirty_content = _split_dict(self.dirty_content, limit)
-        limit -= len(content)
-        queries, self.dirty_queries = _split_set(self.dirty_queries, limit)
-        limit -= len(queries)
-        items, self.dirty_items = _split_set(self.dirty_items, limit)
-        limit -= len(items)
-        pairs, self.dirty_pairs = _split_set(self.dirty_pairs, limit)
-        # The same rows as a full collect, over the chosen entities only.
-        rest = (self.dirty_queries, self.dirty_items, self.dirty_pairs, self.dirty_content)
-        self.dirty_queries, self.dirty_items, self.dirty_pairs = queries, items, pairs
-        self.dirty_content = content
-        try:
-            return self.collect_rows()
-        finally:
-            self.dirty_queries, self.dirty_items, self.dirty_pairs, self.dirty_content = rest
-
-    def mark_dirty(self, rows: dict[str, list[dict[str, Any]]]) -> None:
-        """Put rows whose push failed back, so the next push retries them."""
-        self.dirty_queries.update(r["query"] for r in rows.get(QUERY_STATS, []))
-        self.dirty_items.update(r["item_id"] for r in rows.get(ITEM_STATS, []))
-        self.dirty_pairs.update((r["query"], r["item_id"]) for r in rows.get(PAIR_STATS, []))
-        for r in rows.get(ITEM_CONTENT, []):
-            stored = self.t.catalog.get(r["item_id"])
-            if stored is not None:
-                item = CatalogItem.model_validate(stored["item"])
-                self.dirty_content[item.item_id] = (item, r["event_timestamp"])
+    def state_size(self) -> dict[str, int]:
+        """Entries per table (what expiry keeps bounded)."""
+        return {"query_hours": len(self.t.query_hours), "item_hours": len(self.t.item_hours),
+                "requested": len(self.t.requested), "catalog": len(self.t.catalog),
+                "indexed_hours": len(self.query_index) + len(self.item_index),
+                "indexed_requested": len(self.requested_index)}
 
     def rebuild(self) -> None:
-        """After a restart or rebalance: re-derive latest times from the tables and mark
-        every entity dirty, so Feast gets what was counted but maybe never pushed."""
+        """After a restart or rebalance: re-derive the clock and the hour indexes from the
+        tables and mark every entity dirty, so Feast gets what was counted but maybe
+        never pushed."""
         self.stats["rebuilds"] += 1
+        self.query_index, self.item_index = HourIndex(), HourIndex()
+        self.requested_index = HourIndex()
+        self._swept = {}
         for key, bucket in list(self.t.query_hours.items()):
-            query, _ = agg.split_bucket_key(key)
-            self._touch(self.query_latest, query, bucket["t"])
+            query, hour = agg.split_bucket_key(key)
+            # A query's messages are keyed by the query: its partition is its key's.
+            partition = key_partition(query)
+            self.clock.observe(partition, bucket["t"])
+            self.query_index.add(hour, query, partition)
             self.dirty_queries.add(query)
-            for item_id, vec in bucket["p"].items():
-                self._touch(self.pair_latest, (query, item_id), vec[4])
-                self.dirty_pairs.add((query, item_id))
+            self.dirty_pairs.update((query, item_id) for item_id in bucket["p"])
         for key, bucket in list(self.t.item_hours.items()):
-            item_id, _ = agg.split_bucket_key(key)
-            self._touch(self.item_latest, item_id, bucket["t"])
+            item_id, hour = agg.split_bucket_key(key)
+            partition = key_partition(item_id)  # deltas go to the item's partition
+            self.clock.observe_delta(partition, None, bucket["t"])
+            self.item_index.add(hour, item_id, partition)
             self.dirty_items.add(item_id)
+        for pkey, requested_at in list(self.t.requested.items()):
+            item_id = pkey.rpartition(agg.KEY_SEP)[2]
+            self.requested_index.add(agg.hour_of(requested_at), pkey, key_partition(item_id))
         for item_id, stored in list(self.t.catalog.items()):
             item = CatalogItem.model_validate(stored["item"])
             self.dirty_content[item_id] = (item, datetime.fromtimestamp(stored["t"] / 1000, UTC))

@@ -77,8 +77,9 @@ def test_repeat_filter_off_at_zero_interval() -> None:
 
 
 def test_collect_rows_bounded_pushes_everything_in_steps() -> None:
-    state = StreamState(Tables({}, {}, {}, {}), LabelRequestPolicy(PolicyParams()),
-                        CtrPrior(0.05, 20))
+    # Event clock: both states' rows are as of the same time (a wall clock moves on).
+    state = StreamState(Tables({}, {}, {}, {}),
+                        LabelRequestPolicy(PolicyParams(clock="event")), CtrPrior(0.05, 20))
     for n in range(30):
         raw = json.dumps({"type": "search", "event_id": f"s{n}",
                           "ts": "2026-03-01T12:00:00.000Z", "request_id": f"r{n}",

@@ -1,0 +1,166 @@
+"""Feast rows from the hourly buckets: window sums as of the processor's clock.
+
+`FeatureRows` is the part of `state.StreamState` that turns dirty entities into rows.
+Every row is as of `clock.now_ms()` (not of the entity's own latest event), so when the
+clock moves into a new hour the entities whose window contents changed because of that
+alone (a bucket leaving the 1 h or the 24 h window) are dirty too and pushed again: an
+idle query's 1 h count falls to 0 in Feast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping
+from functools import partial
+from typing import Any
+
+from feature_store.client import item_content_row
+from feature_store.definitions import ITEM_CONTENT, ITEM_STATS, PAIR_STATS, QUERY_STATS
+from streams.processor import aggregates as agg
+from streams.processor.clock import StreamClock
+from streams.processor.expiry import HourIndex
+from streams.schemas import CatalogItem
+
+Rows = dict[str, list[dict[str, Any]]]
+
+
+def _split_set(values: set[Any], n: int) -> tuple[set[Any], set[Any]]:
+    """(up to `n` of `values`, the rest)."""
+    if n <= 0:
+        return set(), values
+    if len(values) <= n:
+        return values, set()
+    chosen: set[Any] = set()
+    for value in values:
+        if len(chosen) >= n:
+            break
+        chosen.add(value)
+    return chosen, values - chosen
+
+
+def _split_dict(values: dict[str, Any], n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    keys, rest = _split_set(set(values), n)
+    return {k: values[k] for k in keys}, {k: values[k] for k in rest}
+
+
+class FeatureRows:
+    """Dirty marks and the rows they become (mixed into `StreamState`)."""
+
+    clock: StreamClock
+    prior: agg.CtrPrior
+    query_index: HourIndex
+    item_index: HourIndex
+    catalog_table: MutableMapping[str, Any]
+    _get_query_hour: Callable[[str], Any]
+    _get_item_hour: Callable[[str], Any]
+    _rows_hour: int | None
+    dirty_queries: set[str]
+    dirty_items: set[str]
+    dirty_pairs: set[tuple[str, str]]
+    dirty_content: dict[str, tuple[CatalogItem, Any]]
+
+    def _query_vec(self, query: str, hour: int) -> list[int] | None:
+        bucket = self._get_query_hour(agg.bucket_key(query, hour))
+        return bucket["q"] if bucket else None
+
+    def _pair_vec(self, query: str, item_id: str, hour: int) -> list[int] | None:
+        bucket = self._get_query_hour(agg.bucket_key(query, hour))
+        vec = bucket["p"].get(item_id) if bucket else None
+        return vec[:4] if vec else None
+
+    def _item_vec(self, item_id: str, hour: int) -> list[int] | None:
+        bucket = self._get_item_hour(agg.bucket_key(item_id, hour))
+        return bucket["c"] if bucket else None
+
+    def _mark_query_hour(self, query: str, hour: int) -> None:
+        """The query and its pairs of that hour are dirty."""
+        self.dirty_queries.add(query)
+        bucket = self._get_query_hour(agg.bucket_key(query, hour))
+        if bucket:
+            self.dirty_pairs.update((query, item_id) for item_id in bucket["p"])
+
+    def in_last_rows(self, hour: int) -> bool:
+        """Whether the rows computed last counted the bucket of `hour` in some window."""
+        last = self._rows_hour
+        return last is None or hour > last - max(agg.WINDOW_HOURS.values())
+
+    def _advance(self, now_hour: int) -> None:
+        """Mark dirty whatever leaves a window as the clock moves into `now_hour`."""
+        last = self._rows_hour
+        if last is not None and now_hour <= last:
+            return
+        self._rows_hour = now_hour
+        if last is None:
+            return
+        for width in agg.WINDOW_HOURS.values():
+            # As of hour H a window holds hours H-width+1 … H; these leave it.
+            first, final = last - width + 1, min(last, now_hour - width)
+            for hour, query in self.query_index.entities_between(first, final):
+                self._mark_query_hour(query, hour)
+            self.dirty_items.update(e for _, e in self.item_index.entities_between(first, final))
+
+    @property
+    def dirty_count(self) -> int:
+        """Entities waiting to be pushed (rows of the next `collect_rows`, all views)."""
+        return (len(self.dirty_queries) + len(self.dirty_items) + len(self.dirty_pairs)
+                + len(self.dirty_content))
+
+    def collect_rows(self, limit: int | None = None) -> Rows:
+        """Feast rows for the dirty entities, at most `limit` in all (item content, then
+        queries, items, pairs); clears their dirty marks, the rest wait for the next call.
+
+        The limit bounds one push: after a restart every entity is dirty, and pushing them
+        all at once held the push timer for over a minute."""
+        now = self.clock.now_ms()
+        if now is not None:
+            self._advance(agg.hour_of(now))
+        rows: Rows = {ITEM_CONTENT: [], QUERY_STATS: [], ITEM_STATS: [], PAIR_STATS: []}
+        if limit is not None and self.dirty_count > limit:
+            return self._collect_some(rows, limit)
+        for item, seen_at in self.dirty_content.values():
+            rows[ITEM_CONTENT].append(item_content_row(item, seen_at))
+        self.dirty_content = {}
+        if now is None:
+            return rows  # nothing counted yet, so no stats to write
+        hour = agg.hour_of(now)
+        for q in self.dirty_queries:
+            sums = agg.window_sums(partial(self._query_vec, q), hour, now, 5)
+            rows[QUERY_STATS].append({"query": q, **agg.feature_row(
+                sums, agg.QUERY_COUNT_NAMES, self.prior)})
+        for q, i in self.dirty_pairs:
+            sums = agg.window_sums(partial(self._pair_vec, q, i), hour, now, 4)
+            rows[PAIR_STATS].append({"query": q, "item_id": i, **agg.feature_row(
+                sums, agg.COUNT_NAMES, self.prior)})
+        for i in self.dirty_items:
+            sums = agg.window_sums(partial(self._item_vec, i), hour, now, 4)
+            rows[ITEM_STATS].append({"item_id": i, **agg.feature_row(
+                sums, agg.COUNT_NAMES, self.prior)})
+        self.dirty_queries, self.dirty_items, self.dirty_pairs = set(), set(), set()
+        return rows
+
+    def _collect_some(self, rows: Rows, limit: int) -> Rows:
+        content, self.dirty_content = _split_dict(self.dirty_content, limit)
+        limit -= len(content)
+        queries, self.dirty_queries = _split_set(self.dirty_queries, limit)
+        limit -= len(queries)
+        items, self.dirty_items = _split_set(self.dirty_items, limit)
+        limit -= len(items)
+        pairs, self.dirty_pairs = _split_set(self.dirty_pairs, limit)
+        # The same rows as a full collect, over the chosen entities only.
+        rest = (self.dirty_queries, self.dirty_items, self.dirty_pairs, self.dirty_content)
+        self.dirty_queries, self.dirty_items, self.dirty_pairs = queries, items, pairs
+        self.dirty_content = content
+        try:
+            return self.collect_rows()
+        finally:
+            self.dirty_queries, self.dirty_items, self.dirty_pairs, self.dirty_content = rest
+
+    def mark_dirty(self, rows: Rows) -> None:
+        """Put rows whose push failed back, so the next push retries them."""
+        self.dirty_queries.update(r["query"] for r in rows.get(QUERY_STATS, []))
+        self.dirty_items.update(r["item_id"] for r in rows.get(ITEM_STATS, []))
+        self.dirty_pairs.update((r["query"], r["item_id"]) for r in rows.get(PAIR_STATS, []))
+        for r in rows.get(ITEM_CONTENT, []):
+            stored = self.catalog_table.get(r["item_id"])
+            if stored is not None:
+                item = CatalogItem.model_validate(stored["item"])
+                self.dirty_content[item.item_id] = (item, r["event_timestamp"])
