@@ -200,8 +200,11 @@ def replay_files(
     # acknowledged, so the cyclic GC runs full passes every few thousand records, each
     # walking the whole heap (every loaded module, class and function): ~15% of a bulk
     # send's CPU. Frozen objects are skipped until `unfreeze`; new ones are still
-    # collected. Process-wide, but harmless: at worst an old cycle is freed later.
-    gc.freeze()
+    # collected. Process-wide, so only for an unpaced replay, which ends soon: at worst
+    # an old cycle elsewhere in the process is freed a little later.
+    frozen = speed is None
+    if frozen:
+        gc.freeze()
     try:
         rows = read_search_log_rows(search_log, producer, stats) if search_log else []
         if catalog is not None:
@@ -229,7 +232,8 @@ def replay_files(
         stats.produced += len(rows)
         producer.flush()
     finally:
-        gc.unfreeze()
+        if frozen:
+            gc.unfreeze()
         producer.close()
     stats.seconds = time.monotonic() - started
     return stats
