@@ -1,5 +1,6 @@
-"""`relstream bench streams`: the Faust aggregation path against a raw aiokafka consumer,
-and Feast online read latency (SQLite and, when `redis-server` exists, Redis).
+"""`relstream bench streams`: the Faust aggregation path against a raw aiokafka consumer
+and a Faust agent that does nothing (Faust's own per-message cap), and Feast online read
+latency (SQLite and, when `redis-server` exists, Redis).
 
 One run: a synthetic search log is replayed to fresh topics; the baseline is a plain
 aiokafka consumer reading the same topic end to end; then a `relstream streams run`
@@ -110,6 +111,32 @@ def _faust_rate(settings: ProcessorSettings, expected: int, deltas: int,
             proc.wait()
 
 
+def _ceiling_rate(settings: ProcessorSettings, topic: str, expected: int, mode: str,
+                  timeout_s: float = 600) -> dict[str, Any]:
+    """A do-nothing Faust agent on the same topic (`bench_ceiling`): Faust's own cap."""
+    out = settings.state_dir / f"ceiling-{mode}.json"
+    log = settings.state_dir / f"ceiling-{mode}.log"
+    proc = subprocess.Popen([sys.executable, "-m", "streams.processor.bench_ceiling",
+                             settings.kafka_bootstrap, topic, str(expected), mode, str(out)],
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if out.exists():
+                return dict(json.loads(out.read_text()))
+            if proc.poll() is not None:
+                raise RuntimeError(f"the ceiling agent exited with {proc.returncode}; see {log}")
+            time.sleep(0.5)
+        raise RuntimeError(f"the ceiling agent did not read {expected} events in {timeout_s} s")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _read_latency(settings: ProcessorSettings, reads: int) -> list[dict[str, Any]]:
     from feature_store.client import push_rows
     from feature_store.config import apply_repo
@@ -169,6 +196,13 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path) -> in
         rows.append({"path": "Faust whole aggregation path (until every item delta counted)",
                      "events": faust["events"], "seconds": faust["seconds"],
                      "events_per_s": rate, "ratio_vs_raw": rate / raw_rate})
+        for mode, what in (("events", "stream.events()"),
+                           ("take", "stream.take(1000, within=0.2)")):
+            ceiling = _ceiling_rate(settings, topic, n, mode)
+            ceiling_rate = ceiling["events"] / ceiling["seconds"]
+            rows.append({"path": f"Faust agent doing nothing, {what} (Faust's own cap)",
+                         "events": ceiling["events"], "seconds": ceiling["seconds"],
+                         "events_per_s": ceiling_rate, "ratio_vs_raw": ceiling_rate / raw_rate})
         save_results("streams-throughput", rows, out,
                      command=f"relstream bench streams --events {events}",
                      notes="events/s over the same topic in the same run; the Faust rate "
