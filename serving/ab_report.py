@@ -61,6 +61,13 @@ class ABReport:
                 "comparisons": [asdict(c) for c in self.comparisons],
                 "warnings": self.warnings}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ABReport:
+        """The report back from `to_json` (e.g. computed by a server)."""
+        return cls(data["experiment"], list(data["arms"]),
+                   [Comparison(**c) for c in data["comparisons"]],
+                   list(data.get("warnings", [])), float(data.get("alpha", 0.05)))
+
     def comparison(self, metric: str, cuped: bool = False) -> Comparison | None:
         return next((c for c in self.comparisons if c.metric == metric and c.cuped == cuped),
                     None)
@@ -85,9 +92,9 @@ def welch(
     return diff, diff - half, diff + half, t, p
 
 
-def _load_labels(client: LockedClient, path: Path) -> str:
-    """Ground truth into a temporary Memory table (normalised query, item, gain)."""
-    rows = []
+def read_label_gains(path: Path) -> list[list[Any]]:
+    """A labels.jsonl as [normalised query, item_id, gain] rows (bad grades refused)."""
+    rows: list[list[Any]] = []
     try:
         for lineno, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip():
@@ -99,6 +106,11 @@ def _load_labels(client: LockedClient, path: Path) -> str:
             rows.append([normalize_query(obj["query"]), obj["item_id"], GAINS[grade]])
     except (OSError, json.JSONDecodeError, KeyError) as exc:
         raise ReportError(f"cannot read labels {path}: {exc}") from exc
+    return rows
+
+
+def _load_labels(client: LockedClient, rows: list[list[Any]]) -> str:
+    """Ground truth into a temporary Memory table (normalised query, item, gain)."""
     table = f"ab_labels_{uuid.uuid4().hex[:12]}"
     client.command(f"CREATE TABLE {table} (query String, item_id String, gain Float64) "
                    "ENGINE = Memory")
@@ -114,12 +126,16 @@ def _rows(client: LockedClient, sql: str, params: dict[str, Any]) -> list[dict[s
 
 def compute_report(
     client: LockedClient, experiment: str, *, requests_table: str = "serving_requests",
-    feedback_table: str = "serving_feedback", labels: Path | None = None,
+    feedback_table: str = "serving_feedback", labels: Path | list[list[Any]] | None = None,
     pre_experiment: str | None = None, baseline: str | None = None, alpha: float = 0.05,
     min_requests: int = 200,
 ) -> ABReport:
-    """Per-arm metrics and every arm-vs-baseline comparison (plus CUPED ones)."""
-    labels_table = _load_labels(client, labels) if labels else None
+    """Per-arm metrics and every arm-vs-baseline comparison (plus CUPED ones).
+
+    `labels`: a labels.jsonl, or rows already read by `read_label_gains`."""
+    if isinstance(labels, Path):
+        labels = read_label_gains(labels)
+    labels_table = _load_labels(client, labels) if labels is not None else None
     params = {"exp": experiment, "pre": pre_experiment or ""}
     try:
         per_arm = _rows(client, report_sql(requests_table, feedback_table, labels_table,

@@ -152,3 +152,56 @@ def run_world(
 
         return drive(http, searches, grades, to_writer, seed=seed,
                      request_prefix=f"{app.state.serving.router.config.experiment}-")
+
+
+def run_against_server(
+    settings: Any, url: str, world: Path, *, limit: int | None = None, seed: int = 0,
+    wait_s: float = 120.0,
+) -> TrafficStats:
+    """Replay a world's searches through a running `relstream serve --follow`.
+
+    Searches go to its `/v1/score` over HTTP and the simulated feedback to the
+    `search-log` topic, exactly the way a shop's users and its event pipeline would: the
+    server joins the feedback from the stream and writes both to the ClickHouse it owns.
+    With the admin token (RELSTREAM_ADMIN_TOKEN) this waits until the server has written
+    all of that feedback, so an `ab-report --server` right after sees every event.
+    """
+    import time
+    import uuid
+
+    from streams.kafka_io import EventProducer
+    from streams.topics import SEARCH_LOG
+
+    searches = load_searches(world / "search_log.jsonl", limit=limit)
+    grades = load_grades(world / "labels.jsonl")
+    token = getattr(settings, "admin_token", "")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    producer = EventProducer(settings, client_id="ab-simulate")
+
+    def to_kafka(query: str, events: list[FeedbackEvent]) -> None:
+        for event in events:
+            producer.send(SEARCH_LOG, event, key=normalize_query(query))
+
+    with httpx.Client(base_url=url.rstrip("/"), timeout=60, headers=headers) as http:
+        before = _feedback_written(http) if token else None
+        # A fresh prefix per run: request ids stay unique when a world is replayed again.
+        stats = drive(http, searches, grades, to_kafka, seed=seed,
+                      request_prefix=f"sim-{uuid.uuid4().hex[:8]}-")
+        producer.close()
+        if before is not None:
+            deadline = time.monotonic() + wait_s
+            while (_feedback_written(http) or 0) < before + stats.feedback:
+                if time.monotonic() > deadline:
+                    raise ServingError(
+                        f"the server wrote fewer than the {stats.feedback} feedback events "
+                        f"within {wait_s:.0f} s: is it running with --follow?")
+                time.sleep(1.0)
+    return stats
+
+
+def _feedback_written(http: httpx.Client) -> int | None:
+    resp = http.get("/admin/models")
+    if resp.status_code != 200:
+        raise ServingError(f"GET /admin/models answered {resp.status_code}: {resp.text[:200]}")
+    writer = resp.json().get("writer")
+    return int(writer["feedback_written"]) if writer else None

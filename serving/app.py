@@ -270,6 +270,38 @@ def create_app(
     def get_models(st: State) -> dict[str, Any]:
         return st.snapshot()
 
+    @app.get("/admin/ab-report", dependencies=[Depends(admin)],
+             responses={404: {"description": "no requests of that experiment (or bad arm)"},
+                        409: {"description": "this server writes no metrics"}})
+    def ab_report(
+        st: State, experiment: Annotated[str, Query(min_length=1, max_length=128)],
+        pre_experiment: Annotated[str | None, Query(max_length=128)] = None,
+        baseline: Annotated[str | None, Query(max_length=64)] = None,
+        alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
+        min_requests: Annotated[int, Query(ge=0)] = 200,
+    ) -> dict[str, Any]:
+        """The A/B report computed here, by the process that owns the metrics tables: an
+        embedded ClickHouse admits one process per path, so `relstream ab-report --server`
+        asks the server instead of opening the path itself."""
+        from serving.ab_report import ReportError, compute_report, read_label_gains
+
+        if st.writer is None:
+            raise HTTPException(409, "metrics are disabled on this server: nothing to report")
+        st.writer.flush()  # what was served until now counts
+        try:
+            labels = (read_label_gains(settings.report_labels_path)
+                      if settings.report_labels_path else None)
+            report = compute_report(
+                connect() if connect else get_client(settings), experiment,
+                requests_table=settings.metrics_table, feedback_table=settings.feedback_table,
+                labels=labels, pre_experiment=pre_experiment, baseline=baseline, alpha=alpha,
+                min_requests=min_requests)
+        except ReportError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except Exception as exc:  # ClickHouse down, tables not yet created, ...
+            raise HTTPException(503, f"cannot compute the report: {exc}") from exc
+        return report.to_json()
+
     @app.post("/admin/models/{name}/load", dependencies=[Depends(admin)])
     def load_model(name: str, version: Annotated[str, Query(pattern=r"^[0-9]{1,18}$")],
                    st: State) -> dict[str, Any]:

@@ -20,6 +20,8 @@ def _serve(args: argparse.Namespace) -> int:
         "model_name": args.model, "catalog_path": args.catalog, "ab_config_path": args.ab_config,
         "feature_repo": args.feature_repo,
     }
+    if args.report_labels is not None:
+        overrides["report_labels_path"] = args.report_labels
     if args.feast:
         overrides["item_source"] = "feast"
     if args.follow:
@@ -31,31 +33,70 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ab_report(args: argparse.Namespace) -> int:
-    from relstream.clickhouse import get_client
     from serving.ab_render import render_text, save
-    from serving.ab_report import compute_report
     from serving.settings import ServingSettings
 
     settings = ServingSettings()
-    report = compute_report(
-        get_client(settings), args.experiment, requests_table=settings.metrics_table,
-        feedback_table=settings.feedback_table, labels=args.labels,
-        pre_experiment=args.pre_experiment, baseline=args.baseline, alpha=args.alpha,
-        min_requests=args.min_requests,
-    )
+    if args.server:
+        report = _report_from_server(args, settings.admin_token)
+    else:
+        from relstream.clickhouse import get_client
+        from serving.ab_report import compute_report
+
+        report = compute_report(
+            get_client(settings), args.experiment, requests_table=settings.metrics_table,
+            feedback_table=settings.feedback_table, labels=args.labels,
+            pre_experiment=args.pre_experiment, baseline=args.baseline, alpha=args.alpha,
+            min_requests=args.min_requests,
+        )
     print(render_text(report))
     json_path, png_path = save(report, args.out)
     print(f"saved {json_path} and {png_path}")
     return 0
 
 
+def _report_from_server(args: argparse.Namespace, token: str) -> Any:
+    """The report computed by a running `relstream serve` (GET /admin/ab-report)."""
+    import httpx
+
+    from serving.ab_report import ABReport
+    from serving.errors import ServingError
+
+    if args.labels is not None:
+        raise ServingError("with --server the labels are the server's: start it with "
+                           "`relstream serve --report-labels labels.jsonl` (drop --labels here)")
+    if not token:
+        raise ServingError("--server needs the server's admin token in RELSTREAM_ADMIN_TOKEN")
+    params = {k: v for k, v in {"experiment": args.experiment, "pre_experiment":
+              args.pre_experiment, "baseline": args.baseline, "alpha": args.alpha,
+              "min_requests": args.min_requests}.items() if v is not None}
+    try:
+        resp = httpx.get(f"{args.server.rstrip('/')}/admin/ab-report", params=params,
+                         headers={"Authorization": f"Bearer {token}"}, timeout=120)
+    except httpx.HTTPError as exc:
+        raise ServingError(f"cannot reach the server at {args.server}: {exc}") from exc
+    if resp.status_code != 200:
+        raise ServingError(f"the server answered {resp.status_code}: "
+                           f"{resp.json().get('detail', resp.text) if resp.content else ''}")
+    return ABReport.from_json(resp.json())
+
+
 def _ab_simulate(args: argparse.Namespace) -> int:
-    from serving.ab_sim import run_world
+    from serving.ab_sim import run_against_server, run_world
     from serving.settings import ServingSettings
 
     overrides: dict[str, Any] = {"ab_config_path": args.ab_config, "registry_root": args.registry}
     settings = ServingSettings(**{k: v for k, v in overrides.items() if v is not None})
-    stats = run_world(settings, args.world, limit=args.searches, seed=args.seed)
+    if args.server:
+        if args.ab_config or args.registry:
+            from serving.errors import ServingError
+
+            raise ServingError("with --server the arms and models are the server's: drop "
+                               "--ab-config and --registry")
+        stats = run_against_server(settings, args.server, args.world, limit=args.searches,
+                                   seed=args.seed)
+    else:
+        stats = run_world(settings, args.world, limit=args.searches, seed=args.seed)
     print(f"{stats.searches} searches scored ({stats.skipped} without results skipped, "
           f"{stats.failed} failed), {stats.feedback} feedback events, by arm {stats.by_arm}")
     return 0
@@ -83,6 +124,9 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     serve.add_argument("--feature-repo", type=Path,
                        help="Feast repo (default <state_dir>/feature_repo)")
     serve.add_argument("--ab-config", type=Path, help="A/B arms as JSON")
+    serve.add_argument("--report-labels", type=Path, metavar="LABELS",
+                       help="labels.jsonl for the NDCG@10 of GET /admin/ab-report "
+                       "(`relstream ab-report --server`)")
     serve.add_argument("--follow", action="store_true",
                        help="consume model-updates, teacher-labels, feedback and (in-memory "
                        "catalog only) the catalog topic from Kafka")
@@ -101,6 +145,10 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     report.add_argument("--min-requests", type=int, default=200,
                         help="warn when an arm has fewer requests")
     report.add_argument("--out", type=Path, default=Path("ab-reports"), help="output dir")
+    report.add_argument("--server", metavar="URL",
+                        help="ask a running `relstream serve` (GET /admin/ab-report, token "
+                        "from RELSTREAM_ADMIN_TOKEN) instead of opening ClickHouse here: an "
+                        "embedded ClickHouse admits one process, the server's")
     report.set_defaults(func=_ab_report)
 
     sim = commands.add_parser(
@@ -114,6 +162,10 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     sim.add_argument("--registry", type=Path, help="model registry root")
     sim.add_argument("--searches", type=int, help="replay only the first N searches")
     sim.add_argument("--seed", type=int, default=0, help="click-model randomness")
+    sim.add_argument("--server", metavar="URL",
+                     help="send the searches to a running `relstream serve --follow` over HTTP "
+                     "and the simulated feedback to the search-log topic, as real users' "
+                     "would go (the server then owns ClickHouse); default: in-process app")
     sim.set_defaults(func=_ab_simulate)
 
     bench_serving = bench.add_parser(

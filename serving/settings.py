@@ -53,6 +53,10 @@ class ServingSettings(CommonSettings):
     admin_token: str = Field(
         "", description="Bearer token for /admin endpoints; empty disables them."
     )
+    report_labels_path: Path | None = Field(
+        None, description="labels.jsonl (graded pairs) that GET /admin/ab-report joins for "
+        "NDCG@10; read from the server's own disk, never named by a request."
+    )
     poll_interval_s: float = Field(
         30.0, ge=0, description="Registry poll period (fallback to model-update events); 0 = off."
     )

@@ -29,7 +29,6 @@ import httpx
 import pytest
 
 from relstream.settings import CommonSettings
-from relstream.stack import free_port
 from serving.bench import synthetic_catalog
 from serving.toy_models import publish_toy_model, vocabulary
 from streams.kafka_io import EventProducer
@@ -37,6 +36,12 @@ from streams.schemas import FeedbackEvent, ModelUpdate, utcnow
 from streams.topics import MODEL_UPDATES, SEARCH_LOG
 from student_trainer import registry
 from tests.conftest import settings_env
+from tests.integration.serve_process import (
+    ready_version,
+    start_server,
+    stop_server,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -77,51 +82,16 @@ class Clients(threading.Thread):
 
 def _start_server(settings: CommonSettings, tmp: Path, root: Path, catalog: Path
                   ) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = settings_env(settings, RELSTREAM_POLL_INTERVAL_S="1.0", RELSTREAM_METRICS_FLUSH_S="0.5",
-                       RELSTREAM_ONNX_THREADS="1")
-    log = (tmp / "server.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relstream.cli", "serve", "--host", "127.0.0.1", "--port",
-         str(port), "--registry", str(root), "--model", MODEL, "--catalog", str(catalog),
-         "--follow"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    _wait(lambda: _ready_version(base) is not None, 120, "the server ready", proc, tmp)
+    proc, base = start_server(
+        settings, tmp, ["--registry", str(root), "--model", MODEL, "--catalog", str(catalog),
+                        "--follow"], model=MODEL, RELSTREAM_POLL_INTERVAL_S="1.0",
+        RELSTREAM_METRICS_FLUSH_S="0.5", RELSTREAM_ONNX_THREADS="1")
+    wait_for(lambda: _ready_version(base) is not None, 120, "a version served", proc, tmp)
     return proc, base
 
 
 def _ready_version(base: str) -> str | None:
-    try:
-        resp = httpx.get(f"{base}/readyz", timeout=2.0)
-    except httpx.HTTPError:
-        return None
-    return resp.json()["models"].get(f"{MODEL}@latest") if resp.status_code == 200 else None
-
-
-def _wait(check: Any, timeout_s: float, what: str, proc: subprocess.Popen[bytes], tmp: Path
-          ) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited ({proc.returncode}) waiting for {what}:\n"
-                                 + (tmp / "server.log").read_text()[-3000:])
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}:\n"
-                         + (tmp / "server.log").read_text()[-3000:])
-
-
-def _stop(proc: subprocess.Popen[bytes], tmp: Path) -> None:
-    """SIGTERM, and a clean shutdown (uvicorn re-raises the signal after it, hence -15)."""
-    proc.terminate()
-    try:
-        code = proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        code = proc.wait(10)
-    log = (tmp / "server.log").read_text()
-    assert code in (0, -15) and "Application shutdown complete" in log, (code, log[-3000:])
+    return ready_version(base, MODEL)
 
 
 def _toy_world(tmp: Path) -> tuple[Path, list[str], list[str], list[str]]:
@@ -165,11 +135,11 @@ def test_poisoned_artifact_is_refused_and_serving_goes_on(
 
         v3 = publish_toy_model(root, MODEL, seed=3, vocab=vocab)
         _announce(stack_settings, root, v3)
-        _wait(lambda: _ready_version(base) == v3, 60, f"v{v3} served", proc, tmp_path)
+        wait_for(lambda: _ready_version(base) == v3, 60, f"v{v3} served", proc, tmp_path)
         time.sleep(2.0)
     finally:
         clients.stop()
-        _stop(proc, tmp_path)
+        stop_server(proc, tmp_path)
     log = (tmp_path / "server.log").read_text()
     assert clients.failed() == [], clients.failed()[:5]
     versions = Counter(v for _, v, _ in clients.results)
@@ -233,7 +203,7 @@ def test_clickhouse_outage_loses_no_request_or_feedback(
     finally:
         producer.close()
         clients.stop()
-        _stop(proc, tmp_path)
+        stop_server(proc, tmp_path)
         if holder.poll() is None:
             holder.kill()
     log = (tmp_path / "server.log").read_text()
