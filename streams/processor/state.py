@@ -240,8 +240,14 @@ class StreamState(FeatureRows):
         if stored is None:
             self.stats["requests_no_catalog"] += 1  # not marked: asked again next time
             return None
-        item = CatalogItem.model_validate(stored["item"])
-        score = self.uncertainty_fn(query, item) if self.uncertainty_fn else None
+        # The stored item was validated when its catalog event came in; rebuilding the
+        # pydantic model is only needed for a scorer or an admitted request (most
+        # candidates of a busy stream are turned away by the budget).
+        item: CatalogItem | None = None
+        score = None
+        if self.uncertainty_fn is not None:
+            item = CatalogItem.model_validate(stored["item"])
+            score = self.uncertainty_fn(query, item)
         cand = Candidate(int(delta.get("f") or 1), impressions_before, score)
         long_tail, new_item = self.policy.is_long_tail(cand), self.policy.is_new_item(cand)
         self.stats["candidates"] += 1
@@ -256,6 +262,8 @@ class StreamState(FeatureRows):
         self.stats["requests"] += 1
         self.stats["requests_long_tail"] += long_tail
         self.stats["requests_new_item"] += new_item
+        if item is None:
+            item = CatalogItem.model_validate(stored["item"])
         event_ts = datetime.fromtimestamp(ts / 1000, UTC)
         request = LabelRequest(ts=event_ts, event_id=request_id_for(pkey, delta["e"]),
                                query=query, item_id=item_id, item=item,
