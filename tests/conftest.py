@@ -24,6 +24,17 @@ EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "contract_examples"
 """A copy of `../shared/contracts/examples` (a unit test keeps it identical)."""
 
 
+class ManualClock:
+    """A clock for code that takes `clock: Callable[[], float]`: it moves only when the
+    test sets `now` (a replay, a cadence or a rate limit, without sleeping)."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture(scope="session")
 def examples_dir() -> Path:
     return EXAMPLES

@@ -16,19 +16,11 @@ from streams.processor.policy import (
 )
 from streams.processor.state import StreamState, Tables
 from streams.schemas import CatalogEvent, CatalogItem, format_ts
+from tests.conftest import ManualClock
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 T0_MS = int(T0.timestamp() * 1000)
 
-
-class FrozenClock:
-    """A wall clock that does not move unless told (a replay takes ~no wall time)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_event_windows_admit_burst_per_window_in_any_order() -> None:
@@ -50,7 +42,7 @@ def test_event_windows_forget_the_oldest() -> None:
 
 
 def test_event_budget_counts_event_seconds_not_wall_seconds() -> None:
-    wall = FrozenClock()
+    wall = ManualClock()
     params = PolicyParams(budget_per_minute=60, burst=3, reserve=0.0, clock="event")
     policy = LabelRequestPolicy(params, clock=wall)
     # 3 per window of 3 event seconds; no wall time passes at all.
@@ -62,7 +54,7 @@ def test_event_budget_counts_event_seconds_not_wall_seconds() -> None:
 
 
 def test_wall_budget_ignores_event_time() -> None:
-    wall = FrozenClock()
+    wall = ManualClock()
     policy = LabelRequestPolicy(PolicyParams(budget_per_minute=60, burst=3, reserve=0.0),
                                 clock=wall)
     admitted = [policy.decide(Candidate(1, 0), T0_MS + k * 60_000).admitted for k in range(10)]
@@ -72,7 +64,7 @@ def test_wall_budget_ignores_event_time() -> None:
 def test_event_budget_over_a_replayed_span() -> None:
     """Three days of candidates, 4 per event minute, replayed at once: the event-time
     budget (2/min) admits what live traffic would have got, and never more."""
-    wall = FrozenClock()
+    wall = ManualClock()
     params = PolicyParams(budget_per_minute=2, burst=5, reserve=0.0, clock="event")
     policy = LabelRequestPolicy(params, clock=wall)
     minutes = 3 * 24 * 60
@@ -87,7 +79,7 @@ def test_event_budget_does_not_punish_partitions_processed_behind() -> None:
     latest event time seen refused the lagging one all but its burst.)"""
     day = 86_400_000
     params = PolicyParams(budget_per_minute=120, burst=4, reserve=0.0, clock="event")
-    policy = LabelRequestPolicy(params, clock=FrozenClock())
+    policy = LabelRequestPolicy(params, clock=ManualClock())
     ahead, behind = [], []
     for k in range(60):  # one candidate a second on each: half the budget (2/s) each
         ahead.append(policy.decide(Candidate(1, 0), T0_MS + day + k * 1000).admitted)
@@ -122,7 +114,7 @@ def _history(n_searches: int = 300, n_items: int = 40, n_queries: int = 25
     return out
 
 
-def _state(params: PolicyParams, wall: FrozenClock) -> StreamState:
+def _state(params: PolicyParams, wall: ManualClock) -> StreamState:
     state = StreamState(Tables({}, {}, {}, {}), LabelRequestPolicy(params, clock=wall),
                         CtrPrior(0.05, 20))
     for k in range(40):
@@ -152,8 +144,8 @@ def test_backfill_requests_most_shown_pairs_where_wall_budget_starves() -> None:
     history = _history()
     shown = _shown_pairs(history)
     params = {"budget_per_minute": 2.0, "burst": 4.0, "dedup_window_s": 86400.0}
-    wall_requests = _replay(_state(PolicyParams(**params), FrozenClock()), history)
-    event_requests = _replay(_state(PolicyParams(**params, clock="event"), FrozenClock()),
+    wall_requests = _replay(_state(PolicyParams(**params), ManualClock()), history)
+    event_requests = _replay(_state(PolicyParams(**params, clock="event"), ManualClock()),
                              history)
     assert len(wall_requests) <= 4  # the burst, then nothing: no wall time passed
     assert len(set(event_requests)) >= 0.5 * len(shown), (len(event_requests), len(shown))
@@ -164,7 +156,7 @@ def test_second_replay_makes_no_new_requests(clock: str) -> None:
     """The first pass leaves pairs turned away by the budget; before the fix the second
     pass offered every (duplicate) showing again and the refilled bucket let them in."""
     history = _history()
-    wall = FrozenClock()
+    wall = ManualClock()
     # Tight budget so the first pass turns pairs away in both clocks.
     state = _state(PolicyParams(budget_per_minute=0.05, burst=3.0, reserve=0.0,
                                 clock=clock), wall)  # type: ignore[arg-type]

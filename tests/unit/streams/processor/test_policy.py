@@ -15,14 +15,7 @@ from streams.processor.policy import (
     tailness,
     uncertainty,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import ManualClock
 
 
 def test_signals() -> None:
@@ -49,7 +42,7 @@ def test_dedup_window_in_event_time() -> None:
 
 
 def test_token_bucket_refills_up_to_capacity() -> None:
-    clock = Clock()
+    clock = ManualClock()
     bucket = TokenBucket(rate_per_s=2.0, capacity=3.0, clock=clock)
     assert [bucket.try_take(1.0) for _ in range(4)] == [True, True, True, False]
     clock.now = 1.0
@@ -59,7 +52,7 @@ def test_token_bucket_refills_up_to_capacity() -> None:
 
 
 def test_budget_is_never_exceeded_and_favours_high_priority() -> None:
-    clock = Clock()
+    clock = ManualClock()
     params = PolicyParams(budget_per_minute=60, burst=10, reserve=0.5)
     policy = LabelRequestPolicy(params, clock=clock)
     rng = random.Random(0)
@@ -80,7 +73,7 @@ def test_budget_is_never_exceeded_and_favours_high_priority() -> None:
 
 
 def test_everything_passes_when_idle() -> None:
-    clock = Clock()
+    clock = ManualClock()
     policy = LabelRequestPolicy(PolicyParams(budget_per_minute=60, burst=10), clock=clock)
     for step in range(50):
         clock.now = step * 2.0  # one candidate every 2 s, budget one per second

@@ -9,18 +9,11 @@ from streams.processor.aggregates import CtrPrior
 from streams.processor.policy import LabelRequestPolicy, PolicyParams
 from streams.processor.progress import Progress, RepeatFilter
 from streams.processor.state import StreamState, Tables
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import ManualClock
 
 
 def test_progress_line_every_interval_with_done_total_rate_and_eta() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     progress = Progress("restoring tables", "records", interval_s=10, clock=clock)
     assert progress.line() is None  # nothing read yet
     progress.update(1000)
@@ -46,7 +39,7 @@ def _record(msg: str, level: int = logging.WARNING, name: str = "faust") -> logg
 
 
 def test_repeat_filter_one_line_per_interval_with_the_count_held_back() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     repeat = RepeatFilter(interval_s=30, clock=clock)
     passed = []
     for k in range(50):  # one "producer buffer full" a second, sizes differing
@@ -72,7 +65,7 @@ def test_repeat_filter_one_line_per_interval_with_the_count_held_back() -> None:
 
 
 def test_repeat_filter_off_at_zero_interval() -> None:
-    repeat = RepeatFilter(interval_s=0, clock=Clock())
+    repeat = RepeatFilter(interval_s=0, clock=ManualClock(100.0))
     assert all(repeat.filter(_record("producer buffer full size 101")) for _ in range(5))
 
 

@@ -7,20 +7,14 @@ import math
 import pytest
 
 from student_trainer.online.gate import Cadence, GateConfig, GateError, decide
+from tests.conftest import ManualClock
 
 CFG = GateConfig(every_labels=100, every_minutes=5.0, tolerance=0.05, min_validation=10)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 def test_cadence_by_labels_and_by_minutes() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cadence = Cadence(CFG, clock)
     assert not cadence.due()
     cadence.note(99)

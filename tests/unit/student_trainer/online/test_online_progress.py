@@ -13,14 +13,7 @@ from student_trainer.encoders import load_tokenizer
 from student_trainer.online.progress import NextGate, ProgressReporter, progress_line
 from student_trainer.online.settings import OnlineSettings
 from student_trainer.online.trainer import LabelRecord, OnlineTrainer
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import ManualClock
 
 
 def _records(labels: list[TeacherLabel], copies: int, start: int = 0) -> list[LabelRecord]:
@@ -63,7 +56,7 @@ def test_reporter_tracks_a_real_trainer_between_gates(
         online_progress_interval_s=30)
     trainer = OnlineTrainer(settings, load_tokenizer())
     trainer.init_fresh()
-    clock = Clock()
+    clock = ManualClock(1000.0)
     lines: list[str] = []
     reporter = ProgressReporter(settings.online_progress_interval_s, clock=clock,
                                 emit=lines.append)
