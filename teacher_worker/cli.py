@@ -266,9 +266,11 @@ def _annotate(args: argparse.Namespace) -> int:
     if args.world is None:
         raise TeacherWorkerError("give --world DIR (catalog.jsonl, labels.jsonl) or "
                                  "--from-simulator DIR")
-    settings = _settings(args)
-    stats = annotate_pairs(settings, args.world, args.out, n=args.n, k=args.k,
-                           split=args.split, limit=args.limit)
+    stats = annotate_pairs(_settings(args), args.world, args.out, n=args.n,
+                           k=args.k, split=args.split, limit=args.limit or None,
+                           batch=args.batch, api=args.api, url=args.url, model=args.model,
+                           max_tokens=args.max_tokens, temperature=args.temperature,
+                           seed=args.seed)
     print(json.dumps(stats))
     return 0
 
@@ -319,7 +321,8 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
 
     p = sub.add_parser("sft", help="LoRA fine-tuning on CoT annotations; saves merged weights")
     common(p)
-    p.add_argument("--world", type=Path, required=True, help="simulated world dir (catalog)")
+    p.add_argument("--world", type=Path, required=True, help="world or shop dir: the "
+                   "catalog.jsonl the annotations' items are read from")
     p.add_argument("--annotations", type=Path, help="CoT JSONL (default: <world>/"
                    "cot_annotations.jsonl)")
     p.add_argument("--splits", default="train", help="annotation splits to train on")
@@ -404,14 +407,29 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--out", type=Path, required=True, help="teacher-label JSONL (appended)")
     p.set_defaults(func=_label)
 
-    p = sub.add_parser("annotate", help="label-conditioned CoT annotation with self-consistency")
-    p.add_argument("--world", type=Path, help="world dir with catalog.jsonl and labels.jsonl")
+    p = sub.add_parser("annotate", help="label-conditioned CoT annotation with "
+                       "self-consistency, by an annotator LLM behind any OpenAI-compatible "
+                       "endpoint; the SFT data of a shop's own teacher (resumable)")
+    p.add_argument("--world", type=Path, help="shop dir with catalog.jsonl and labels.jsonl "
+                   "(query, item_id, grade); splits.json, else splits by query hash")
     p.add_argument("--from-simulator", type=Path, help="world dir: take its CoT annotations")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="kept annotations (JSONL, "
+                   "appended; rejected pairs go to OUT.rejected.jsonl; a rerun skips pairs "
+                   "in either: delete both to start over)")
+    p.add_argument("--url", help="annotator base URL (default RELSTREAM_TEACHER_OPENAI_URL)")
+    p.add_argument("--model", help="annotator model name (default "
+                   "RELSTREAM_TEACHER_OPENAI_MODEL); the key is RELSTREAM_TEACHER_OPENAI_API_KEY")
+    p.add_argument("--api", choices=["chat", "completions"], default="chat",
+                   help="chat: /chat/completions, the server applies the model's chat "
+                   "template (instruction-tuned annotators); completions: one plain prompt")
     p.add_argument("--n", type=int, default=5, help="samples per pair")
     p.add_argument("--k", type=int, default=3, help="keep when >= k samples agree with label")
-    p.add_argument("--split", default="train")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--max-tokens", type=int, default=256, help="per sample")
+    p.add_argument("--split", default="train", help="never the split you evaluate on")
+    p.add_argument("--limit", type=int, help="pairs to sample from the split (default all)")
+    p.add_argument("--batch", type=int, default=32, help="pairs written per flush")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample")
     p.set_defaults(func=_annotate)
 
     b = bench.add_parser("teacher", help="labels/s of transformers vs the vLLM server (prefix "
