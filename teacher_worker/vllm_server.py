@@ -153,11 +153,38 @@ def exec_server(settings: TeacherSettings) -> None:
     os.execve(argv[0], argv, server_env(settings, on_gpu=on_gpu))
 
 
+def served_roots(url: str, timeout_s: float = 5.0) -> list[str]:
+    """The model paths a vLLM server at `url` serves (its /models `root` fields)."""
+    import httpx
+
+    try:
+        data = httpx.get(f"{url.rstrip('/')}/models", timeout=timeout_s).json().get("data", [])
+    except (httpx.HTTPError, ValueError):
+        return []
+    return [str(m["root"]) for m in data if isinstance(m, dict) and m.get("root")]
+
+
 @contextmanager
 def served_for_job(settings: TeacherSettings) -> Iterator[None]:
     """For batch jobs on the `openai` backend: use the server at the configured URL, or,
-    when it is this host's vLLM address and nothing answers, start one for the job."""
-    if settings.backend != "openai" or server_ready(settings.teacher_openai_url):
+    when it is this host's vLLM address and nothing answers, start one for the job.
+
+    A server already answering at this host's vLLM address must serve the job's model:
+    every vLLM server answers to the same served name, so without this check `teacher
+    eval --base` (or any job with another --model-dir) would silently judge with whatever
+    the stack serves. A remote endpoint is taken as configured."""
+    if settings.backend != "openai":
+        yield
+        return
+    if server_ready(settings.teacher_openai_url):
+        if settings.teacher_openai_url.rstrip("/") == base_url(settings):
+            want = settings.model_dir().resolve()
+            roots = served_roots(settings.teacher_openai_url)
+            if roots and all(Path(r).resolve() != want for r in roots):
+                raise VllmServerError(
+                    f"the vLLM server at {settings.teacher_openai_url} serves {roots[0]}, not "
+                    f"{want}: stop it (`relstream stack down`), or give this job another "
+                    "port (RELSTREAM_VLLM_PORT) so it starts a server of its own")
         yield
         return
     if settings.teacher_openai_url.rstrip("/") != base_url(settings):

@@ -188,3 +188,20 @@ def test_tokenizer_dir_is_the_served_model(vllm_teacher: Any) -> None:
     backend = _backend(vllm_teacher)
     assert backend.health()["ok"]
     assert Path(backend.info.model) == Path(vllm_teacher.settings.model_dir().name)
+
+
+def test_a_job_refuses_a_running_server_of_another_model(vllm_teacher: Any,
+                                                          tmp_path: Path) -> None:
+    """Every vLLM server answers to the same served name: a batch job (`teacher eval
+    --base`, `label --model-dir`) must not judge with whatever model happens to be up."""
+    from teacher_worker.vllm_server import VllmServerError, served_for_job
+
+    with served_for_job(vllm_teacher.settings):  # the model it serves: used as it is
+        pass
+    other = tmp_path / "another-model"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    with pytest.raises(VllmServerError, match="serves .*tiny.*not .*another-model"):
+        with served_for_job(vllm_teacher.settings.model_copy(
+                update={"teacher_model_dir": other})):
+            pass
