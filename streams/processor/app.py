@@ -101,6 +101,7 @@ class Processor:
             return app.Table(name, partitions=PARTITIONS)
 
         tables = Tables(*(table(name) for name in TABLE_NAMES))
+        self.tables = tables
         self.metrics = MetricsWriter(settings, enabled=settings.metrics_to_clickhouse)
         self.state = StreamState(
             tables, LabelRequestPolicy(policy_params(settings)),
@@ -298,7 +299,7 @@ class Processor:
         if self._needs_rebuild and not self.app.in_recovery:
             self._needs_rebuild = False
             self._last_full_sync = time.monotonic()
-            self.state.rebuild()
+            self.state.rebuild(self.owned_partitions())
             self._resync_left = self.state.dirty_count
             self._resync_progress = Progress("pushing every aggregate to Feast (after a "
                                              "restart, or the periodic full sync)", "rows",
@@ -326,6 +327,15 @@ class Processor:
                 await loop.run_in_executor(self._executor, self._append_offline, batch)
         await loop.run_in_executor(self._executor, self.metrics.flush)
         await loop.run_in_executor(self._executor, self._write_stats)
+
+    def owned_partitions(self) -> dict[str, set[int]]:
+        """Per table, the changelog partitions this worker holds as active now (a table's
+        partition follows its source's: the assignor co-partitions them)."""
+        by_topic: dict[str, set[int]] = {}
+        for tp in self.app.assignor.assigned_actives():
+            by_topic.setdefault(tp.topic, set()).add(tp.partition)
+        return {name: by_topic.get(getattr(self.tables, name).changelog_topic_name, set())
+                for name in TABLE_NAMES}
 
     def _push_sync(self, rows: dict[str, list[dict[str, Any]]]) -> None:
         from feature_store.client import push_rows

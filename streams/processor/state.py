@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +49,8 @@ from streams.schemas import (
 log = logging.getLogger(__name__)
 
 Table = MutableMapping[str, Any]
+Owned = Mapping[str, Collection[int]]
+"""Table name (a `Tables` field) → the table's partitions this worker owns."""
 UncertaintyFn = Callable[[str, CatalogItem], float | None]
 
 
@@ -348,11 +350,14 @@ class StreamState(FeatureRows):
                 "indexed_hours": len(self.query_index) + len(self.item_index),
                 "indexed_requested": len(self.requested_index)}
 
-    def rebuild(self) -> None:
+    def rebuild(self, owned: Owned | None = None) -> None:
         """After a restart or rebalance: re-derive the clock and the hour indexes from the
         tables and mark every entity dirty, so Feast gets what was counted but maybe
-        never pushed."""
+        never pushed. `owned`: the table partitions this worker holds now; entries of
+        any other partition are forgotten first (`forget_unowned`)."""
         self.stats["rebuilds"] += 1
+        if owned is not None:
+            self.forget_unowned(owned)
         self.query_index, self.item_index = HourIndex(), HourIndex()
         self.requested_index = HourIndex()
         self._swept = {}
@@ -376,3 +381,67 @@ class StreamState(FeatureRows):
         for item_id, stored in list(self.t.catalog.items()):
             item = CatalogItem.model_validate(stored["item"])
             self.dirty_content[item_id] = (item, datetime.fromtimestamp(stored["t"] / 1000, UTC))
+
+    def forget_unowned(self, owned: Owned) -> int:
+        """Drop, from this worker's memory only, the table entries of partitions it does
+        not own (`owned`: table name → its changelog partitions held here; a table not
+        named is left alone), and their dirty marks; returns how many entries went.
+
+        Faust's memory store forgets, when a rebalance takes a partition away, only the
+        keys it restored from the changelog, not those this worker wrote itself: the old
+        owner kept them and pushed their stale rows over the new owner's at every
+        rebuild. Never `del table[key]`: that writes a tombstone to the changelog and
+        deletes the new owner's state. A partition that comes back is restored from its
+        changelog in full (Faust forgets a revoked partition's changelog offset)."""
+        partition_of: dict[str, int] = {}
+
+        def part(entity: str) -> int:
+            p = partition_of.get(entity)
+            if p is None:
+                p = partition_of[entity] = key_partition(entity)
+            return p
+
+        def entity_of(name: str, key: str) -> str:
+            if name in ("query_hours", "item_hours"):
+                return agg.split_bucket_key(key)[0]
+            if name == "requested":
+                return key.rpartition(agg.KEY_SEP)[2]  # a pair lives with its item
+            return key  # catalog: the item id
+
+        dropped = 0
+        for name, keep in owned.items():
+            table = getattr(self.t, name)
+            data, restored = local_store(table)
+            gone = [k for k in data if part(entity_of(name, k)) not in keep]
+            for key in gone:
+                data.pop(key, None)
+                if restored is not None:
+                    restored.pop(key, None)
+            dropped += len(gone)
+        queries, items = owned.get("query_hours"), owned.get("item_hours")
+        content = owned.get("catalog")
+        if queries is not None:
+            self.dirty_queries = {q for q in self.dirty_queries if part(q) in queries}
+            self.dirty_pairs = {qi for qi in self.dirty_pairs if part(qi[0]) in queries}
+        if items is not None:
+            self.dirty_items = {i for i in self.dirty_items if part(i) in items}
+        if content is not None:
+            self.dirty_content = {i: v for i, v in self.dirty_content.items()
+                                  if part(i) in content}
+        self.stats["entries_forgotten"] += dropped
+        if dropped:
+            log.info("forgot %d table entries of partitions this worker no longer owns",
+                     dropped)
+        return dropped
+
+
+def local_store(table: Table) -> tuple[MutableMapping[str, Any], dict[Any, int] | None]:
+    """The dict a table's entries live in on this worker (Faust's memory store: no
+    changelog behind it), and the store's key → partition map of restored keys (None:
+    not a Faust table)."""
+    store = getattr(table, "data", None)
+    data = getattr(store, "data", None)
+    if isinstance(data, dict):
+        restored = getattr(store, "_key_partition", None)
+        return data, restored if isinstance(restored, dict) else None
+    return table, None

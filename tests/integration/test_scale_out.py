@@ -191,12 +191,6 @@ def test_two_processors_rebalance_and_sigkill(
     print(f"{len(requests)} label requests for {len(by_pair)} pairs, {n_searches} searches")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "issue 16 item 5, found by this test: a worker keeps the buckets of the partitions a "
-    "rebalance took from it (Faust's memory store drops on revocation only keys it "
-    "restored from a changelog, not keys it wrote), and `StreamState.rebuild` (after every "
-    "rebalance and every full sync) pushes them all: every full_sync_interval_s the old "
-    "owner overwrites the new owner's Feast rows with stale counts"))
 def test_two_live_processors_keep_feast_exact(
         stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path) -> None:
     """Both workers alive: once they have caught up, Feast must hold the file's counts
