@@ -87,6 +87,15 @@ class Processor:
             table_standby_replicas=0,
         )
         app = self.app
+        # Faust pauses the stream whenever more than `ProducerBuffer.max_messages` table
+        # writes wait to be produced, and logs "producer buffer full" each time. Its 100
+        # suits an app that writes a table once per event; a search event here writes ~11
+        # buckets, so a backfill paused (and warned) every ~9 events. A deeper buffer keeps
+        # the same backpressure at a bounded cost (writes are a few KB: ~10 MB at 2,000).
+        # Faust reads the limit from the class; this process runs one app.
+        from faust.transport.producer import ProducerBuffer
+
+        ProducerBuffer.max_messages = settings.producer_buffer_messages
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         self.search_topic = app.topic(topic_name(SEARCH_LOG, prefix), **raw)
         self.catalog_topic = app.topic(topic_name(CATALOG, prefix), **raw)

@@ -47,6 +47,10 @@ class ProcessorSettings(FeatureStoreSettings):
         "windows are as of: 'event' the latest event time counted, 'wall' that plus the "
         "wall time since it was counted (see docs/features.md)."
     )
+    producer_buffer_messages: int = Field(
+        2000, ge=100, description="Table writes that may wait to be produced before Faust "
+        "pauses the stream to drain them (Faust's default is 100, ~9 search events here)."
+    )
     state_slack_hours: int = Field(
         2, ge=0, description="Hours of buckets kept beyond the longest window (24 h), for "
         "late events and redeliveries; older buckets are dropped from the tables and their "
