@@ -38,6 +38,7 @@ from teacher_worker.annotator_client import (
     annotation_prompt,
 )
 from teacher_worker.errors import TeacherWorkerError
+from teacher_worker.resume import done_pairs
 
 __all__ = ["annotation_prompt", "self_consistent", "verdict", "annotate_pairs"]
 
@@ -81,23 +82,8 @@ def rejected_path(out: Path) -> Path:
 
 
 def _done(out: Path) -> set[str]:
-    """Pair keys already in `out` or its rejected file; a torn last line (a kill mid-write)
-    is cut so the files stay valid JSONL."""
-    keys: set[str] = set()
-    for path in (out, rejected_path(out)):
-        if not path.exists():
-            continue
-        raw = path.read_bytes()
-        if raw and not raw.endswith(b"\n"):
-            cut = raw.rfind(b"\n") + 1
-            with path.open("r+b") as fh:
-                fh.truncate(cut)
-            log.warning("%s: dropped a torn last line (%d bytes)", path, len(raw) - cut)
-            raw = raw[:cut]
-        for line in raw.splitlines():
-            row = json.loads(line)
-            keys.add(pair_key(row["query"], row["item_id"]))
-    return keys
+    """Pair keys already in `out` or its rejected file (a torn last line is cut)."""
+    return done_pairs(out, rejected_path(out))
 
 
 def _append(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.schemas import CatalogItem, LabelRequest, TeacherLabel, pair_key, utcnow
+from teacher_worker import resume
 from teacher_worker.backends.protocol import LabelFailure, TeacherBackend
 from teacher_worker.errors import TeacherWorkerError
 
@@ -52,22 +53,7 @@ def parse_split_limits(spec: str) -> dict[str, int]:
 
 def done_pairs(out: Path) -> set[str]:
     """Pair keys already in `out` (labels) and its failures file; drops a torn last line."""
-    keys: set[str] = set()
-    for path in (out, failures_path(out)):
-        if not path.exists():
-            continue
-        raw = path.read_bytes()
-        if raw and not raw.endswith(b"\n"):
-            # A kill mid-write leaves a partial line: cut it so the file stays valid JSONL.
-            cut = raw.rfind(b"\n") + 1
-            with path.open("r+b") as fh:
-                fh.truncate(cut)
-            log.warning("%s: dropped a torn last line (%d bytes)", path, len(raw) - cut)
-            raw = raw[:cut]
-        for line in raw.splitlines():
-            record = json.loads(line)
-            keys.add(pair_key(record["query"], record["item_id"]))
-    return keys
+    return resume.done_pairs(out, failures_path(out))
 
 
 def failures_path(out: Path) -> Path:
