@@ -103,12 +103,17 @@ def _faust_rate(settings: ProcessorSettings, expected: int, deltas: int,
             time.sleep(0.5)
         raise RuntimeError(f"the worker did not finish {expected} events in {timeout_s} s")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 30 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _ceiling_rate(settings: ProcessorSettings, topic: str, expected: int, mode: str,
@@ -129,12 +134,7 @@ def _ceiling_rate(settings: ProcessorSettings, topic: str, expected: int, mode: 
             time.sleep(0.5)
         raise RuntimeError(f"the ceiling agent did not read {expected} events in {timeout_s} s")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 def _read_latency(settings: ProcessorSettings, reads: int) -> list[dict[str, Any]]:
