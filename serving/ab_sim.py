@@ -184,10 +184,12 @@ def run_against_server(
 
     with httpx.Client(base_url=url.rstrip("/"), timeout=60, headers=headers) as http:
         before = _feedback_written(http) if token else None
-        # A fresh prefix per run: request ids stay unique when a world is replayed again.
-        stats = drive(http, searches, grades, to_kafka, seed=seed,
-                      request_prefix=f"sim-{uuid.uuid4().hex[:8]}-")
-        producer.close()
+        try:
+            # A fresh prefix per run: request ids stay unique when a world is replayed again.
+            stats = drive(http, searches, grades, to_kafka, seed=seed,
+                          request_prefix=f"sim-{uuid.uuid4().hex[:8]}-")
+        finally:
+            producer.close()  # flushes: the feedback sent so far is delivered either way
         if before is not None:
             deadline = time.monotonic() + wait_s
             while (_feedback_written(http) or 0) < before + stats.feedback:

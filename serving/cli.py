@@ -76,8 +76,11 @@ def _report_from_server(args: argparse.Namespace, token: str) -> Any:
     except httpx.HTTPError as exc:
         raise ServingError(f"cannot reach the server at {args.server}: {exc}") from exc
     if resp.status_code != 200:
-        raise ServingError(f"the server answered {resp.status_code}: "
-                           f"{resp.json().get('detail', resp.text) if resp.content else ''}")
+        try:
+            detail = resp.json().get("detail", resp.text)
+        except ValueError:  # not JSON (a proxy's error page, say): show the text
+            detail = resp.text[:500]
+        raise ServingError(f"the server answered {resp.status_code}: {detail}")
     return ABReport.from_json(resp.json())
 
 

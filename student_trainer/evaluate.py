@@ -83,6 +83,12 @@ def split_pairs(truth: Mapping[Pair, str], queries: Sequence[str]) -> list[Pair]
     return sorted(p for p in truth if p[0] in wanted)
 
 
+def long_tail_index(pairs: Sequence[Pair], long_tail: Sequence[str]) -> list[int]:
+    """Positions of the pairs whose (normalised) query is a long-tail query."""
+    tail = {normalize_query(q) for q in long_tail}
+    return [i for i, p in enumerate(pairs) if p[0] in tail]
+
+
 def evaluate_pairs(pairs: Sequence[Pair], probs: np.ndarray, truth: Mapping[Pair, str],
                    score_weights: Mapping[str, float],
                    long_tail: Sequence[str] = ()) -> dict[str, float]:
@@ -90,8 +96,7 @@ def evaluate_pairs(pairs: Sequence[Pair], probs: np.ndarray, truth: Mapping[Pair
     grades = [truth[p] for p in pairs]
     queries = [p[0] for p in pairs]
     out = grade_metrics(queries, probs, grades, score_weights)
-    tail = {normalize_query(q) for q in long_tail}
-    idx = [i for i, p in enumerate(pairs) if p[0] in tail]
+    idx = long_tail_index(pairs, long_tail)
     lt = grade_metrics([queries[i] for i in idx], probs[idx] if idx else probs[:0],
                        [grades[i] for i in idx], score_weights)
     out.update({f"lt_{k}": v for k, v in lt.items()})

@@ -66,13 +66,12 @@ def tfidf_metrics(data_dir: Path, ds: Dataset) -> dict[str, float]:
     their long-tail `lt_` twins)."""
     from streams.simulator.baseline import tfidf_scores
     from student_trainer.data import load_catalog
-    from student_trainer.evaluate import binary_auc, ndcg_at_k
+    from student_trainer.evaluate import binary_auc, long_tail_index, ndcg_at_k
 
     scores = tfidf_scores(ds.eval_pairs, load_catalog(Path(data_dir) / "catalog.jsonl")).tolist()
     grades = [ds.truth[p] for p in ds.eval_pairs]
     queries = [q for q, _ in ds.eval_pairs]
-    tail = set(ds.long_tail)
-    idx = [i for i, q in enumerate(queries) if q in tail]
+    idx = long_tail_index(ds.eval_pairs, ds.long_tail)  # the students' long tail, same rule
     out = {"auc": binary_auc(scores, grades), "ndcg_lin@10": ndcg_at_k(queries, scores, grades)}
     if idx:
         out["lt_auc"] = binary_auc([scores[i] for i in idx], [grades[i] for i in idx])
