@@ -22,7 +22,7 @@ from feature_store.definitions import (
     view_columns,
 )
 from feature_store.errors import FeatureStoreError
-from streams.schemas import CatalogItem, normalize_query
+from relstream.core.schemas import CatalogItem, normalize_query
 
 
 def item_content_row(item: CatalogItem, ts: datetime) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from pydantic import Field
 
 from feature_store.errors import FeatureStoreError
-from relstream.settings import CommonSettings, redact_url
+from relstream.core.settings import CommonSettings, redact_url
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The Feast objects of relstream: entities, push sources, feature views, feature services.
 
-Entities: `query` (the normalised query text, `streams.schemas.normalize_query`) and
+Entities: `query` (the normalised query text, `relstream.core.schemas.normalize_query`) and
 `item` (join key `item_id`). The stream processor pushes every row; each push source has
 a parquet file under the repo as its batch source, which is where offline rows land and
 where point-in-time training retrieval reads them. Statistic names repeat across views

@@ -28,7 +28,7 @@ from feature_store.definitions import (
     view_columns,
 )
 from feature_store.errors import FeatureStoreError
-from streams.schemas import normalize_query
+from relstream.core.schemas import normalize_query
 
 SERVICE_VIEWS: dict[str, tuple[str, ...]] = {
     "cross_encoder": (ITEM_CONTENT, QUERY_STATS, ITEM_STATS, PAIR_STATS),

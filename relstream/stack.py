@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from relstream.errors import StackError
-from relstream.settings import CommonSettings
+from relstream.core.errors import StackError
+from relstream.core.settings import CommonSettings
 
 if TYPE_CHECKING:
     from teacher_worker.settings import TeacherSettings
@@ -199,7 +199,7 @@ class LocalStack:
             "transaction.state.log.replication.factor": "1",
             "transaction.state.log.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
-            # Our topics are created explicitly with their configs (streams.topics); auto
+            # Our topics are created explicitly with their configs (relstream.core.topics); auto
             # creation stays on for ad-hoc topics of tools and tests.
             "auto.create.topics.enable": "true",
             "message.max.bytes": "2097152",
@@ -391,7 +391,7 @@ class LocalStack:
     # --- the whole stack ---------------------------------------------------------------------
 
     def up(self, *, teacher: bool = True) -> list[ServiceStatus]:
-        from streams.topics import ensure_topics
+        from relstream.core.topics import ensure_topics
 
         statuses = [self.start_kafka()]
         ensure_topics(self.settings.kafka_client_config(), self.settings.topic_prefix)

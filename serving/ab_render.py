@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from relstream.bench import markdown_table
+from relstream.core.reporting import markdown_table
 from serving.ab_report import ABReport
 
 

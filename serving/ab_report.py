@@ -17,10 +17,10 @@ from typing import Any
 
 from scipy import stats
 
-from relstream.clickhouse import LockedClient
+from relstream.core.clickhouse import LockedClient
+from relstream.core.schemas import normalize_query
 from serving.ab_sql import GAINS, report_sql
 from serving.errors import ServingError
-from streams.schemas import normalize_query
 
 METRICS = ("clicks_per_search", "purchases_per_search", "ndcg@10", "latency_ms")
 _COLUMN = {"clicks_per_search": "clicks", "purchases_per_search": "purchases",

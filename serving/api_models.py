@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streams.schemas import MODEL_NAME_PATTERN, CatalogItem, CotSteps, TeacherInfo
+from relstream.core.schemas import MODEL_NAME_PATTERN, CatalogItem, CotSteps, TeacherInfo
 
 ARM_VERSION_PATTERN = r"^(latest|[0-9]{1,18})$"
 """What an arm may serve: `latest` or one published (decimal) version."""

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from relstream.clickhouse import LockedClient, get_client
+from relstream.core.clickhouse import LockedClient, get_client
 from serving.ab_router import ABRouter, config_keys, load_config, single_arm
 from serving.api_models import ABConfig, ExplainResponse, ScoreRequest, ScoreResponse
 from serving.item_lookup import FeastItemLookup, ItemLookup, MemoryItemLookup

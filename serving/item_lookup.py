@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from relstream.settings import CommonSettings
+from relstream.core.errors import SchemaError
+from relstream.core.item_text import item_text
+from relstream.core.schemas import CatalogItem, decode_catalog_line
+from relstream.core.settings import CommonSettings
 from serving.errors import ServingError
-from streams.errors import SchemaError
-from streams.item_text import item_text
-from streams.schemas import CatalogItem, decode_catalog_line
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
+from relstream.core.cot import render_cot
+from relstream.core.schemas import TeacherLabel, decode_event, pair_key
 from serving.api_models import ExplainResponse
-from streams.cot import render_cot
-from streams.schemas import TeacherLabel, decode_event, pair_key
 
 _LABEL_OVERHEAD = 1000
 """Bytes a stored label costs besides its JSON text: the pydantic objects and the key."""

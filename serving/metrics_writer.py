@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from relstream.clickhouse import LockedClient
-from streams.schemas import FeedbackEvent
+from relstream.core.clickhouse import LockedClient
+from relstream.core.schemas import FeedbackEvent
 
 log = logging.getLogger(__name__)
 

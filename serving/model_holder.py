@@ -18,17 +18,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serving.errors import ServingError
-from serving.low_priority import run_niced
-from serving.manifest import (
+from relstream.core.manifest import (
     ModelLoadError,
     ModelManifest,
     manifest_sha256,
     read_manifest,
     verify_files,
 )
+from relstream.core.registry import RegistryError, check_version, latest_version, version_dir
+from serving.errors import ServingError
+from serving.low_priority import run_niced
 from serving.onnx_scorer import Scorer, load_scorer
-from student_trainer.registry import RegistryError, check_version, latest_version, version_dir
 
 log = logging.getLogger(__name__)
 

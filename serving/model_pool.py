@@ -12,11 +12,11 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from relstream.core.manifest import ModelManifest
+from relstream.core.registry import RegistryError, check_name, check_version
 from serving.errors import ServingError
-from serving.manifest import ModelManifest
 from serving.model_holder import LATEST, ModelHolder
 from serving.onnx_scorer import Scorer
-from student_trainer.registry import RegistryError, check_name, check_version
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from serving.manifest import ModelLoadError, ModelManifest
+from relstream.core.manifest import ModelLoadError, ModelManifest
 
 GRADE_ORDER = ("E", "S", "C", "I")
 TOKENIZER_FILE = "tokenizer/tokenizer.json"

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from serving.manifest import ModelManifest
+from relstream.core.manifest import ModelManifest
 
 GATE_KEY = "int8_gate"
 DEFAULT_MAX_AUC_DROP = 0.005

@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from serving.manifest import ModelManifest
+from relstream.core.manifest import ModelManifest
 from serving.onnx_scorer import Scorer
 
 ENTRY_OVERHEAD_BYTES = 160

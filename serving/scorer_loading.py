@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from serving.manifest import ModelManifest
+from relstream.core.manifest import ModelManifest
 from serving.onnx_scorer import Scorer, load_scorer
 from serving.precision import DEFAULT_MAX_AUC_DROP, choose_graphs
 from serving.score_cache import CachedScorer

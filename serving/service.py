@@ -13,6 +13,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from relstream.core.item_text import item_text
+from relstream.core.schemas import CatalogItem
 from serving.ab_router import ABRouter
 from serving.api_models import ArmConfig, ModelRef, ScoreRequest, ScoreResponse
 from serving.cascade import cascade_scores
@@ -24,8 +26,6 @@ from serving.metrics_writer import MetricsWriter, RequestRow, now
 from serving.model_holder import LoadedModel, ModelHolder, NoModelLoaded
 from serving.model_pool import ModelPool
 from serving.prom import ServingMetrics
-from streams.item_text import item_text
-from streams.schemas import CatalogItem
 
 log = logging.getLogger(__name__)
 

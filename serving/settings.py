@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
 
 
 class ServingSettings(CommonSettings):

@@ -1,6 +1,6 @@
 """Background Kafka consumers of the service: model updates, labels, catalog, feedback.
 
-Each runs `streams.kafka_io.run_consumer` in a daemon thread until the app stops. The
+Each runs `relstream.core.kafka_io.run_consumer` in a daemon thread until the app stops. The
 handlers never raise for one bad event (that would stop the consumer). A broker that is
 down (at start or later) is waited for with backoff, one log line per try, while scoring
 goes on; anything else that stops a consumer is logged with its traceback and retried.
@@ -14,15 +14,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from relstream.settings import CommonSettings
+from relstream.core import topics
+from relstream.core.item_text import item_text
+from relstream.core.schemas import CatalogEvent, FeedbackEvent, ModelUpdate, TeacherLabel
+from relstream.core.settings import CommonSettings
 from serving.item_lookup import ItemLookup, MemoryItemLookup
 from serving.label_store import LabelStore
 from serving.metrics_writer import MetricsWriter
 from serving.model_holder import NoModelLoaded
 from serving.model_pool import ModelPool
-from streams import topics
-from streams.item_text import item_text
-from streams.schemas import CatalogEvent, FeedbackEvent, ModelUpdate, TeacherLabel
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,9 @@ class StreamFollowers:
     def _loop(self, topic: str, group_id: str, handler: Handler) -> None:
         from kafka.errors import KafkaError
 
-        from streams.broker_wait import broker_problem, wait_for_broker
-        from streams.kafka_io import EventProducer, run_consumer
-        from streams.topics import create_missing_topics, topic_specs
+        from relstream.core.broker_wait import broker_problem, wait_for_broker
+        from relstream.core.kafka_io import EventProducer, run_consumer
+        from relstream.core.topics import create_missing_topics, topic_specs
 
         kafka = self._settings.kafka_client_config()
         spec = topic_specs(self._settings.topic_prefix).get(topic)

@@ -17,9 +17,9 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import CoordinatorNotAvailableError
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import topic_name
 from streams.errors import StreamsError
-from streams.topics import topic_name
 
 
 @dataclass(frozen=True)

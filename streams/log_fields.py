@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic_core import from_json
 
-from streams.schemas import (
+from relstream.core.schemas import (
     MAX_MESSAGE_BYTES,
     SearchEvent,
     decode_search_log_line,

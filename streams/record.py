@@ -15,11 +15,12 @@ from pathlib import Path
 
 from kafka import TopicPartition
 
-from relstream.settings import CommonSettings
-from streams.errors import ReplayError, SchemaError
-from streams.kafka_io import make_consumer
-from streams.schemas import CatalogEvent, decode_event, ts_millis
-from streams.topics import CATALOG, SEARCH_LOG, topic_name
+from relstream.core.errors import SchemaError
+from relstream.core.kafka_io import make_consumer
+from relstream.core.schemas import CatalogEvent, decode_event, ts_millis
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import CATALOG, SEARCH_LOG, topic_name
+from streams.errors import ReplayError
 
 RECORDABLE = (SEARCH_LOG, CATALOG)
 

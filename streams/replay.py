@@ -26,11 +26,9 @@ from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
-from relstream.settings import CommonSettings
-from streams.errors import ReplayError, SchemaError
-from streams.kafka_io import EventProducer
-from streams.log_fields import decode_log_fields
-from streams.schemas import (
+from relstream.core.errors import SchemaError
+from relstream.core.kafka_io import EventProducer
+from relstream.core.schemas import (
     CatalogEvent,
     CatalogItem,
     FeedbackEvent,
@@ -39,7 +37,10 @@ from streams.schemas import (
     decode_search_log_line,
     normalize_query,
 )
-from streams.topics import CATALOG, SEARCH_LOG
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import CATALOG, SEARCH_LOG
+from streams.errors import ReplayError
+from streams.log_fields import decode_log_fields
 
 
 @dataclass
@@ -254,7 +255,7 @@ def _send_all(producer: EventProducer, rows: list[Row], progress: bool) -> None:
 
 
 def _now() -> datetime:
-    from streams.schemas import utcnow
+    from relstream.core.schemas import utcnow
 
     return utcnow()
 

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from streams.cot import word_matches
-from streams.schemas import normalize_query
+from relstream.core.cot import word_matches
+from relstream.core.schemas import normalize_query
 from student_trainer.data import Example
 
 Batch = dict[str, Tensor]

@@ -6,12 +6,13 @@ Each dataclass validates itself in `__post_init__` and round-trips through `asdi
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from pydantic import Field
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
 from student_trainer.errors import StudentTrainerError
 
 GRADE_ORDER = ("E", "S", "C", "I")
@@ -27,7 +28,7 @@ IGNORE = -100
 
 RANK_GAINS = (3.0, 2.0, 1.0, 0.0)
 """Gains of E, S, C, I for the within-query ranking term: the linear gains of the
-`ndcg_lin@10` metric (`streams.schemas.LINEAR_GAINS`), so the term orders E > S > C > I."""
+`ndcg_lin@10` metric (`relstream.core.schemas.LINEAR_GAINS`), so the term orders E > S > C > I."""
 DEFAULT_SCORE_WEIGHTS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
 """score = Σ w_g·p_g: dominated by P(E) (the binary metric), with S > C > I breaking
 ties among the not-exact items so that rankings follow the graded gains too."""
@@ -244,3 +245,27 @@ class TrainerSettings(CommonSettings):
 
     def registry_root(self) -> str:
         return self.registry_dir or str(self.state_dir / "registry")
+
+
+# argparse -> config: the `train` commands and the benchmarks build configs the same way.
+def student_config_from(args: argparse.Namespace) -> StudentConfig:
+    encoder = EncoderConfig(source="tiny" if args.tiny else "minilm", num_layers=args.layers,
+                            max_length=args.max_length, weights_dir=args.weights)
+    return StudentConfig(kind=args.kind, encoder=encoder)
+
+
+def loss_weights_from(args: argparse.Namespace) -> LossWeights:
+    base = LossWeights.preset(args.loss, args.alpha).to_dict()
+    base["temperature"] = args.temperature
+    for name in ("ce", "kd", "dim", "attn", "emb", "rank"):
+        value = getattr(args, f"w_{name}")
+        if value is not None:
+            base[name] = value
+    return LossWeights.from_dict(base)
+
+
+def train_config_from(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       head_lr=args.head_lr, patience=args.patience, eval_every=args.eval_every,
+                       max_steps=args.max_steps, seed=args.seed, threads=args.threads,
+                       device=args.device, query_group=args.query_group)

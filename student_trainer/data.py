@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streams.item_text import item_text
-from streams.schemas import (
+from relstream.core.item_text import item_text
+from relstream.core.schemas import (
     GRADES,
     CatalogItem,
     CotSteps,

@@ -3,7 +3,7 @@
 Ground truth (`labels.jsonl`) is used here only, never in training. Metrics:
 - `auc`: ROC AUC of the relevance score, E vs rest (the contract's binary reading);
 - `ndcg_lin@10`: per query, items ranked by score, *linear* gains 3/2/1/0 for E/S/C/I
-  (`streams.schemas.LINEAR_GAINS`), DCG = Σ gain / log2(rank + 1), divided by the ideal
+  (`relstream.core.schemas.LINEAR_GAINS`), DCG = Σ gain / log2(rank + 1), divided by the ideal
   DCG; mean over queries whose ideal DCG is positive. Named apart from the `ndcg@10` of
   the A/B report and the simulator baseline, which use the ESCI gains 1/0.1/0.01/0;
 - `macro_f1`: F1 of the argmax grade, averaged over the four grades.
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from streams.schemas import LINEAR_GAINS, normalize_query
-from streams.simulator import baseline as sim_baseline
-from streams.simulator.loaders import load_splits as load_world_splits
-from streams.simulator.loaders import read_labels
+from relstream.core import metrics as sim_baseline
+from relstream.core.schemas import LINEAR_GAINS, normalize_query
+from relstream.core.shop_files import load_splits as load_world_splits
+from relstream.core.shop_files import read_labels
 from student_trainer.config import GRADE_ORDER
 
 GAINS = LINEAR_GAINS
@@ -37,7 +37,7 @@ def load_truth(path: Path) -> dict[Pair, str]:
 def load_splits(path: Path) -> dict[str, list[str]]:
     """A data dir's splits, given the dir or its `splits.json` path (which may be absent:
     then they are derived from the search log). One implementation for every package:
-    `streams.simulator.loaders.load_splits`; this is kept for callers that pass the path."""
+    `relstream.core.shop_files.load_splits`; this is kept for callers that pass the path."""
     path = Path(path)
     return load_world_splits(path if path.is_dir() else path.parent)
 

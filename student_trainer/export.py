@@ -20,11 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from relstream.core.registry import MANIFEST, _files_of
 from student_trainer.config import EncoderConfig, StudentConfig
 from student_trainer.data import Example
 from student_trainer.errors import StudentTrainerError
-from student_trainer.registry import MANIFEST, _files_of
-from student_trainer.student_base import Student, build_student
+from student_trainer.factory import build_student
+from student_trainer.onnx_predict import ort_session
+from student_trainer.student_base import Student
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 17
@@ -36,18 +38,6 @@ GRAPH_FILES = {"scorer": "model.onnx", "query_tower": "query_tower.onnx",
 
 class ExportError(StudentTrainerError):
     """The ONNX export failed or its graph does not match torch."""
-
-
-def ort_session(path: Path, threads: int = 1) -> Any:
-    """An onnxruntime CPU session that does not spin (torch shares the cores)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _sample_inputs(role: str, names: tuple[str, ...], batch: int, seq: int, vocab: int,

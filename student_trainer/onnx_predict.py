@@ -14,7 +14,19 @@ import numpy as np
 
 from student_trainer.batching import Batch, cross_encoder_batch, two_tower_batch
 from student_trainer.data import Example
-from student_trainer.export import ort_session
+
+
+def ort_session(path: Path, threads: int = 1) -> Any:
+    """An onnxruntime CPU session that does not spin (torch shares the cores)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
 
 
 class OnnxStudent:

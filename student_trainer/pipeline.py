@@ -2,7 +2,7 @@
 
 A data dir holds the contract files: catalog.jsonl, labels.jsonl (the ground truth, for
 evaluation only) and search_log.jsonl, whose queries give the splits when the dir has no
-splits.json (by query hash, whole queries per split: `streams.simulator.loaders`).
+splits.json (by query hash, whole queries per split: `relstream.core.shop_files`).
 Teacher labels are split by query; the evaluation pairs are the ground-truth pairs of the
 test split, restricted to those the teacher also labelled when it labelled any, so that
 every row of a report (teacher and students) is measured on the same pairs.
@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from streams.item_text import item_text
-from streams.schemas import GRADES, CatalogItem, TeacherLabel, normalize_query
-from streams.simulator import loaders
+from relstream.core import shop_files as loaders
+from relstream.core.item_text import item_text
+from relstream.core.schemas import GRADES, CatalogItem, TeacherLabel, normalize_query
 from student_trainer.config import DIMENSIONS, IGNORE
 from student_trainer.data import (
     DataError,

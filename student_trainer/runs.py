@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from streams.schemas import TeacherLabel
+from relstream.core.schemas import TeacherLabel
 from student_trainer.config import LossWeights, StudentConfig, TrainConfig
 from student_trainer.pipeline import Dataset, evaluate_student, evaluate_teacher, load_dataset
 
@@ -28,7 +28,7 @@ def train_and_evaluate(
     import torch
 
     from student_trainer.encoders import load_tokenizer
-    from student_trainer.student_base import build_student
+    from student_trainer.factory import build_student
     from student_trainer.train_offline import train_offline
 
     ds = dataset or load_dataset(data_dir, labels, max_train=max_train, seed=train_config.seed)
@@ -64,7 +64,7 @@ def tfidf_metrics(data_dir: Path, ds: Dataset) -> dict[str, float]:
     """TF-IDF cosine (query vs item text) on the dataset's evaluation pairs: the baseline
     a learned student has to beat, with the students' metric names (auc, ndcg_lin@10 and
     their long-tail `lt_` twins)."""
-    from streams.simulator.baseline import tfidf_scores
+    from relstream.core.metrics import tfidf_scores
     from student_trainer.data import load_catalog
     from student_trainer.evaluate import binary_auc, long_tail_index, ndcg_at_k
 
@@ -83,7 +83,7 @@ def tfidf_metrics(data_dir: Path, ds: Dataset) -> dict[str, float]:
 def evaluate_checkpoint(checkpoint: Path, data_dir: Path, labels: Path | None,
                         split: str = "test") -> dict[str, Any]:
     from student_trainer.encoders import load_tokenizer
-    from student_trainer.student_base import load_checkpoint
+    from student_trainer.factory import load_checkpoint
 
     student, _ = load_checkpoint(str(checkpoint))
     ds = load_dataset(data_dir, labels if labels else [], split=split)
@@ -97,7 +97,7 @@ def evaluate_published(registry: Path, name: str, version: str | None, data_dir:
                        labels: Path | None, split: str = "test") -> dict[str, Any]:
     """Score a published version exactly as serving would (its ONNX graphs through
     onnxruntime, its manifest's score weights) on a data dir's split, beside TF-IDF."""
-    from student_trainer import registry as reg
+    from relstream.core import registry as reg
     from student_trainer.encoders import load_tokenizer
     from student_trainer.evaluate import evaluate_pairs
     from student_trainer.onnx_predict import OnnxStudent
@@ -120,13 +120,13 @@ def export_checkpoint(
     labels: Path | None = None, registry: Path | None = None, name: str | None = None,
 ) -> dict[str, Any]:
     """Export a checkpoint (parity-checked), measure it and its INT8 twin, maybe publish."""
-    from student_trainer import registry as reg
+    from relstream.core import registry as reg
+    from relstream.core.registry import MANIFEST
     from student_trainer.encoders import load_tokenizer
     from student_trainer.evaluate import evaluate_pairs
     from student_trainer.export import export_student
+    from student_trainer.factory import load_checkpoint
     from student_trainer.onnx_predict import OnnxStudent
-    from student_trainer.registry import MANIFEST
-    from student_trainer.student_base import load_checkpoint
 
     student, ckpt = load_checkpoint(str(checkpoint))
     tokenizer = load_tokenizer()

@@ -130,22 +130,6 @@ class Student(nn.Module):
                 **extra}
 
 
-def build_student(config: StudentConfig, *, pretrained: bool = True,
-                  tokenizer: Any = None) -> Student:
-    """The student `config.kind` describes, with MiniLM weights or a tiny random encoder."""
-    from student_trainer.encoders import build_encoder, load_tokenizer
-
-    tokenizer = tokenizer or load_tokenizer(config.encoder.weights_dir or None)
-    encoder = build_encoder(config.encoder, len(tokenizer), pretrained=pretrained)
-    if config.kind == "cross_encoder":
-        from student_trainer.cross_encoder import CrossEncoder
-
-        return CrossEncoder(config, encoder)
-    from student_trainer.two_tower import TwoTower
-
-    return TwoTower(config, encoder)
-
-
 def read_student_file(path: str | Path) -> dict[str, Any]:
     """The dict inside a student checkpoint file, read without running any pickled code.
 
@@ -160,18 +144,3 @@ def read_student_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
     return ckpt
-
-
-def load_checkpoint(path: str) -> tuple[Student, dict[str, Any]]:
-    """Rebuild a student from a checkpoint file; returns it (eval mode) and the checkpoint."""
-    ckpt = read_student_file(path)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
-    config = StudentConfig.from_dict(ckpt["student_config"])
-    student = build_student(config, pretrained=False)
-    try:
-        student.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit the embedded config: {exc}") from exc
-    student.eval()
-    return student, ckpt

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import time
 
-from relstream.settings import CommonSettings
-from streams.schemas import TeacherLabel, decode_event
-from streams.topics import TEACHER_LABELS
+from relstream.core.schemas import TeacherLabel, decode_event
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import TEACHER_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def read_label_topic(settings: CommonSettings | None = None, idle_s: float = 5.0,
                      max_labels: int = 0) -> list[TeacherLabel]:
     """All teacher labels on the topic now (or the first `max_labels`)."""
-    from streams.kafka_io import make_consumer
+    from relstream.core.kafka_io import make_consumer
 
     settings = settings or CommonSettings()
     consumer = make_consumer(settings, [TEACHER_LABELS], group_id=None)

@@ -10,7 +10,7 @@ than `k` parsed samples ended in the human grade) and the grade of every sample.
 
 Input: a shop's contract files — `catalog.jsonl` and `labels.jsonl` (`query, item_id,
 grade`) are enough. Splits come from `splits.json` when present, else from the query hash
-of `streams.simulator.loaders` (the rule `teacher eval` and `train` use), so the test
+of `relstream.core.shop_files` (the rule `teacher eval` and `train` use), so the test
 split's queries are never annotated for training. Both files are appended and fsynced per
 batch, and a rerun skips the pairs already in either, so a killed run resumes where it
 stopped. For simulated worlds the simulator's ideal CoTs (`cot_annotations.jsonl`) are
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.cot import CotParseError, parse_cot, render_cot
-from streams.schemas import CotSteps, Grade, pair_key
+from relstream.core.cot import CotParseError, parse_cot, render_cot
+from relstream.core.schemas import CotSteps, Grade, pair_key
 from teacher_worker.annotator_client import (
     AnnotatorApi,
     AnnotatorClient,
@@ -103,7 +103,7 @@ def shop_splits(world: Path, queries: set[str]) -> dict[str, list[str]]:
     the labelled queries alone go through the same `split_of_query`, so each query lands
     in the split every other command puts it in.
     """
-    from streams.simulator.loaders import find, load_splits, make_query_splits
+    from relstream.core.shop_files import find, load_splits, make_query_splits
 
     if find(world, "splits.json") is not None:
         return load_splits(world)
@@ -119,7 +119,7 @@ def annotate_pairs(settings: Any, world: Path, out: Path, *, n: int = 5, k: int 
     (`url`/`model`, default the `teacher_openai_*` settings); resumable. Returns counts."""
     from tqdm import tqdm
 
-    from streams.simulator.loaders import load_catalog, load_labels, world_file
+    from relstream.core.shop_files import load_catalog, load_labels, world_file
     from teacher_worker.evaluate import sample_pairs
 
     if not 1 <= k <= n:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from streams.schemas import CatalogItem, Grade
+from relstream.core.schemas import CatalogItem, Grade
 from teacher_worker.errors import TeacherUnavailableError, TeacherWorkerError
 from teacher_worker.prompt import SYSTEM, user_message
 

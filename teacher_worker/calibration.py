@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from streams.schemas import GRADES, Grade
+from relstream.core.schemas import GRADES, Grade
 from teacher_worker.errors import TeacherWorkerError
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ grade, fitted on the world's training split.
 
 A world is a simulated one or a shop's contract files (catalog.jsonl, labels.jsonl and
 search_log.jsonl, whose queries give the splits when there is no splits.json; see
-`streams.simulator.loaders`); `EvalSet` reads and checks it before any model loads.
+`relstream.core.shop_files`); `EvalSet` reads and checks it before any model loads.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.schemas import GRADES, CatalogItem, Grade
+from relstream.core.schemas import GRADES, CatalogItem, Grade
 from teacher_worker.errors import TeacherWorkerError
 
 
@@ -83,7 +83,7 @@ def tfidf_grade_probs(
     """TF-IDF cosine → grade distribution via a logistic regression fitted on train pairs."""
     from sklearn.linear_model import LogisticRegression
 
-    from streams.simulator.baseline import tfidf_scores
+    from relstream.core.metrics import tfidf_scores
 
     train = sample_pairs(labels, train_queries, 20_000, seed)
     x_train = tfidf_scores(train, catalog).reshape(-1, 1)
@@ -120,7 +120,7 @@ class EvalSet:
 
     def __init__(self, world: Path, split: str = "test", limit: int | None = None,
                  seed: int = 0) -> None:
-        from streams.simulator.loaders import check_world, load_catalog, load_labels, load_splits
+        from relstream.core.shop_files import check_world, load_catalog, load_labels, load_splits
 
         check_world(world)
         self.world = Path(world)
@@ -150,7 +150,7 @@ def teacher_probs(
 
     from tqdm import tqdm
 
-    from streams.cot import CotParseError, parse_cot
+    from relstream.core.cot import CotParseError, parse_cot
 
     probs: list[dict[str, float]] = []
     parsed = marker = 0

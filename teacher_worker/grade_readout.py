@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from streams.schemas import GRADES, Grade
+from relstream.core.schemas import GRADES, Grade
 from teacher_worker.errors import TeacherWorkerError
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.schemas import CatalogItem
+from relstream.core.schemas import CatalogItem
 from teacher_worker.errors import TeacherWorkerError
 
 
@@ -54,7 +54,7 @@ def cached_judgements(
     Stats: `labelled` (pairs sent to the teacher in this run), `seconds`, `labels_per_s`,
     `parse_rate` and `marker_rate` over all `pairs`.
     """
-    from streams.cot import CotParseError, parse_cot
+    from relstream.core.cot import CotParseError, parse_cot
 
     path.parent.mkdir(parents=True, exist_ok=True)
     cache = read_cache(path)

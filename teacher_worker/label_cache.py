@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from streams.schemas import TeacherLabel
+from relstream.core.schemas import TeacherLabel
 from teacher_worker.errors import TeacherWorkerError
 
 _SCHEMA = """

@@ -8,7 +8,7 @@ worker, and appends `TeacherLabel` JSON lines (the teacher-labels topic's format
 Only the query and the item reach the teacher: a world's `labels.jsonl` is read for the
 list of pairs, never for their grades; a world without one (contract files of a shop with
 no ground truth) gives the pairs its `search_log.jsonl` showed. Splits come from the
-world's `splits.json`, or are derived by query hash (`streams.simulator.loaders`). The
+world's `splits.json`, or are derived by query hash (`relstream.core.shop_files`). The
 world is read, and checked, before the backend loads, so a missing file costs no model
 start. The output is appended and flushed per batch, and pairs already in it are
 skipped, so a killed run resumes where it stopped (a torn last line from a kill is
@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from streams.schemas import CatalogItem, LabelRequest, TeacherLabel, pair_key, utcnow
+from relstream.core.schemas import CatalogItem, LabelRequest, TeacherLabel, pair_key, utcnow
 from teacher_worker import resume
 from teacher_worker.backends.protocol import LabelFailure, TeacherBackend
 from teacher_worker.errors import TeacherWorkerError
@@ -62,7 +62,7 @@ def failures_path(out: Path) -> Path:
 
 def world_pairs(world: Path, limits: dict[str, int], seed: int) -> list[tuple[str, str, str]]:
     """(split, query, item_id) for a seeded sample of each split's pairs."""
-    from streams.simulator.loaders import check_world, load_pairs, load_splits
+    from relstream.core.shop_files import check_world, load_pairs, load_splits
     from teacher_worker.evaluate import sample_pairs
 
     check_world(world, ground_truth=False)
@@ -90,7 +90,7 @@ def world_job(world: Path, limits: dict[str, int], seed: int = 0
               ) -> tuple[dict[str, CatalogItem], list[tuple[str, str, str]]]:
     """The catalog and the sampled (split, query, item_id) pairs of `world`: everything a
     labelling run reads from the world, read before any model loads."""
-    from streams.simulator.loaders import load_catalog
+    from relstream.core.shop_files import load_catalog
 
     pairs = world_pairs(world, limits, seed)
     catalog = load_catalog(world)

@@ -14,7 +14,7 @@ from dataclasses import astuple, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from streams.schemas import utcnow
+from relstream.core.schemas import utcnow
 from teacher_worker.errors import TeacherWorkerError
 
 log = logging.getLogger(__name__)

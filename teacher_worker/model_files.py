@@ -232,7 +232,7 @@ Every next token is decided by the two before it (no line repeats another), whic
 
 def _varied_pairs(rng: random.Random, n: int) -> list[tuple[Any, str]]:
     """Prompts of varied length and shape, so the learned answer ignores the prompt."""
-    from streams.schemas import CatalogItem
+    from relstream.core.schemas import CatalogItem
 
     words = ["red", "shoe", "case", "lamp", "acme", "10", "usb", "steel", "kids", "pro",
              "black", "running", "iphone", "bottle", "1 l", "wireless", "men", "cotton"]

@@ -1,8 +1,8 @@
-"""The teacher's prompt: query and item text in, the four-step CoT (`streams.cot`) out.
+"""The teacher's prompt: query and item text in, the four-step CoT (`relstream.core.cot`) out.
 
 The prompt holds only the query and `item_text(item)`, never a label. It is kept short
 because every prompt token is prefilled for every pair. The model answers in the format
-of `streams.cot` and stops at `Grade:`; the grade comes from the next-token logits there.
+of `relstream.core.cot` and stops at `Grade:`; the grade comes from the next-token logits there.
 Training (SFT) uses the very same prompt with the rendered CoT as the answer.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.cot import GRADE_MARKER
-from streams.item_text import item_text
-from streams.schemas import CatalogItem
+from relstream.core.cot import GRADE_MARKER
+from relstream.core.item_text import item_text
+from relstream.core.schemas import CatalogItem
 
 SYSTEM = (
     "You judge e-commerce search relevance. Answer in exactly four lines:\n"

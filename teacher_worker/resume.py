@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from streams.schemas import pair_key
+from relstream.core.schemas import pair_key
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
 from teacher_worker.model_files import teacher_dir
 
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.cot import CotParseError, parse_cot
-from streams.schemas import CatalogItem
+from relstream.core.cot import CotParseError, parse_cot
+from relstream.core.schemas import CatalogItem
 from teacher_worker.errors import TeacherWorkerError
 from teacher_worker.prompt import build_prompt
 

@@ -27,9 +27,9 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from streams.kafka_io import Consumed, ConsumerStats, EventProducer, run_consumer
-from streams.schemas import CatalogItem, LabelRequest, TeacherLabel
-from streams.topics import LABEL_REQUESTS, TEACHER_LABELS
+from relstream.core.kafka_io import Consumed, ConsumerStats, EventProducer, run_consumer
+from relstream.core.schemas import CatalogItem, LabelRequest, TeacherLabel
+from relstream.core.topics import LABEL_REQUESTS, TEACHER_LABELS
 from teacher_worker.backends.protocol import LabelFailure, TeacherBackend
 from teacher_worker.errors import TeacherUnavailableError, TeacherWorkerError
 from teacher_worker.label_cache import LabelCache
@@ -135,8 +135,8 @@ def run_worker(
     stop: threading.Event | None = None, idle_exit_s: float | None = None,
 ) -> ConsumerStats:
     """Consume label requests until stopped (SIGTERM/SIGINT or `stop`), labelling them."""
-    from relstream.clickhouse import get_client
-    from streams.broker_wait import wait_for_broker
+    from relstream.core.broker_wait import wait_for_broker
+    from relstream.core.clickhouse import get_client
 
     stop = stop or threading.Event()
     previous: dict[signal.Signals, Any] = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from relstream.settings import CommonSettings, default_cache_dir
+from relstream.core.settings import CommonSettings, default_cache_dir
 from relstream.stack import LocalStack, free_port
 
 EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "contract_examples"
@@ -68,7 +68,7 @@ def stack_settings(
     kafka_broker: CommonSettings, chdb_url: str, tmp_path: Path
 ) -> CommonSettings:
     """Settings for one test: the session broker, fresh topics, fresh state dir."""
-    from streams.topics import ensure_topics
+    from relstream.core.topics import ensure_topics
 
     settings = kafka_broker.model_copy(update={
         "topic_prefix": f"t{uuid.uuid4().hex[:10]}-",

@@ -19,15 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from streams.processor.aggregates import CtrPrior
-from streams.processor.clock import StreamClock, key_partition
-from streams.processor.gap_guard import GapGuard, faust_committed
-from streams.processor.metrics import MetricsWriter
-from streams.processor.policy import LabelRequestPolicy, PolicyParams
-from streams.processor.progress import Progress, install_repeat_filter, progress_log
-from streams.processor.settings import ProcessorSettings
-from streams.processor.state import Outputs, StreamState, Tables
-from streams.topics import (
+from relstream.core.topics import (
     CATALOG,
     DEAD_LETTER,
     LABEL_REQUESTS,
@@ -37,6 +29,14 @@ from streams.topics import (
     create_missing_topics,
     topic_name,
 )
+from streams.processor.aggregates import CtrPrior
+from streams.processor.clock import StreamClock, key_partition
+from streams.processor.gap_guard import GapGuard, faust_committed
+from streams.processor.metrics import MetricsWriter
+from streams.processor.policy import LabelRequestPolicy, PolicyParams
+from streams.processor.progress import Progress, install_repeat_filter, progress_log
+from streams.processor.settings import ProcessorSettings
+from streams.processor.state import Outputs, StreamState, Tables
 
 log = logging.getLogger(__name__)
 
@@ -428,8 +428,8 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "WARNING") -> None:
     """
     import faust
 
-    from streams.broker_wait import wait_for_broker
-    from streams.topics import ensure_topics
+    from relstream.core.broker_wait import wait_for_broker
+    from relstream.core.topics import ensure_topics
 
     wait_for_broker(settings.kafka_client_config(), "stream processor")
     ensure_topics(settings.kafka_client_config(), settings.topic_prefix)

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from streams.topics import PARTITIONS
+from relstream.core.topics import PARTITIONS
 
 HOUR_MS = 3_600_000
 ClockMode = Literal["wall", "event"]

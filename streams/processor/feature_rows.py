@@ -15,10 +15,10 @@ from typing import Any
 
 from feature_store.client import item_content_row
 from feature_store.definitions import ITEM_CONTENT, ITEM_STATS, PAIR_STATS, QUERY_STATS
+from relstream.core.schemas import CatalogItem
 from streams.processor import aggregates as agg
 from streams.processor.clock import StreamClock
 from streams.processor.expiry import HourIndex
-from streams.schemas import CatalogItem
 
 Rows = dict[str, list[dict[str, Any]]]
 

@@ -12,7 +12,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class MetricsWriter:
 
     def _connect(self) -> Any:
         if self._client is None:
-            from relstream.clickhouse import get_client
+            from relstream.core.clickhouse import get_client
 
             client = get_client(self.settings)
             for ddl in DDL:

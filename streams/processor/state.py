@@ -26,14 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.errors import SchemaError
-from streams.processor import aggregates as agg
-from streams.processor.clock import StreamClock, key_partition
-from streams.processor.expiry import HourIndex, Retention
-from streams.processor.feature_rows import FeatureRows
-from streams.processor.metrics import MetricsWriter
-from streams.processor.policy import Candidate, LabelRequestPolicy
-from streams.schemas import (
+from relstream.core.errors import SchemaError
+from relstream.core.schemas import (
     CatalogEvent,
     CatalogItem,
     DeadLetter,
@@ -45,6 +39,12 @@ from streams.schemas import (
     pair_key,
     ts_millis,
 )
+from streams.processor import aggregates as agg
+from streams.processor.clock import StreamClock, key_partition
+from streams.processor.expiry import HourIndex, Retention
+from streams.processor.feature_rows import FeatureRows
+from streams.processor.metrics import MetricsWriter
+from streams.processor.policy import Candidate, LabelRequestPolicy
 
 log = logging.getLogger(__name__)
 

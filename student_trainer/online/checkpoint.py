@@ -16,8 +16,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from relstream.core.registry import fsync_path
 from student_trainer.errors import StudentTrainerError
-from student_trainer.registry import fsync_path
 
 FORMAT = "relstream-online-v1"
 TMP_SUFFIX = ".tmp-"

@@ -22,17 +22,17 @@ from typing import Any
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from streams.errors import SchemaError
-from streams.kafka_io import EventProducer, make_consumer
-from streams.schemas import (
+from relstream.core import registry
+from relstream.core.errors import SchemaError
+from relstream.core.kafka_io import EventProducer, make_consumer
+from relstream.core.schemas import (
     CatalogEvent,
     CatalogItem,
     TeacherLabel,
     decode_event,
     normalize_query,
 )
-from streams.topics import CATALOG, TEACHER_LABELS, topic_name
-from student_trainer import registry
+from relstream.core.topics import CATALOG, TEACHER_LABELS, topic_name
 from student_trainer.online.checkpoint import load_checkpoint, save_checkpoint
 from student_trainer.online.prequential import GroundTruth
 from student_trainer.online.progress import ProgressReporter
@@ -73,7 +73,7 @@ def ground_truth(world: Path) -> GroundTruth:
     """The prequential evaluator's ground truth: a simulated world's labels and scenario
     (new-brand queries, change time), or a shop's contract files (labels.jsonl only, no
     scenario.json: grades without the new-brand split). Never used for training."""
-    from streams.simulator.loaders import find, load_labels, world_file
+    from relstream.core.shop_files import find, load_labels, world_file
 
     world_file(world, "labels.jsonl", "the ground truth the prequential points are scored on")
     if find(world, "scenario.json") is not None:
@@ -111,7 +111,7 @@ def run_online(settings: OnlineSettings, *, stop: threading.Event | None = None,
     producer = EventProducer(settings, client_id=f"{SOURCE}-{name}")
     metrics = None
     try:
-        from relstream.clickhouse import get_client
+        from relstream.core.clickhouse import get_client
 
         metrics = OnlineMetrics(get_client(settings), settings.online_prequential_table,
                                 settings.online_gate_table, name)

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from streams.schemas import normalize_query
+from relstream.core.schemas import normalize_query
 from student_trainer.config import GRADE_ORDER
 from student_trainer.evaluate import binary_auc
 
@@ -53,7 +53,7 @@ class GroundTruth:
 
     @classmethod
     def from_world(cls, world_dir: Path) -> GroundTruth:
-        from streams.simulator.loaders import load_labels, load_scenario
+        from relstream.core.shop_files import load_labels, load_scenario
 
         grades = {(normalize_query(q), i): g for (q, i), g in load_labels(world_dir).items()}
         scenario = load_scenario(world_dir)

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.kafka_io import EventProducer
-from streams.schemas import ModelUpdate, utcnow
-from streams.topics import MODEL_UPDATES
-from student_trainer import registry
+from relstream.core import registry
+from relstream.core.kafka_io import EventProducer
+from relstream.core.schemas import ModelUpdate, utcnow
+from relstream.core.topics import MODEL_UPDATES
 from student_trainer.data import Example
 from student_trainer.export import ExportError, export_student
 from student_trainer.int8_gate import teacher_grades
@@ -111,7 +111,8 @@ def announce(root: Path, name: str, version: str, producer: EventProducer | None
 def load_published_student(root: Path, name: str, version: str) -> Student:
     """The torch student of a published version, verified against its manifest first."""
     from student_trainer.config import StudentConfig
-    from student_trainer.student_base import CheckpointError, build_student, read_student_file
+    from student_trainer.factory import build_student
+    from student_trainer.student_base import CheckpointError, read_student_file
 
     vdir = registry.version_dir(root, name, version)
     registry.verify(vdir)

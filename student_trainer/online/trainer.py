@@ -22,13 +22,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from streams.kafka_io import EventProducer
-from streams.schemas import CatalogItem, TeacherLabel
-from student_trainer import registry
+from relstream.core import registry
+from relstream.core.kafka_io import EventProducer
+from relstream.core.schemas import CatalogItem, TeacherLabel
 from student_trainer.config import GRADE_ORDER, EncoderConfig, LossWeights, StudentConfig
 from student_trainer.data import Example, example_from_label
 from student_trainer.evaluate import binary_auc
 from student_trainer.export import tiny_config
+from student_trainer.factory import build_student
 from student_trainer.online import publisher
 from student_trainer.online.gate import Cadence, GateConfig, GateDecision, decide
 from student_trainer.online.metrics import OnlineMetrics
@@ -42,7 +43,7 @@ from student_trainer.online.progress import NextGate
 from student_trainer.online.recent_ids import RecentIds
 from student_trainer.online.replay_buffer import ReplayBuffer
 from student_trainer.online.settings import OnlineSettings
-from student_trainer.student_base import Student, build_student
+from student_trainer.student_base import Student
 
 log = logging.getLogger(__name__)
 

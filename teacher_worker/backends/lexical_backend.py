@@ -15,8 +15,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from streams.cot import render_cot, word_matches
-from streams.schemas import CatalogItem, CotSteps, DimensionCheck, Grade, TeacherInfo
+from relstream.core.cot import render_cot, word_matches
+from relstream.core.schemas import CatalogItem, CotSteps, DimensionCheck, Grade, TeacherInfo
 from teacher_worker.backends.protocol import BackendBase, Judgement
 
 if TYPE_CHECKING:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.cot import GRADE_MARKER
-from streams.schemas import CatalogItem, Grade, TeacherInfo
+from relstream.core.cot import GRADE_MARKER
+from relstream.core.schemas import CatalogItem, Grade, TeacherInfo
 from teacher_worker.backends.protocol import BackendBase, Judgement
 from teacher_worker.errors import TeacherUnavailableError, TeacherWorkerError
 from teacher_worker.grade_readout import (

@@ -15,8 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from streams.cot import CotParseError, parse_cot
-from streams.schemas import CatalogItem, Grade, LabelRequest, TeacherInfo, TeacherLabel, utcnow
+from relstream.core.cot import CotParseError, parse_cot
+from relstream.core.schemas import (
+    CatalogItem,
+    Grade,
+    LabelRequest,
+    TeacherInfo,
+    TeacherLabel,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from teacher_worker.calibration import Calibration

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.cot import GRADE_MARKER
-from streams.schemas import CatalogItem, Grade, TeacherInfo
+from relstream.core.cot import GRADE_MARKER
+from relstream.core.schemas import CatalogItem, Grade, TeacherInfo
 from teacher_worker.backends.protocol import BackendBase, Judgement
 from teacher_worker.errors import TeacherWorkerError
 from teacher_worker.grade_readout import grade_token_ids, probs_from_grade_logits

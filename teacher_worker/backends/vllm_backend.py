@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from streams.cot import GRADE_MARKER
-from streams.schemas import CatalogItem, TeacherInfo
+from relstream.core.cot import GRADE_MARKER
+from relstream.core.schemas import CatalogItem, TeacherInfo
 from teacher_worker.backends.protocol import BackendBase, Judgement
 from teacher_worker.errors import TeacherWorkerError
 from teacher_worker.grade_readout import probs_from_logprobs

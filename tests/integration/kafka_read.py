@@ -5,8 +5,8 @@ from __future__ import annotations
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from relstream.settings import CommonSettings
-from streams.topics import topic_name
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import topic_name
 
 
 def read_topic(settings: CommonSettings, logical: str, timeout_s: float = 30.0

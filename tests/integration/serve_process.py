@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
 from relstream.stack import free_port
 from tests.conftest import settings_env
 

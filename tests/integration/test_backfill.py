@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from relstream.settings import CommonSettings
-from streams.schemas import normalize_query
+from relstream.core.schemas import normalize_query
+from relstream.core.settings import CommonSettings
 from tests.integration.test_stream_processor import stats, stop, wait_for
 
 pytestmark = pytest.mark.integration
@@ -60,7 +60,7 @@ def offers(worker_stats: dict[str, Any]) -> int:
 
 
 def label_request_pairs(settings: CommonSettings) -> list[bytes]:
-    from streams.topics import LABEL_REQUESTS
+    from relstream.core.topics import LABEL_REQUESTS
     from tests.integration.kafka_read import read_topic
 
     return [r.key for r in read_topic(settings, LABEL_REQUESTS)]

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from relstream.settings import CommonSettings
+from relstream.core.schemas import format_ts
+from relstream.core.settings import CommonSettings
 from streams.processor.clock import key_partition
-from streams.schemas import format_ts
 from tests.integration.test_stream_processor import (
     EXACT_COUNT_ENV,
     counts_exact,

@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 from kafka import KafkaAdminClient
 
-from relstream.settings import CommonSettings
+from relstream.core import topics
+from relstream.core.kafka_io import EventProducer
+from relstream.core.registry import manifest_sha256
+from relstream.core.schemas import ModelUpdate
+from relstream.core.settings import CommonSettings
 from relstream.stack import LocalStack, free_port
+from relstream.tools.toy_models import publish_toy_model
 from serving.model_pool import ModelPool
 from serving.stream_followers import StreamFollowers, model_update_handler
-from serving.toy_models import publish_toy_model
-from streams import topics
-from streams.kafka_io import EventProducer
-from streams.schemas import ModelUpdate
-from student_trainer.registry import manifest_sha256
 from tests.conftest import settings_env
 from tests.integration.test_stream_processor import start_worker, stop, wait_until
 
@@ -80,7 +80,7 @@ def test_teacher_worker_waits_for_a_late_broker(tmp_path: Path, vllm_teacher: An
     import subprocess
     import sys
 
-    from streams.schemas import CatalogItem, LabelRequest, TeacherLabel, decode_event
+    from relstream.core.schemas import CatalogItem, LabelRequest, TeacherLabel, decode_event
     from tests.integration.kafka_read import read_topic
 
     settings = CommonSettings(kafka_bootstrap=f"127.0.0.1:{free_port()}",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
 from relstream.stack import LocalStack, free_port
 from tests.conftest import settings_env
 from tests.integration.test_stream_processor import (

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from relstream.settings import CommonSettings
-from streams.schemas import DeadLetter, decode_event
-from streams.topics import DEAD_LETTER, SEARCH_LOG, topic_name
+from relstream.core.schemas import DeadLetter, decode_event
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import DEAD_LETTER, SEARCH_LOG, topic_name
 from tests.integration.kafka_read import read_topic
 from tests.integration.test_stream_processor import (
     EXACT_COUNT_ENV,

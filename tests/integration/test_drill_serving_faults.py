@@ -28,13 +28,13 @@ from typing import Any
 import httpx
 import pytest
 
-from relstream.settings import CommonSettings
-from serving.bench import synthetic_catalog
-from serving.toy_models import publish_toy_model, vocabulary
-from streams.kafka_io import EventProducer
-from streams.schemas import FeedbackEvent, ModelUpdate, utcnow
-from streams.topics import MODEL_UPDATES, SEARCH_LOG
-from student_trainer import registry
+from relstream.core import registry
+from relstream.core.kafka_io import EventProducer
+from relstream.core.schemas import FeedbackEvent, ModelUpdate, utcnow
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import MODEL_UPDATES, SEARCH_LOG
+from relstream.tools.bench.serving import synthetic_catalog
+from relstream.tools.toy_models import publish_toy_model, vocabulary
 from tests.conftest import settings_env
 from tests.integration.serve_process import (
     ready_version,
@@ -152,8 +152,8 @@ def test_poisoned_artifact_is_refused_and_serving_goes_on(
 
 def _hold_chdb(path: Path, seconds: float) -> subprocess.Popen[bytes]:
     """A process that opens the embedded ClickHouse at `path` and keeps it for `seconds`."""
-    script = ("import sys, time\nfrom relstream.clickhouse import get_client\n"
-              "from relstream.settings import CommonSettings\n"
+    script = ("import sys, time\nfrom relstream.core.clickhouse import get_client\n"
+              "from relstream.core.settings import CommonSettings\n"
               "c = get_client(CommonSettings(clickhouse_url=sys.argv[1]))\n"
               "c.command('SELECT 1')\nprint('holding', flush=True)\n"
               "time.sleep(float(sys.argv[2]))\n")
@@ -164,8 +164,9 @@ def _hold_chdb(path: Path, seconds: float) -> subprocess.Popen[bytes]:
 
 
 def _count_rows(settings: CommonSettings) -> dict[str, Any]:
-    script = ("import json\nfrom relstream.clickhouse import get_client\n"
-              "from relstream.settings import CommonSettings\nc = get_client(CommonSettings())\n"
+    script = ("import json\nfrom relstream.core.clickhouse import get_client\n"
+              "from relstream.core.settings import CommonSettings\n"
+              "c = get_client(CommonSettings())\n"
               "print(json.dumps({'requests': c.query('SELECT request_id FROM serving_requests')"
               ".result_rows, 'feedback': c.query('SELECT event_id FROM serving_feedback FINAL')"
               ".result_rows}))\n")

@@ -35,15 +35,15 @@ from typing import Any
 import httpx
 import pytest
 
-from relstream import demo_children as kids
-from relstream.demo_plan import TINY
-from relstream.settings import CommonSettings
+from relstream.core.registry import TMP_PREFIX, verify, version_dir
+from relstream.core.schemas import TeacherLabel, decode_event, pair_key
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import DEAD_LETTER, LABEL_REQUESTS, SEARCH_LOG, TEACHER_LABELS
 from relstream.stack import free_port
-from relstream.supervisor import Supervisor
-from streams.schemas import TeacherLabel, decode_event, pair_key
-from streams.topics import DEAD_LETTER, LABEL_REQUESTS, SEARCH_LOG, TEACHER_LABELS
+from relstream.tools.demo import children as kids
+from relstream.tools.demo.plan import TINY
+from relstream.tools.demo.supervisor import Supervisor
 from student_trainer.online.checkpoint import read_checkpoint
-from student_trainer.registry import TMP_PREFIX, verify, version_dir
 from tests.integration.kafka_read import read_topic
 from tests.integration.test_stream_processor import (
     EXACT_COUNT_ENV,
@@ -76,7 +76,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(kafka_broker: CommonSettings, tmp_path_factory: pytest.TempPathFactory,
           vllm_teacher: Any) -> Stack:
-    from streams.topics import ensure_topics
+    from relstream.core.topics import ensure_topics
 
     settings = kafka_broker.model_copy(update={
         "topic_prefix": f"e2e{uuid.uuid4().hex[:8]}-", "clickhouse_url": ""})
@@ -185,8 +185,8 @@ def _clickhouse_facts(layout: kids.Layout, settings: CommonSettings, experiment:
     """Row counts and versions served per arm, read from the stopped server's chdb path."""
     script = (
         "import json, sys\n"
-        "from relstream.clickhouse import get_client\n"
-        "from relstream.settings import CommonSettings\n"
+        "from relstream.core.clickhouse import get_client\n"
+        "from relstream.core.settings import CommonSettings\n"
         "c = get_client(CommonSettings())\n"
         "e = sys.argv[1]\n"
         "arms = c.query('SELECT arm, groupUniqArray(model_version), count() FROM serving_requests "
@@ -203,11 +203,11 @@ def _clickhouse_facts(layout: kids.Layout, settings: CommonSettings, experiment:
 
 @pytest.mark.parametrize("round_no", [1, 2])
 def test_recorded_demo_replays_through_the_whole_loop(stack: Stack, round_no: int) -> None:
-    from relstream.demo import group_stable
-    from relstream.demo_traffic import ReplayClock, TrafficDriver
-    from serving.ab_sim import load_grades, load_searches
+    from relstream.core.registry import list_versions
+    from relstream.tools.demo.run import group_stable
+    from relstream.tools.demo.traffic import ReplayClock, TrafficDriver
+    from relstream.tools.loadgen.ab_sim import load_grades, load_searches
     from streams.replay import replay_files
-    from student_trainer.registry import list_versions
 
     s = stack.settings
     layout = kids.Layout(stack.root / f"round{round_no}")

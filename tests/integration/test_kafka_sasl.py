@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from relstream.settings import CommonSettings, default_cache_dir
+from relstream.core.broker_wait import broker_problem
+from relstream.core.kafka_io import EventProducer
+from relstream.core.settings import CommonSettings, default_cache_dir
+from relstream.core.topics import SEARCH_LOG, ensure_topics, topic_name
 from relstream.stack import LocalStack, StackError, free_port
-from streams.broker_wait import broker_problem
-from streams.kafka_io import EventProducer
-from streams.topics import SEARCH_LOG, ensure_topics, topic_name
 from tests.integration.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import SEARCH_LOG, topic_name
 from streams.errors import StreamsError
 from streams.lag import group_lag, wait_caught_up
-from streams.topics import SEARCH_LOG, topic_name
 
 
 def test_lag_counts_what_a_group_has_not_committed(stack_settings: CommonSettings) -> None:

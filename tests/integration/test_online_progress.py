@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
 
 pytestmark = pytest.mark.integration
 
@@ -25,10 +25,10 @@ _LINE = re.compile(r"cross_encoder: ([\d,]+) labels seen \(\+([\d,]+) in \d+s\),
 
 def test_progress_lines_before_the_first_gate(stack_settings: CommonSettings, subprocess_env,
                                               tmp_path: Path) -> None:
+    from relstream.tools.simulator.config import SimConfig
+    from relstream.tools.simulator.world import simulate
+    from relstream.tools.world_feed import label_requests, run_teacher, send_requests
     from streams.replay import replay_files
-    from streams.simulator.config import SimConfig
-    from streams.simulator.world import simulate
-    from student_trainer.online.world_feed import label_requests, run_teacher, send_requests
 
     world = simulate(SimConfig(out=tmp_path / "world", items=120, days=1, searches=200))
     replay_files(stack_settings, world / "catalog.jsonl", None)
@@ -41,7 +41,7 @@ def test_progress_lines_before_the_first_gate(stack_settings: CommonSettings, su
         RELSTREAM_ONLINE_GATE_EVERY_LABELS="1000000", RELSTREAM_ONLINE_GATE_EVERY_MINUTES="60",
         RELSTREAM_ONLINE_PROGRESS_INTERVAL_S="1", RELSTREAM_ONLINE_POLL_MAX="16",
         RELSTREAM_ONLINE_THREADS="1", RELSTREAM_ONLINE_MAX_LENGTH="32")
-    run = subprocess.run([sys.executable, "-m", "student_trainer.online.cli", "online",
+    run = subprocess.run([sys.executable, "-m", "relstream.cli.train_online", "online",
                           "--tiny", "--idle-exit", "3"], env=env, capture_output=True,
                          text=True, timeout=300)
     log = run.stdout + run.stderr

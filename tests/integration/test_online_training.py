@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
 from tests.integration.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
 
 
 def _trainer_cmd(world: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "student_trainer.online.cli", "online", "--tiny",
+    return [sys.executable, "-m", "relstream.cli.train_online", "online", "--tiny",
             "--world", str(world), *extra]
 
 
@@ -42,14 +42,14 @@ def _env(subprocess_env, root: Path) -> dict[str, str]:  # type: ignore[no-untyp
 
 def test_new_brand_stream_sigkill_and_resume(stack_settings: CommonSettings, subprocess_env,
                                              tmp_path: Path) -> None:
+    from relstream.core import registry
+    from relstream.core.topics import MODEL_UPDATES, TEACHER_LABELS
+    from relstream.tools.simulator.config import SimConfig
+    from relstream.tools.simulator.world import simulate
+    from relstream.tools.world_feed import label_requests, run_teacher, send_requests
     from streams.replay import replay_files
-    from streams.simulator.config import SimConfig
-    from streams.simulator.world import simulate
-    from streams.topics import MODEL_UPDATES, TEACHER_LABELS
-    from student_trainer import registry
     from student_trainer.online.checkpoint import load_checkpoint
     from student_trainer.online.prequential import read_points_jsonl, summarise
-    from student_trainer.online.world_feed import label_requests, run_teacher, send_requests
 
     world = simulate(SimConfig(out=tmp_path / "world", items=150, days=1, searches=500,
                                scenario="new-brand", change_at_frac=0.4))

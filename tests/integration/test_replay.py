@@ -8,11 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from relstream.settings import CommonSettings
-from streams.dedup import Deduper
-from streams.record import record_topic
-from streams.replay import replay_files
-from streams.schemas import (
+from relstream.core.schemas import (
     CatalogEvent,
     DeadLetter,
     SearchEvent,
@@ -20,8 +16,12 @@ from streams.schemas import (
     normalize_query,
     ts_millis,
 )
-from streams.synthetic_log import write_synthetic_log
-from streams.topics import CATALOG, DEAD_LETTER, SEARCH_LOG
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import CATALOG, DEAD_LETTER, SEARCH_LOG
+from relstream.tools.synthetic_log import write_synthetic_log
+from streams.dedup import Deduper
+from streams.record import record_topic
+from streams.replay import replay_files
 from tests.integration.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
@@ -107,7 +107,7 @@ def test_large_generated_log_and_record_of_a_time_range(
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     times = sorted(x["ts"] for x in lines)
     since, until = times[n // 3], times[2 * n // 3]
-    from streams.cli import _parse_ts
+    from relstream.cli.streams import _parse_ts
 
     out = tmp_path / "recorded.jsonl.gz"
     count = record_topic(stack_settings, SEARCH_LOG, out, _parse_ts(since), _parse_ts(until))
@@ -131,7 +131,7 @@ def test_replay_puts_each_key_where_kafkas_default_partitioner_does(
     or a query's events would split across partitions between replay and live traffic."""
     from kafka import KafkaProducer
 
-    from streams.topics import ensure_topics, topic_name
+    from relstream.core.topics import ensure_topics, topic_name
 
     path = tmp_path / "log.jsonl"
     write_synthetic_log(path, 3000, seed=9)

@@ -32,9 +32,9 @@ from typing import Any
 
 import pytest
 
-from relstream.settings import CommonSettings
-from streams.schemas import LabelRequest, TeacherLabel, decode_event, utcnow
-from streams.topics import LABEL_REQUESTS, SEARCH_LOG, TEACHER_LABELS
+from relstream.core.schemas import LabelRequest, TeacherLabel, decode_event, utcnow
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import LABEL_REQUESTS, SEARCH_LOG, TEACHER_LABELS
 from tests.integration.kafka_read import read_topic
 from tests.integration.test_stream_processor import (
     EXACT_COUNT_ENV,
@@ -65,7 +65,7 @@ class PacedReplay:
     query, known only from the whole file), in event-time order."""
 
     def __init__(self, settings: CommonSettings, log: Path, chunk: int) -> None:
-        from streams.kafka_io import EventProducer
+        from relstream.core.kafka_io import EventProducer
         from streams.replay import ReplayStats, read_search_log_rows
 
         self.producer = EventProducer(settings, client_id="test-replay")
@@ -239,7 +239,7 @@ def test_two_live_processors_keep_feast_exact(
 
 def _distinct_requests(world: Path, count: int) -> list[LabelRequest]:
     """`count` label requests for distinct shown pairs of `world`, in log order."""
-    from streams.simulator.loaders import load_catalog
+    from relstream.core.shop_files import load_catalog
 
     catalog = load_catalog(world)
     out: dict[str, LabelRequest] = {}
@@ -269,9 +269,9 @@ def _handled(log: Path) -> int:
 
 def test_two_teachers_sigkill_one(stack_settings: CommonSettings, subprocess_env: Any,
                                   tmp_path: Path) -> None:
-    from streams.kafka_io import EventProducer
-    from streams.simulator.config import SimConfig
-    from streams.simulator.world import simulate
+    from relstream.core.kafka_io import EventProducer
+    from relstream.tools.simulator.config import SimConfig
+    from relstream.tools.simulator.world import simulate
 
     world = simulate(SimConfig(out=tmp_path / "world", seed=5, items=300, searches=200,
                                days=0.1))

@@ -19,25 +19,25 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from relstream.clickhouse import get_client
-from relstream.settings import CommonSettings
+from relstream.core import topics
+from relstream.core.clickhouse import get_client
+from relstream.core.item_text import item_text
+from relstream.core.kafka_io import EventProducer
+from relstream.core.schemas import FeedbackEvent, normalize_query
+from relstream.core.settings import CommonSettings
+from relstream.tools.loadgen.ab_sim import drive, load_grades, load_searches, simulated_feedback
+from relstream.tools.simulator.config import SimConfig
+from relstream.tools.simulator.world import simulate
+from relstream.tools.toy_models import publish_toy_model, vocabulary
 from serving.ab_render import render_text, save
 from serving.ab_report import compute_report
 from serving.ab_router import ABRouter
-from serving.ab_sim import drive, load_grades, load_searches, simulated_feedback
 from serving.api_models import ABConfig, ArmConfig
 from serving.app import create_app
 from serving.item_lookup import MemoryItemLookup
 from serving.metrics_writer import MetricsWriter, RequestRow, now
 from serving.model_holder import ModelHolder
 from serving.settings import ServingSettings
-from serving.toy_models import publish_toy_model, vocabulary
-from streams import topics
-from streams.item_text import item_text
-from streams.kafka_io import EventProducer
-from streams.schemas import FeedbackEvent, normalize_query
-from streams.simulator.config import SimConfig
-from streams.simulator.world import simulate
 
 pytestmark = pytest.mark.integration
 

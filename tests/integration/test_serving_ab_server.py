@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from relstream.cli import main
-from relstream.settings import CommonSettings
-from serving.ab_sim import load_searches
+from relstream.core.item_text import item_text
+from relstream.core.settings import CommonSettings
+from relstream.tools.loadgen.ab_sim import load_searches
+from relstream.tools.simulator.config import SimConfig
+from relstream.tools.simulator.world import simulate
+from relstream.tools.toy_models import publish_toy_model, vocabulary
 from serving.api_models import ABConfig, ArmConfig
 from serving.item_lookup import MemoryItemLookup
-from serving.toy_models import publish_toy_model, vocabulary
-from streams.item_text import item_text
-from streams.simulator.config import SimConfig
-from streams.simulator.world import simulate
 from tests.conftest import settings_env
 from tests.integration.serve_process import start_server, stop_server
 

@@ -12,14 +12,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from relstream.settings import CommonSettings
-from serving.app import create_app
-from serving.item_lookup import MemoryItemLookup
-from serving.settings import ServingSettings
-from serving.toy_models import publish_toy_model
-from streams import topics
-from streams.kafka_io import EventProducer
-from streams.schemas import (
+from relstream.core import topics
+from relstream.core.kafka_io import EventProducer
+from relstream.core.registry import manifest_sha256
+from relstream.core.schemas import (
     CatalogEvent,
     CatalogItem,
     CotSteps,
@@ -27,7 +23,11 @@ from streams.schemas import (
     TeacherInfo,
     TeacherLabel,
 )
-from student_trainer.registry import manifest_sha256
+from relstream.core.settings import CommonSettings
+from relstream.tools.toy_models import publish_toy_model
+from serving.app import create_app
+from serving.item_lookup import MemoryItemLookup
+from serving.settings import ServingSettings
 
 pytestmark = pytest.mark.integration
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from relstream.clickhouse import get_client
-from serving.bench import synthetic_catalog
+from relstream.core.clickhouse import get_client
+from relstream.tools.bench.serving import synthetic_catalog
+from relstream.tools.drills.swap import body_maker, run_swap_drill
+from relstream.tools.toy_models import publish_toy_model, vocabulary
 from serving.item_lookup import MemoryItemLookup
 from serving.settings import ServingSettings
-from serving.swap_drill import body_maker, run_swap_drill
-from serving.toy_models import publish_toy_model, vocabulary
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
 from relstream.stack import _pid_alive, free_port
 from tests.conftest import settings_env
 

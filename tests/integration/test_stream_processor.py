@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from relstream.settings import CommonSettings
-from streams.schemas import format_ts, normalize_query
+from relstream.core.schemas import format_ts, normalize_query
+from relstream.core.settings import CommonSettings
 
 pytestmark = pytest.mark.integration
 
@@ -343,9 +343,9 @@ def _classified_traffic(log: Path, tail_searches: int = 3, new_impressions: int 
 @pytest.mark.slow
 def test_label_requests_deduped_within_budget_and_tilted(
         stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path) -> None:
+    from relstream.core.schemas import CatalogItem, LabelRequest, decode_event
+    from relstream.core.topics import LABEL_REQUESTS
     from streams.replay import replay_files
-    from streams.schemas import CatalogItem, LabelRequest, decode_event
-    from streams.topics import LABEL_REQUESTS
     from tests.integration.kafka_read import read_topic
 
     catalog, log = write_stream(tmp_path, seed=11)
@@ -397,7 +397,7 @@ def test_label_requests_deduped_within_budget_and_tilted(
 
 
 def test_metrics_rows_reach_clickhouse(stack_settings: CommonSettings) -> None:
-    from relstream.clickhouse import get_client
+    from relstream.core.clickhouse import get_client
     from streams.processor.metrics import AGGREGATES_TABLE, REQUESTS_TABLE, MetricsWriter
 
     writer = MetricsWriter(stack_settings)

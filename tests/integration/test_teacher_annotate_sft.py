@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from streams.cot import parse_cot
-from streams.simulator.loaders import load_catalog, load_labels, split_of_query
+from relstream.core.cot import parse_cot
+from relstream.core.shop_files import load_catalog, load_labels, split_of_query
 
 pytestmark = pytest.mark.integration
 
@@ -53,8 +53,8 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from streams.simulator.config import SimConfig
-    from streams.simulator.world import simulate
+    from relstream.tools.simulator.config import SimConfig
+    from relstream.tools.simulator.world import simulate
 
     world = simulate(SimConfig(out=tmp_path_factory.mktemp("shop"), seed=11, items=200,
                                searches=60, days=0.05))

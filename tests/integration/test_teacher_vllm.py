@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from relstream.settings import CommonSettings
-from streams.schemas import CatalogItem, LabelRequest, TeacherLabel, decode_event, utcnow
-from streams.topics import DEAD_LETTER, LABEL_REQUESTS, TEACHER_LABELS
+from relstream.core.schemas import CatalogItem, LabelRequest, TeacherLabel, decode_event, utcnow
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import DEAD_LETTER, LABEL_REQUESTS, TEACHER_LABELS
 from tests.integration.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
@@ -90,7 +90,7 @@ def test_same_batch_twice_gives_the_same_label_ids(vllm_teacher: Any) -> None:
 
 
 def _produce(settings: CommonSettings, requests: list[LabelRequest]) -> None:
-    from streams.kafka_io import EventProducer
+    from relstream.core.kafka_io import EventProducer
 
     producer = EventProducer(settings, client_id="test")
     for request in requests:

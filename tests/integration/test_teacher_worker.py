@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from relstream.settings import CommonSettings
-from streams.schemas import LabelRequest, TeacherLabel, decode_event, pair_key, utcnow
-from streams.topics import DEAD_LETTER, LABEL_REQUESTS, TEACHER_LABELS
+from relstream.core.schemas import LabelRequest, TeacherLabel, decode_event, pair_key, utcnow
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import DEAD_LETTER, LABEL_REQUESTS, TEACHER_LABELS
 from tests.integration.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
@@ -32,8 +32,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from streams.simulator.config import SimConfig
-    from streams.simulator.world import simulate
+    from relstream.tools.simulator.config import SimConfig
+    from relstream.tools.simulator.world import simulate
 
     return simulate(SimConfig(out=tmp_path_factory.mktemp("world"), seed=5, items=200,
                               searches=40, days=0.05))
@@ -41,7 +41,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _requests(world: Path, searches: int, per_search: int) -> list[LabelRequest]:
     """Shown pairs of the first searches as label requests, in log order (repeats kept)."""
-    from streams.simulator.loaders import load_catalog
+    from relstream.core.shop_files import load_catalog
 
     catalog = load_catalog(world)
     out = []
@@ -61,7 +61,7 @@ def _requests(world: Path, searches: int, per_search: int) -> list[LabelRequest]
 
 
 def _produce(settings: CommonSettings, requests: list[LabelRequest]) -> None:
-    from streams.kafka_io import EventProducer
+    from relstream.core.kafka_io import EventProducer
 
     producer = EventProducer(settings, client_id="test")
     for request in requests:
@@ -70,7 +70,7 @@ def _produce(settings: CommonSettings, requests: list[LabelRequest]) -> None:
 
 
 def _read(settings: CommonSettings, topic: str, idle_s: float = 3.0) -> list:  # type: ignore[type-arg]
-    from streams.kafka_io import make_consumer
+    from relstream.core.kafka_io import make_consumer
 
     consumer = make_consumer(settings, [topic], group_id=f"reader-{uuid.uuid4().hex[:8]}")
     events, last = [], time.monotonic()
@@ -107,7 +107,7 @@ def _teacher_settings(settings: CommonSettings, vllm_teacher: Any, **extra: obje
 
 def test_one_label_per_distinct_pair(stack_settings: CommonSettings, vllm_teacher: Any,
                                      world: Path) -> None:
-    from relstream.clickhouse import get_client
+    from relstream.core.clickhouse import get_client
     from teacher_worker.backends import load_backend
     from teacher_worker.metrics import MetricsWriter
     from teacher_worker.worker import run_worker

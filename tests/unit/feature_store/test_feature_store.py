@@ -12,7 +12,7 @@ from feature_store.client import get_items, get_online, item_content_row, push_r
 from feature_store.config import FeatureStoreSettings, apply_repo, redis_connection_string
 from feature_store.definitions import PAIR_STATS, QUERY_STATS, stat_fields, view_columns
 from feature_store.errors import FeatureStoreError
-from streams.schemas import CatalogItem
+from relstream.core.schemas import CatalogItem
 
 TS = datetime(2026, 3, 1, 12, tzinfo=UTC)
 ITEM = CatalogItem(item_id="sku-1", title="Stride Runner 4", category="Shoes > Running",

@@ -14,7 +14,7 @@ from feature_store.definitions import ITEM_CONTENT, ITEM_STATS, PAIR_STATS, stat
 from feature_store.errors import FeatureStoreError
 from feature_store.offline import append_offline
 from feature_store.training import training_features
-from streams.schemas import CatalogItem
+from relstream.core.schemas import CatalogItem
 
 T1 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 T2 = T1 + timedelta(hours=2)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from feature_store.config import FeatureStoreSettings
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
 from serving.settings import ServingSettings
 from streams.processor.settings import ProcessorSettings
 from student_trainer.config import TrainerSettings
@@ -29,7 +29,7 @@ ROLES = {
 # (so every role is open at once), then reads its row back.
 _CHILD = """
 import importlib, pathlib, sys, time
-from relstream.clickhouse import get_client
+from relstream.core.clickhouse import get_client
 module, name = sys.argv[1].split(":")
 settings = getattr(importlib.import_module(module), name)()
 client = get_client(settings)

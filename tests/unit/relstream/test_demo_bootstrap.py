@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from relstream.demo_bootstrap import labels_cache, prelaunch_shown_pairs
-from relstream.demo_plan import PLANS
-from relstream.demo_world import make_world
-from streams.simulator.loaders import load_splits
+from relstream.core.shop_files import load_splits
+from relstream.tools.demo.bootstrap import labels_cache, prelaunch_shown_pairs
+from relstream.tools.demo.plan import PLANS
+from relstream.tools.demo.world import make_world
 
 
 def test_prelaunch_pairs_are_shown_before_the_launch_and_spread(tmp_path: Path) -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from relstream.demo_final_models import arm_versions, render, score_versions
+from relstream.tools.demo.final_models import arm_versions, render, score_versions
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from streams.simulator.config import SimConfig
-    from streams.simulator.world import simulate
+    from relstream.tools.simulator.config import SimConfig
+    from relstream.tools.simulator.world import simulate
 
     return simulate(SimConfig(out=tmp_path_factory.mktemp("world"), seed=2, items=150,
                               days=1, searches=300, scenario="new-brand"))
@@ -26,8 +26,8 @@ def _publish(root: Path, seed: int) -> tuple[str, object]:
 
     from student_trainer.encoders import load_tokenizer
     from student_trainer.export import tiny_config
+    from student_trainer.factory import build_student
     from student_trainer.online import publisher
-    from student_trainer.student_base import build_student
 
     torch.manual_seed(seed)
     student = build_student(tiny_config("cross_encoder"))
@@ -39,7 +39,7 @@ def _publish(root: Path, seed: int) -> tuple[str, object]:
 
 
 def test_both_arms_scored_on_every_new_brand_pair(world: Path, tmp_path: Path) -> None:
-    from streams.simulator.loaders import load_labels
+    from relstream.core.shop_files import load_labels
     from student_trainer.encoders import load_tokenizer
     from student_trainer.evaluate import grade_metrics
 
@@ -62,7 +62,7 @@ def test_both_arms_scored_on_every_new_brand_pair(world: Path, tmp_path: Path) -
     assert [r["arm"] for r in rows] == ["frozen", "continuous"]
     assert all(int(r["n"]) == n_pairs > 0 for r in rows)
     # The ONNX scores of v2 give the same metrics as its torch student on those pairs.
-    from student_trainer.online.compare import brand_eval_set
+    from relstream.tools.compare_versions import brand_eval_set
     from student_trainer.online.prequential import GroundTruth
 
     examples, grades = brand_eval_set(world, GroundTruth.from_world(world))

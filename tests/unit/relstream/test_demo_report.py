@@ -12,9 +12,9 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from relstream.clickhouse import get_client
-from relstream.demo_report import REQUESTS, build_report
-from relstream.settings import CommonSettings
+from relstream.core.clickhouse import get_client
+from relstream.core.settings import CommonSettings
+from relstream.tools.demo.report import REQUESTS, build_report
 from serving.metrics_writer import FEEDBACK_COLUMNS, REQUEST_COLUMNS, ddl
 
 BRAND_QUERY = "acme kettle"

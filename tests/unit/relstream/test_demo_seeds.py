@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from relstream.demo_seeds import parse_seeds, pooled, seed_row
+from relstream.tools.demo.seeds import parse_seeds, pooled, seed_row
 
 
 def _summary(brand: tuple[float, float], other: tuple[float, float], v1_auc: float = 0.9

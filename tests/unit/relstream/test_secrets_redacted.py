@@ -11,9 +11,9 @@ import pytest
 from feature_store.config import redis_connection_string
 from feature_store.errors import FeatureStoreError
 from relstream.cli import main
-from relstream.clickhouse import get_client
-from relstream.errors import RelstreamError
-from relstream.settings import CommonSettings, redact_url, scrub
+from relstream.core.clickhouse import get_client
+from relstream.core.errors import RelstreamError
+from relstream.core.settings import CommonSettings, redact_url, scrub
 
 
 def test_clickhouse_connect_error_and_log_carry_no_password(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from relstream.settings import CommonSettings
+from relstream.core.settings import CommonSettings
 from relstream.stack import LocalStack
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from relstream.tools.toy_models import publish_toy_model, vocabulary
 from serving.app import create_app
 from serving.item_lookup import MemoryItemLookup
 from serving.settings import ServingSettings
-from serving.toy_models import publish_toy_model, vocabulary
 
 CATALOG_WORDS = (
     "stride runner 4 men's road running shoe breathable mesh black white size 10 women's "

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from relstream.clickhouse import get_client
-from relstream.settings import CommonSettings
+from relstream.core.clickhouse import get_client
+from relstream.core.settings import CommonSettings
 from serving.ab_router import ABConfigError, ABRouter, bucket, load_config
 from serving.api_models import ABConfig, ArmConfig
 from serving.metrics_writer import MetricsWriter, RequestRow, served_positions

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from relstream.clickhouse import LockedClient, get_client
-from relstream.settings import CommonSettings
+from relstream.core.clickhouse import LockedClient, get_client
+from relstream.core.schemas import normalize_query
+from relstream.core.settings import CommonSettings
 from serving.ab_report import compute_report
 from serving.ab_sql import NORMALIZE, per_request_sql
 from serving.metrics_writer import REQUEST_COLUMNS, RequestRow, ddl
-from streams.schemas import normalize_query
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

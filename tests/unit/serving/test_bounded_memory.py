@@ -7,13 +7,19 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from relstream.clickhouse import get_client
-from relstream.settings import CommonSettings
+from relstream.core.clickhouse import get_client
+from relstream.core.schemas import (
+    CotSteps,
+    DimensionCheck,
+    FeedbackEvent,
+    TeacherInfo,
+    TeacherLabel,
+)
+from relstream.core.settings import CommonSettings
 from serving.label_store import LabelStore
 from serving.metrics_writer import MetricsWriter, RequestRow
 from serving.model_holder import REFUSED_KEEP, ModelHolder
 from serving.model_pool import ModelPool, TooManyModels
-from streams.schemas import CotSteps, DimensionCheck, FeedbackEvent, TeacherInfo, TeacherLabel
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

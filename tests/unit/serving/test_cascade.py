@@ -120,9 +120,9 @@ def _user_in(state: object, arm: str) -> str:
 def test_item_embeddings_are_ready_before_requests_and_follow_the_catalog(
     cascade_client: TestClient, catalog: MemoryItemLookup
 ) -> None:
+    from relstream.core.kafka_io import Consumed
+    from relstream.core.schemas import CatalogEvent, CatalogItem, utcnow
     from serving.stream_followers import catalog_handler
-    from streams.kafka_io import Consumed
-    from streams.schemas import CatalogEvent, CatalogItem, utcnow
 
     with cascade_client as client:
         state = client.app.state.serving  # type: ignore[attr-defined]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from serving.manifest import read_manifest
+from relstream.core.manifest import read_manifest
+from relstream.tools.toy_models import publish_toy_model
 from serving.model_holder import ModelHolder
 from serving.precision import choose_graphs
 from serving.scorer_loading import ScorerOptions, scorer_loader
-from serving.toy_models import publish_toy_model
 
 QUERY = "stride runner black"
 TEXTS = ["Stride Runner 4 black shoe", "trailpeak hiking boot"]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from relstream.tools.toy_models import publish_toy_model
 from serving.model_holder import ModelHolder, NoModelLoaded
 from serving.model_pool import ModelPool
-from serving.toy_models import publish_toy_model
 
 QUERY = "stride runner black"
 TEXTS = ["Stride Runner 4 black shoe", "trailpeak hiking boot"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from serving.manifest import read_manifest
+from relstream.core.manifest import read_manifest
 from serving.model_holder import ModelHolder
 from serving.score_cache import CachedScorer, ScoreCache, entry_bytes
 from serving.scorer_loading import ScorerOptions, scorer_loader

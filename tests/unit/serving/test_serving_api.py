@@ -9,11 +9,11 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from relstream.core.schemas import CotSteps, DimensionCheck, TeacherInfo, TeacherLabel
 from serving.app import create_app
 from serving.item_lookup import MemoryItemLookup
 from serving.label_store import LabelStore
 from serving.settings import ServingSettings
-from streams.schemas import CotSteps, DimensionCheck, TeacherInfo, TeacherLabel
 
 
 def test_score_has_every_contract_field(client: TestClient) -> None:

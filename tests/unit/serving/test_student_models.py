@@ -14,8 +14,8 @@ from serving.settings import ServingSettings
 
 @pytest.fixture(scope="module")
 def student_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from relstream.core.registry import publish
     from student_trainer.export import export_tiny_model
-    from student_trainer.registry import publish
 
     root = tmp_path_factory.mktemp("students")
     for kind in ("cross_encoder", "two_tower"):

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from serving.manifest import ModelLoadError, read_manifest
+from relstream.core import registry as reg
+from relstream.core.errors import SchemaError
+from relstream.core.manifest import ModelLoadError, read_manifest
+from relstream.core.schemas import decode_event
 from serving.model_holder import ModelHolder
 from serving.model_pool import ModelPool
-from streams.errors import SchemaError
-from streams.schemas import decode_event
-from student_trainer import registry as reg
 
 
 def _with_evil_twin(registry_root: Path, tmp_path: Path) -> tuple[Path, str]:

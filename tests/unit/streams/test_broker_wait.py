@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from relstream.settings import CommonSettings
+from relstream.core import topics
+from relstream.core.broker_wait import broker_problem, wait_for_broker
+from relstream.core.settings import CommonSettings
 from relstream.stack import free_port
 from serving.model_pool import ModelPool
 from serving.stream_followers import StreamFollowers, model_update_handler
-from streams import topics
-from streams.broker_wait import broker_problem, wait_for_broker
 
 
 def _tries(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

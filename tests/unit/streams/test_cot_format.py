@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.cot import CotParseError, clean_value, parse_cot, render_cot
-from streams.schemas import CotSteps, DimensionCheck
+from relstream.core.cot import CotParseError, clean_value, parse_cot, render_cot
+from relstream.core.schemas import CotSteps, DimensionCheck
 
 STEPS = CotSteps(
     query_analysis={"type": "running shoes", "brand": "stride", "color": "black"},

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from streams.errors import SchemaError
-from streams.log_fields import LogFields, _plain_fields, decode_log_fields
-from streams.schemas import (
+from relstream.core.errors import SchemaError
+from relstream.core.schemas import (
     MAX_MESSAGE_BYTES,
     SearchEvent,
     decode_search_log_line,
     format_ts,
     ts_millis,
 )
-from streams.synthetic_log import write_synthetic_log
+from relstream.tools.synthetic_log import write_synthetic_log
+from streams.log_fields import LogFields, _plain_fields, decode_log_fields
 
 SEARCH: dict[str, Any] = {
     "type": "search", "event_id": "e1", "ts": "2026-03-01T12:00:00.250Z", "request_id": "r1",

@@ -7,8 +7,8 @@ import gzip
 import json
 from pathlib import Path
 
+from relstream.core.schemas import normalize_query
 from streams.replay import ReplayStats, read_catalog, read_search_log
-from streams.schemas import normalize_query
 
 
 def test_examples_are_a_faithful_copy_of_the_contract(examples_dir: Path) -> None:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.errors import SchemaError
-from streams.schemas import (
+from relstream.core.errors import SchemaError
+from relstream.core.schemas import (
     GRADES,
     CatalogEvent,
     CotSteps,
@@ -117,7 +117,7 @@ def test_teacher_label_needs_a_distribution_over_the_four_grades() -> None:
 
 
 def test_every_own_event_round_trips_through_decode_event() -> None:
-    from streams.schemas import CatalogItem
+    from relstream.core.schemas import CatalogItem
 
     item = CatalogItem(item_id="i", title="t", category="A > B", attributes={"color": "red"})
     events = [

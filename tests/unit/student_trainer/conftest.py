@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.schemas import CatalogItem, CotSteps, DimensionCheck, TeacherInfo, TeacherLabel
+from relstream.core.schemas import CatalogItem, CotSteps, DimensionCheck, TeacherInfo, TeacherLabel
 from student_trainer.data import Example, build_examples
 
 _NOW = datetime(2026, 3, 1, tzinfo=UTC)

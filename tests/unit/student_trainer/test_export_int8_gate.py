@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from serving.manifest import read_manifest
+from relstream.core import registry
+from relstream.core.manifest import read_manifest
 from serving.precision import choose_graphs
-from student_trainer import registry
 from student_trainer.data import Example
 from student_trainer.encoders import load_tokenizer
 from student_trainer.evaluate import binary_auc
 from student_trainer.export import export_student, tiny_config
+from student_trainer.factory import build_student
 from student_trainer.int8_gate import MAX_AUC_DROP, gate_record, teacher_grades
 from student_trainer.onnx_predict import OnnxStudent
-from student_trainer.student_base import build_student
 
 
 def test_gate_record_by_hand() -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from relstream.core.metrics import ndcg_at_k as esci_ndcg
+from relstream.core.schemas import ESCI_GAINS, LINEAR_GAINS
 from serving.ab_sql import GAINS as AB_GAINS
-from streams.schemas import ESCI_GAINS, LINEAR_GAINS
-from streams.simulator.baseline import ndcg_at_k as esci_ndcg
 from student_trainer.evaluate import grade_metrics
 
 

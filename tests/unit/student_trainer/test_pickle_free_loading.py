@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from student_trainer import registry
+from relstream.core import registry
+from student_trainer.factory import load_checkpoint
 from student_trainer.online.checkpoint import OnlineCheckpointError, read_checkpoint
 from student_trainer.online.publisher import STUDENT_FILE, load_published_student
-from student_trainer.student_base import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint
+from student_trainer.student_base import CHECKPOINT_FORMAT, CheckpointError
 
 
 class WritesAFile:

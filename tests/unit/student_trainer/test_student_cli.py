@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from relstream.cli import main
-from student_trainer import registry
+from relstream.core import registry
 
 
 def test_offline_eval_export_publish(data_dir: Path, tmp_path: Path,
@@ -53,8 +53,13 @@ def test_offline_eval_export_publish(data_dir: Path, tmp_path: Path,
 def test_rank_presets_and_flags_reach_the_training_config() -> None:
     import argparse
 
-    from student_trainer.cli import _loss_args, _train_args, loss_weights_from, train_config_from
-    from student_trainer.config import LOSS_PRESETS, LossWeights
+    from relstream.cli.train import _loss_args, _train_args
+    from student_trainer.config import (
+        LOSS_PRESETS,
+        LossWeights,
+        loss_weights_from,
+        train_config_from,
+    )
 
     parser = argparse.ArgumentParser()
     _loss_args(parser)

@@ -11,8 +11,10 @@ import torch
 from student_trainer.config import LossWeights, TrainConfig
 from student_trainer.data import Example
 from student_trainer.encoders import load_tokenizer
-from student_trainer.export import export_student, ort_session, tiny_config
-from student_trainer.student_base import Student, build_student, load_checkpoint
+from student_trainer.export import export_student, tiny_config
+from student_trainer.factory import build_student, load_checkpoint
+from student_trainer.onnx_predict import ort_session
+from student_trainer.student_base import Student
 from student_trainer.train_offline import train_steps
 
 KINDS = ("cross_encoder", "two_tower")

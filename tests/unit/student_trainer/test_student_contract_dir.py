@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 from relstream.cli import main
-from streams.simulator.loaders import CONTRACT_FILES, load_splits
+from relstream.core.shop_files import CONTRACT_FILES, load_splits
 from student_trainer.data import read_teacher_labels
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """catalog.jsonl, search_log.jsonl, labels.jsonl of a tiny world, and nothing else."""
-    from streams.simulator.config import SimConfig
-    from streams.simulator.world import simulate
+    from relstream.tools.simulator.config import SimConfig
+    from relstream.tools.simulator.world import simulate
 
     world = simulate(SimConfig.tiny(tmp_path_factory.mktemp("world"), seed=8, searches=400))
     out = tmp_path_factory.mktemp("shop")

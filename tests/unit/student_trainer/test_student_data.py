@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from streams.cot import word_matches
-from streams.schemas import CotSteps, DimensionCheck
+from relstream.core.cot import word_matches
+from relstream.core.schemas import CotSteps, DimensionCheck
 from student_trainer.batching import cross_encoder_batch, two_tower_batch
 from student_trainer.config import CHECK_CLASSES, DIMENSIONS, IGNORE
 from student_trainer.data import (
@@ -72,7 +72,7 @@ def test_simulator_cot_annotations_become_flagged_labels(tmp_path: Path) -> None
 
 
 def test_grade_order_is_the_schema_order() -> None:
-    from streams.schemas import GRADES
+    from relstream.core.schemas import GRADES
     from student_trainer.config import GRADE_ORDER
 
     assert GRADE_ORDER == GRADES

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from student_trainer import registry
+from relstream.core import registry
 from student_trainer.export import (
     ExportError,
     export_tiny_model,
@@ -16,7 +16,7 @@ from student_trainer.export import (
     parity_check,
     tiny_config,
 )
-from student_trainer.student_base import build_student
+from student_trainer.factory import build_student
 
 
 @pytest.mark.parametrize("kind,graphs", [

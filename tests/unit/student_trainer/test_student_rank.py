@@ -20,8 +20,8 @@ from student_trainer.config import (
 from student_trainer.data import Example
 from student_trainer.encoders import load_tokenizer
 from student_trainer.export import tiny_config
+from student_trainer.factory import build_student
 from student_trainer.losses import teacher_expected_gain, within_query_ranking
-from student_trainer.student_base import build_student
 from student_trainer.train_offline import train_offline, train_steps
 
 GAINS = torch.tensor(RANK_GAINS)
@@ -188,7 +188,7 @@ def test_train_offline_with_the_rank_preset_is_seeded(examples: list[Example]) -
 
 
 def test_bench_rank_pairs_arms_by_seed() -> None:
-    from student_trainer.bench_rank import markdown, summarise
+    from relstream.tools.bench.rank import markdown, summarise
 
     def row(arm: str, seed: int, ndcg: float, auc: float) -> dict[str, object]:
         return {"arm": arm, "seed": seed, "ndcg_lin@10": ndcg, "auc": auc,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from student_trainer import registry
-from student_trainer.registry import RegistryError
+from relstream.core import registry
+from relstream.core.registry import RegistryError
 
 
 def _stage(path: Path, payload: bytes = b"graph") -> Path:

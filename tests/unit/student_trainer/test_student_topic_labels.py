@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from relstream.settings import CommonSettings
-from streams.schemas import TeacherLabel
-from streams.topics import TEACHER_LABELS
+from relstream.core.schemas import TeacherLabel
+from relstream.core.settings import CommonSettings
+from relstream.core.topics import TEACHER_LABELS
 from student_trainer.topic_labels import read_label_topic
 
 pytestmark = pytest.mark.integration
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 def test_reads_every_label_and_skips_garbage(stack_settings: CommonSettings,
                                              labels: list[TeacherLabel]) -> None:
-    from streams.kafka_io import EventProducer
+    from relstream.core.kafka_io import EventProducer
 
     producer = EventProducer(stack_settings, client_id="test-student-topic")
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from teacher_worker.bench_profile import summarise
+from relstream.tools.bench.teacher_profile import summarise
 
 ENGINE = 'process 9:"vllm serve";process 10:"VLLM::EngineCore"'
 

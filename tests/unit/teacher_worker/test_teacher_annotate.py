@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.schemas import CatalogItem
-from streams.simulator.errors import SimulatorError
-from streams.simulator.loaders import split_of_query
+from relstream.core.errors import ShopFileError
+from relstream.core.schemas import CatalogItem
+from relstream.core.shop_files import split_of_query
 from teacher_worker.annotate import _done, annotate_pairs, rejected_path, shop_splits, verdict
 from teacher_worker.annotator_client import annotation_messages
 from teacher_worker.errors import TeacherUnavailableError, TeacherWorkerError
@@ -68,7 +68,7 @@ def test_contract_only_shop_is_split_by_query_hash(tmp_path: Path) -> None:
 def test_fails_fast_before_any_call(tmp_path: Path) -> None:
     settings = TeacherSettings(teacher_openai_url=UNREACHABLE)
     out = tmp_path / "cot.jsonl"
-    with pytest.raises(SimulatorError, match="labels.jsonl not found"):
+    with pytest.raises(ShopFileError, match="labels.jsonl not found"):
         annotate_pairs(settings, _shop(tmp_path / "nolabels", labels=False), out)
     with pytest.raises(TeacherWorkerError, match="not a directory"):
         annotate_pairs(settings, tmp_path / "absent", out)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streams.schemas import GRADES, CatalogItem, LabelRequest, TeacherLabel, utcnow
+from relstream.core.schemas import GRADES, CatalogItem, LabelRequest, TeacherLabel, utcnow
 from teacher_worker.backends.lexical_backend import LexicalTeacher
 from teacher_worker.calibration import (
     CALIBRATION_FILE,

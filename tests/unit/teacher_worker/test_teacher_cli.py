@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from teacher_worker.cli import register
+from relstream.cli.teacher import register
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,5 +32,5 @@ def test_cli_module_does_not_import_torch_at_top() -> None:
     before = set(sys.modules)
     import importlib
 
-    importlib.reload(importlib.import_module("teacher_worker.cli"))
+    importlib.reload(importlib.import_module("relstream.cli.teacher"))
     assert "transformers" not in set(sys.modules) - before

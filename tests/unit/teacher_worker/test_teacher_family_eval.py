@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from teacher_worker.backends.lexical_backend import LexicalTeacher
-from teacher_worker.calibration import Calibration
-from teacher_worker.family_eval import (
+from relstream.tools.family_eval import (
     FamilyEvalConfig,
     evaluate_families,
     family_world,
     judgement_path,
     markdown,
 )
+from teacher_worker.backends.lexical_backend import LexicalTeacher
+from teacher_worker.calibration import Calibration
 from teacher_worker.judgement_cache import read_cache
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.schemas import CotSteps, TeacherInfo, TeacherLabel, pair_key, utcnow
+from relstream.core.schemas import CotSteps, TeacherInfo, TeacherLabel, pair_key, utcnow
 from teacher_worker.label_cache import LabelCache
 
 

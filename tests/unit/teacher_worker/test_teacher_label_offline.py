@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.schemas import pair_key
+from relstream.core.schemas import pair_key
 from student_trainer.data import read_teacher_labels
 from teacher_worker.errors import TeacherWorkerError
 from teacher_worker.label_offline import (
@@ -20,8 +20,8 @@ from teacher_worker.label_offline import (
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from streams.simulator.config import SimConfig
-    from streams.simulator.world import simulate
+    from relstream.tools.simulator.config import SimConfig
+    from relstream.tools.simulator.world import simulate
 
     return simulate(SimConfig(out=tmp_path_factory.mktemp("world"), seed=4, items=120,
                               days=1, searches=150))

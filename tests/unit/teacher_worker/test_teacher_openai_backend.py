@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from streams.schemas import CatalogItem
+from relstream.core.schemas import CatalogItem
 from teacher_worker.annotate import annotation_prompt, self_consistent
 from teacher_worker.backends.openai_backend import OpenAIBackend
 

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from streams.cot import GRADE_MARKER
-from streams.item_text import item_text
-from streams.schemas import GRADES, CatalogItem
+from relstream.core.cot import GRADE_MARKER
+from relstream.core.item_text import item_text
+from relstream.core.schemas import GRADES, CatalogItem
 from teacher_worker.grade_readout import (
     grade_token_ids,
     probs_from_grade_logits,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.cot import render_cot
-from streams.schemas import CatalogItem, CotSteps, DimensionCheck
+from relstream.core.cot import render_cot
+from relstream.core.schemas import CatalogItem, CotSteps, DimensionCheck
 from teacher_worker.errors import TeacherWorkerError
 from teacher_worker.sft import SftConfig, merge_adapter, train_sft
 from teacher_worker.sft_data import IGNORE, build_examples, read_annotations

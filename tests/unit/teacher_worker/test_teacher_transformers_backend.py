@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.schemas import CatalogItem, LabelRequest, TeacherLabel, utcnow
+from relstream.core.schemas import CatalogItem, LabelRequest, TeacherLabel, utcnow
 from teacher_worker.backends import TeacherBackend
 from teacher_worker.backends.protocol import Judgement, LabelFailure, to_label
 from teacher_worker.backends.transformers_backend import TransformersBackend
@@ -91,6 +91,6 @@ def test_to_label_parses_steps() -> None:
 
 
 def backend_info():  # type: ignore[no-untyped-def]
-    from streams.schemas import TeacherInfo
+    from relstream.core.schemas import TeacherInfo
 
     return TeacherInfo(model="test")

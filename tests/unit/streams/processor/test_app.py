@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from relstream.core.topics import PARTITIONS
 from streams.processor.app import Processor, broker_urls, item_partition, policy_params
 from streams.processor.settings import ProcessorSettings
-from streams.topics import PARTITIONS
 
 
 def test_app_from_settings(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from relstream.core.schemas import CatalogEvent, CatalogItem, format_ts
 from streams.processor.aggregates import CtrPrior
 from streams.processor.policy import (
     Candidate,
@@ -15,7 +16,6 @@ from streams.processor.policy import (
     PolicyParams,
 )
 from streams.processor.state import StreamState, Tables
-from streams.schemas import CatalogEvent, CatalogItem, format_ts
 from tests.conftest import ManualClock
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

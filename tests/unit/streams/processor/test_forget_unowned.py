@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
+from relstream.core.topics import PARTITIONS
 from streams.processor.aggregates import CtrPrior
 from streams.processor.clock import key_partition
 from streams.processor.policy import LabelRequestPolicy, PolicyParams
 from streams.processor.state import StreamState, Tables
-from streams.topics import PARTITIONS
 
 T0 = "2026-03-01T12:00:00.000Z"
 

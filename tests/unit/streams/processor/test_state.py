@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from relstream.core.schemas import CatalogEvent, CatalogItem
 from streams.processor.aggregates import CtrPrior
 from streams.processor.policy import LabelRequestPolicy, PolicyParams
 from streams.processor.state import StreamState, Tables
-from streams.schemas import CatalogEvent, CatalogItem
 
 T0 = "2026-03-01T12:00:00.000Z"
 

@@ -10,12 +10,12 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from relstream.core.schemas import CatalogEvent, CatalogItem, format_ts
 from streams.processor import aggregates as agg
 from streams.processor.clock import StreamClock, key_partition
 from streams.processor.expiry import HourIndex, Retention
 from streams.processor.policy import LabelRequestPolicy, PolicyParams
 from streams.processor.state import StreamState, Tables
-from streams.schemas import CatalogEvent, CatalogItem, format_ts
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 H = agg.HOUR_MS

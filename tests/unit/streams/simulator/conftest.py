@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.simulator.config import SimConfig
-from streams.simulator.world import simulate
+from relstream.tools.simulator.config import SimConfig
+from relstream.tools.simulator.world import simulate
 
 
 @pytest.fixture(scope="session")

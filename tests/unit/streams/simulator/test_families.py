@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.cot import parse_cot
-from streams.simulator import cli
-from streams.simulator.brands import make_brands
-from streams.simulator.catalog import SimItem, build_catalog
-from streams.simulator.config import SimConfig
-from streams.simulator.errors import SimulatorError
-from streams.simulator.families import FAMILIES, get_family
-from streams.simulator.ground_truth import judge
-from streams.simulator.loaders import (
+from relstream.cli import simulate as cli
+from relstream.core.cot import parse_cot
+from relstream.core.shop_files import (
     FILES,
     load_catalog,
     load_cot_annotations,
@@ -27,9 +21,15 @@ from streams.simulator.loaders import (
     load_query_meta,
     load_scenario,
 )
-from streams.simulator.queries import Intent
-from streams.simulator.vocab import vocab_overlaps
-from streams.simulator.world import simulate
+from relstream.tools.simulator.brands import make_brands
+from relstream.tools.simulator.catalog import SimItem, build_catalog
+from relstream.tools.simulator.config import SimConfig
+from relstream.tools.simulator.errors import SimulatorError
+from relstream.tools.simulator.families import FAMILIES, get_family
+from relstream.tools.simulator.ground_truth import judge
+from relstream.tools.simulator.queries import Intent
+from relstream.tools.simulator.vocab import vocab_overlaps
+from relstream.tools.simulator.world import simulate
 
 World = Callable[..., Path]
 OTHER_FAMILIES = [f.id for f in FAMILIES if f.id]

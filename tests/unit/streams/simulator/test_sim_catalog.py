@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from streams.simulator.brands import make_brands
-from streams.simulator.catalog import build_catalog
-from streams.simulator.families.general import GENERAL
+from relstream.tools.simulator.brands import make_brands
+from relstream.tools.simulator.catalog import build_catalog
+from relstream.tools.simulator.families.general import GENERAL
 
 
 def _catalog(seed: int = 5, n: int = 800) -> list:

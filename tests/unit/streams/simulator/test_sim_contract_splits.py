@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.schemas import normalize_query
-from streams.simulator.errors import SimulatorError
-from streams.simulator.loaders import (
+from relstream.core.errors import ShopFileError
+from relstream.core.schemas import normalize_query
+from relstream.core.shop_files import (
     CONTRACT_FILES,
     LONG_TAIL_MAX_SEARCHES,
     check_world,
@@ -37,8 +37,8 @@ def contract_only(world: Path, out: Path, names: tuple[str, ...] = CONTRACT_FILE
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from streams.simulator.config import SimConfig
-    from streams.simulator.world import simulate
+    from relstream.tools.simulator.config import SimConfig
+    from relstream.tools.simulator.world import simulate
 
     world = simulate(SimConfig.tiny(tmp_path_factory.mktemp("world"), seed=5, searches=900))
     return contract_only(world, tmp_path_factory.mktemp("shop"))
@@ -108,22 +108,22 @@ def test_pairs_come_from_labels_or_else_from_the_search_log(shop: Path, tmp_path
     no_truth = contract_only(shop, tmp_path / "no-truth", ("catalog.jsonl", "search_log.jsonl"))
     check_world(no_truth, ground_truth=False)
     assert load_pairs(no_truth) == load_shown_pairs(shop)
-    with pytest.raises(SimulatorError, match=r"labels\.jsonl not found \(the ground-truth"):
+    with pytest.raises(ShopFileError, match=r"labels\.jsonl not found \(the ground-truth"):
         check_world(no_truth)
 
 
 def test_a_missing_file_is_named_with_what_it_is_for(shop: Path, tmp_path: Path) -> None:
     no_catalog = contract_only(shop, tmp_path / "a", ("search_log.jsonl", "labels.jsonl"))
-    with pytest.raises(SimulatorError, match=r"a/catalog\.jsonl not found \(the items\)"):
+    with pytest.raises(ShopFileError, match=r"a/catalog\.jsonl not found \(the items\)"):
         check_world(no_catalog)
     no_log = contract_only(shop, tmp_path / "b", ("catalog.jsonl", "labels.jsonl"))
-    with pytest.raises(SimulatorError, match=r"search_log\.jsonl not found \(splits\.json is "
+    with pytest.raises(ShopFileError, match=r"search_log\.jsonl not found \(splits\.json is "
                        r"absent, so the splits are derived"):
         check_world(no_log)
     (no_log / "splits.json").write_text(json.dumps({"train": [], "validation": [], "test": []}))
     check_world(no_log)  # a hand-written splits file replaces the log
     assert load_splits(no_log)["test_long_tail"] == []
-    with pytest.raises(SimulatorError, match="is not a directory"):
+    with pytest.raises(ShopFileError, match="is not a directory"):
         check_world(tmp_path / "nowhere")
 
 
@@ -132,5 +132,5 @@ def test_a_hand_written_splits_file_wins_and_is_checked(make_world: Callable[...
     world = make_world(seed=2)
     assert load_splits(world) == json.loads((world / "splits.json").read_text())
     (tmp_path / "splits.json").write_text(json.dumps({"train": ["a"], "test": ["b"]}))
-    with pytest.raises(SimulatorError, match=r"missing split\(s\) \['validation'\]"):
+    with pytest.raises(ShopFileError, match=r"missing split\(s\) \['validation'\]"):
         load_splits(tmp_path)

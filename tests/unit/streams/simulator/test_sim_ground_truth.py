@@ -1,12 +1,12 @@
-"""The ESCI rules of `streams.simulator.ground_truth`, on hand-built items and intents."""
+"""The ESCI rules of `relstream.tools.simulator.ground_truth`, on hand-built items and intents."""
 
 from __future__ import annotations
 
-from streams.simulator.brands import ProductModel
-from streams.simulator.catalog import SimItem
-from streams.simulator.families.general import TAXONOMY
-from streams.simulator.ground_truth import judge
-from streams.simulator.queries import Intent
+from relstream.tools.simulator.brands import ProductModel
+from relstream.tools.simulator.catalog import SimItem
+from relstream.tools.simulator.families.general import TAXONOMY
+from relstream.tools.simulator.ground_truth import judge
+from relstream.tools.simulator.queries import Intent
 
 PHONE = ProductModel("Aurex", "smartphones", "Nova", "Nova 12")
 OLD_PHONE = ProductModel("Aurex", "smartphones", "Nova", "Nova 11")

@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from streams.schemas import SearchEvent, decode_search_log_line
-from streams.simulator.loaders import load_catalog, load_labels, load_query_meta, load_scenario
+from relstream.core.schemas import SearchEvent, decode_search_log_line
+from relstream.core.shop_files import load_catalog, load_labels, load_query_meta, load_scenario
 
 World = Callable[..., Path]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from streams.simulator import cli
-from streams.simulator.baseline import binary_auc, ndcg_at_k
-from streams.simulator.config import SimConfig
-from streams.simulator.errors import SimulatorError
-from streams.simulator.stats import format_stats, world_stats
+from relstream.cli import simulate as cli
+from relstream.core.metrics import binary_auc, ndcg_at_k
+from relstream.tools.simulator.config import SimConfig
+from relstream.tools.simulator.errors import SimulatorError
+from relstream.tools.simulator.stats import format_stats, world_stats
 
 World = Callable[..., Path]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.cot import parse_cot
-from streams.schemas import CotSteps, SearchEvent, decode_search_log_line
-from streams.simulator.errors import SimulatorError
-from streams.simulator.loaders import (
+from relstream.core.cot import parse_cot
+from relstream.core.errors import ShopFileError
+from relstream.core.schemas import CotSteps, SearchEvent, decode_search_log_line
+from relstream.core.shop_files import (
     FILES,
     load_catalog,
     load_cot_annotations,
@@ -37,8 +37,8 @@ def test_writes_every_file(make_world: World) -> None:
 
 
 def test_same_seed_gives_byte_identical_files(make_world: World, tmp_path: Path) -> None:
-    from streams.simulator.config import SimConfig
-    from streams.simulator.world import simulate
+    from relstream.tools.simulator.config import SimConfig
+    from relstream.tools.simulator.world import simulate
 
     first = make_world(seed=1)
     again = simulate(SimConfig.tiny(tmp_path / "again", seed=1))
@@ -125,10 +125,10 @@ def test_cot_annotations_render_parse_and_agree_with_labels(make_world: World) -
 
 
 def test_loaders_name_the_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(SimulatorError, match="labels.jsonl"):
+    with pytest.raises(ShopFileError, match="labels.jsonl"):
         load_labels(tmp_path)
     (tmp_path / "labels.jsonl").write_text('{"query": "q", "item_id": "i", "grade": "X"}\n')
-    with pytest.raises(SimulatorError, match="grade"):
+    with pytest.raises(ShopFileError, match="grade"):
         load_labels(tmp_path)
 
 

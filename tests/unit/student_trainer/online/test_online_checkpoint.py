@@ -50,7 +50,7 @@ def test_foreign_or_corrupt_files_raise_with_the_path(tmp_path: Path) -> None:
 
 
 def test_model_update_carries_only_finite_metrics() -> None:
-    from streams.schemas import ModelUpdate, utcnow
+    from relstream.core.schemas import ModelUpdate, utcnow
     from student_trainer.online.publisher import update_metrics
 
     manifest = {"metrics": {"auc": 0.9, "preq_truth_auc": float("nan"), "loss": float("inf"),

@@ -7,7 +7,7 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from streams.schemas import CatalogItem, LabelRequest, TeacherLabel
+from relstream.core.schemas import CatalogItem, LabelRequest, TeacherLabel
 from student_trainer.online.prequential import (
     PrequentialPoint,
     curve,
@@ -72,8 +72,7 @@ def test_stand_in_teacher_writes_parsable_cot_and_sensible_grades() -> None:
 
 
 def test_cli_adds_online_under_the_existing_train_command() -> None:
-    from student_trainer.online import cli
-
+    from relstream.cli import train_online as cli
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command")
     bench = commands.add_parser("bench").add_subparsers(dest="bench")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.schemas import CatalogItem, TeacherLabel
+from relstream.core.schemas import CatalogItem, TeacherLabel
 from student_trainer.encoders import load_tokenizer
 from student_trainer.online.progress import NextGate, ProgressReporter, progress_line
 from student_trainer.online.settings import OnlineSettings

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from streams.schemas import CatalogItem, TeacherLabel
-from student_trainer import registry
+from relstream.core import registry
+from relstream.core.schemas import CatalogItem, TeacherLabel
 from student_trainer.encoders import load_tokenizer
 from student_trainer.online.publisher import STUDENT_FILE
 from student_trainer.online.settings import OnlineSettings

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from streams.simulator.errors import SimulatorError
-from streams.simulator.loaders import load_labels
+from relstream.core.errors import ShopFileError
+from relstream.core.shop_files import load_labels
 from student_trainer.online.loop import ground_truth
 
 
 def test_contract_files_give_grades_and_a_simulated_world_its_scenario(
     tmp_path: Path,
 ) -> None:
-    from streams.simulator.config import SimConfig
-    from streams.simulator.world import simulate
+    from relstream.tools.simulator.config import SimConfig
+    from relstream.tools.simulator.world import simulate
 
     world = simulate(SimConfig.tiny(tmp_path / "world", seed=3, scenario="new-brand"))
     shop = tmp_path / "shop"
@@ -34,6 +34,6 @@ def test_contract_files_give_grades_and_a_simulated_world_its_scenario(
     assert contract.new_brand_queries == set() and contract.change_at is None
 
     (shop / "labels.jsonl").unlink()
-    with pytest.raises(SimulatorError, match=r"labels\.jsonl not found \(the ground truth the "
+    with pytest.raises(ShopFileError, match=r"labels\.jsonl not found \(the ground truth the "
                        "prequential points"):
         ground_truth(shop)

@@ -1,0 +1,78 @@
+"""`relstream streams run` (the Faust worker) and `relstream bench streams`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    streams = commands.add_parser("streams", help="the stream processor (Faust)")
+    sub = streams.add_subparsers(dest="streams_command", metavar="ACTION", required=True)
+    run = sub.add_parser("run", help="aggregate the search log into Feast and sample label "
+                         "requests; runs until SIGTERM")
+    run.add_argument("--loglevel", default="WARNING", help="Faust worker log level")
+    run.add_argument("--backfill", action="store_true",
+                     help="label budget in event time (RELSTREAM_LABEL_CLOCK=event): for "
+                     "replaying history, which then gets as many label requests as the "
+                     "same traffic live; restart without it for live traffic")
+    run.set_defaults(func=_run)
+
+    lag = sub.add_parser("lag", help="how far the processor (or --group) is behind the "
+                         "search log; --wait blocks until it has caught up")
+    lag.add_argument("--group", help="consumer group (default: the processor's app id)")
+    lag.add_argument("--topic", default="search-log", help="logical topic (search-log)")
+    lag.add_argument("--wait", action="store_true",
+                     help="poll until every record is committed and the topic stopped growing")
+    lag.add_argument("--poll", type=float, default=5.0, help="seconds between readings")
+    lag.add_argument("--timeout", type=float, default=0.0,
+                     help="with --wait: give up (exit 1) after this many seconds (0: never)")
+    lag.set_defaults(func=_lag)
+
+    b = bench.add_parser("streams", help="Faust aggregation events/s beside raw aiokafka "
+                         "consume/s; Feast online read latency (SQLite, Redis)")
+    b.add_argument("--events", type=int, default=2_000, help="search-log events to process")
+    b.add_argument("--reads", type=int, default=500, help="online reads per configuration")
+    b.add_argument("--out", type=Path, default=Path("bench-results"))
+    b.set_defaults(func=_bench)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from streams.processor.app import run_worker
+    from streams.processor.settings import ProcessorSettings
+
+    settings = ProcessorSettings()
+    if args.backfill:
+        settings = settings.model_copy(update={"label_clock": "event"})
+    run_worker(settings, loglevel=args.loglevel)
+    return 0
+
+
+def _lag(args: argparse.Namespace) -> int:
+    from streams.errors import StreamsError
+    from streams.lag import group_lag, wait_caught_up
+    from streams.processor.settings import ProcessorSettings
+
+    settings = ProcessorSettings()
+    group = args.group or settings.app_id()
+
+    try:
+        if args.wait:
+            lag = wait_caught_up(lambda: group_lag(settings, group, args.topic),
+                                 poll_s=args.poll, timeout_s=args.timeout)
+            print(f"caught up: {lag.committed:,} records committed by {group}")
+        else:
+            lag = group_lag(settings, group, args.topic)
+            print(f"{group} on {lag.topic}: {lag.committed:,}/{lag.total:,} committed, "
+                  f"{lag.behind:,} behind")
+    except StreamsError as exc:
+        print(f"error: {exc}")
+        return 1
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from relstream.tools.bench.streams import run_bench
+    from streams.processor.settings import ProcessorSettings
+
+    return run_bench(ProcessorSettings(), events=args.events, reads=args.reads, out=args.out)

@@ -1,0 +1,237 @@
+"""`relstream bench streams`: the Faust aggregation path against a raw aiokafka consumer
+and a Faust agent that does nothing (Faust's own per-message cap), and Feast online read
+latency (SQLite and, when `redis-server` exists, Redis).
+
+One run: a synthetic search log is replayed to fresh topics; the baseline is a plain
+aiokafka consumer reading the same topic end to end; then a `relstream streams run`
+worker processes it and its own first/last event times give events/s (start-up and
+Feast import excluded). Uses the configured broker when it answers, else starts a
+private one under a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from relstream.core.reporting import median, percentile, save_results
+from relstream.core.topics import SEARCH_LOG, topic_name
+from streams.processor.settings import ProcessorSettings
+
+
+async def _aiokafka_consume(bootstrap: str, topic: str, expected: int) -> tuple[int, float]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        parts = _partitions(bootstrap, topic)
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        n, started = 0, time.perf_counter()
+        while n < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            if not batch:
+                break
+            n += sum(len(records) for records in batch.values())
+        return n, time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+def _partitions(bootstrap: str, topic: str) -> set[int]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        parts = consumer.partitions_for_topic(topic)
+    finally:
+        consumer.close()
+    if not parts:
+        raise RuntimeError(f"topic {topic} has no partitions in the cluster metadata")
+    return parts
+
+
+def _expected_deltas(log: Path) -> int:
+    """Item deltas the log causes: one per distinct item of a search, one per feedback."""
+    n = 0
+    for line in log.read_text().splitlines():
+        e = json.loads(line)
+        n += len({r["item_id"] for r in e["results"]}) if e["type"] == "search" else 1
+    return n
+
+
+def _faust_rate(settings: ProcessorSettings, expected: int, deltas: int,
+                timeout_s: float = 900) -> dict[str, Any]:
+    env = dict(os.environ)
+    env.update({"RELSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                "RELSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+                "RELSTREAM_STATE_DIR": str(settings.state_dir),
+                "RELSTREAM_CLICKHOUSE_URL": "", "RELSTREAM_REDIS_URL": "",
+                "RELSTREAM_PUSH_INTERVAL_S": "1.0"})
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    log = settings.state_dir / "bench-worker.log"
+    proc = subprocess.Popen([sys.executable, "-m", "relstream.cli", "streams", "run"],
+                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    stats_path = settings.state_dir / "streams-stats.json"
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the worker exited with {proc.returncode}; see {log}")
+            if stats_path.exists():
+                data = json.loads(stats_path.read_text())
+                st = data["stats"]
+                done = st.get("search", 0) + st.get("feedback", 0)
+                if done >= expected and st.get("item_counted", 0) >= deltas:
+                    return {"events": done, "stats": st,
+                            "log_seconds": data["last_event_at"] - data["first_event_at"],
+                            "seconds": data["last_delta_at"] - data["first_event_at"]}
+            time.sleep(0.5)
+        raise RuntimeError(f"the worker did not finish {expected} events in {timeout_s} s")
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 30 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _ceiling_rate(settings: ProcessorSettings, topic: str, expected: int, mode: str,
+                  timeout_s: float = 600) -> dict[str, Any]:
+    """A do-nothing Faust agent on the same topic (`bench_ceiling`): Faust's own cap."""
+    out = settings.state_dir / f"ceiling-{mode}.json"
+    log = settings.state_dir / f"ceiling-{mode}.log"
+    proc = subprocess.Popen([sys.executable, "-m", "relstream.tools.bench.streams_ceiling",
+                             settings.kafka_bootstrap, topic, str(expected), mode, str(out)],
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if out.exists():
+                return dict(json.loads(out.read_text()))
+            if proc.poll() is not None:
+                raise RuntimeError(f"the ceiling agent exited with {proc.returncode}; see {log}")
+            time.sleep(0.5)
+        raise RuntimeError(f"the ceiling agent did not read {expected} events in {timeout_s} s")
+    finally:
+        _stop(proc)
+
+
+def _read_latency(settings: ProcessorSettings, reads: int) -> list[dict[str, Any]]:
+    from feature_store.client import push_rows
+    from feature_store.config import apply_repo
+    from feature_store.definitions import ITEM_STATS, stat_fields
+
+    store = apply_repo(settings)
+    now = datetime.now(UTC)
+    rows = [{"item_id": f"i{k}", "event_timestamp": now,
+             **{f: (0.1 if f.startswith("ctr") else k) for f in stat_fields(ITEM_STATS)}}
+            for k in range(1000)]
+    push_rows(store, ITEM_STATS, rows)
+    refs = [f"{ITEM_STATS}:{f}" for f in stat_fields(ITEM_STATS)]
+    out = []
+    for n in (1, 32):
+        times = []
+        for r in range(reads):
+            entity_rows = [{"item_id": f"i{(r * 37 + k) % 1000}"} for k in range(n)]
+            t0 = time.perf_counter()
+            store.get_online_features(features=refs, entity_rows=entity_rows).to_dict()
+            times.append((time.perf_counter() - t0) * 1000)
+        out.append({"entities": n, "p50_ms": median(times), "p99_ms": percentile(times, 99)})
+    return out
+
+
+def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path) -> int:
+    from relstream.core.topics import ensure_topics
+    from relstream.stack import LocalStack, _broker_answers, free_port
+    from relstream.tools.synthetic_log import write_synthetic_log
+    from streams.replay import replay_files
+
+    tmp = Path(tempfile.mkdtemp(prefix="relstream-bench-streams-"))
+    private: LocalStack | None = None
+    settings = base.model_copy(update={"state_dir": tmp / "state",
+                                       "topic_prefix": f"bench-{uuid.uuid4().hex[:8]}-"})
+    if not _broker_answers(settings.kafka_client_config()):
+        settings = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+        private = LocalStack(settings.model_copy(update={"state_dir": tmp / "stack"}))
+        private.start_kafka()
+    try:
+        ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
+        log = tmp / "search_log.jsonl"
+        n = write_synthetic_log(log, events, seed=1, items=2000)
+        replay_files(settings, None, log)
+        topic = topic_name(SEARCH_LOG, settings.topic_prefix)
+        rows: list[dict[str, Any]] = []
+        got, secs = asyncio.run(_aiokafka_consume(settings.kafka_bootstrap, topic, n))
+        raw_rate = got / secs
+        rows.append({"path": "raw aiokafka consume (baseline)", "events": got,
+                     "seconds": secs, "events_per_s": raw_rate, "ratio_vs_raw": 1.0})
+        faust = _faust_rate(settings, n, _expected_deltas(log))
+        load = os.getloadavg()[0]
+        rate = faust["events"] / faust["seconds"]
+        log_rate = faust["events"] / faust["log_seconds"]
+        rows.append({"path": "Faust search_log agent only (query buckets, deltas out)",
+                     "events": faust["events"], "seconds": faust["log_seconds"],
+                     "events_per_s": log_rate, "ratio_vs_raw": log_rate / raw_rate})
+        rows.append({"path": "Faust whole aggregation path (until every item delta counted)",
+                     "events": faust["events"], "seconds": faust["seconds"],
+                     "events_per_s": rate, "ratio_vs_raw": rate / raw_rate})
+        for mode, what in (("events", "stream.events()"),
+                           ("take", "stream.take(1000, within=0.2)")):
+            ceiling = _ceiling_rate(settings, topic, n, mode)
+            ceiling_rate = ceiling["events"] / ceiling["seconds"]
+            rows.append({"path": f"Faust agent doing nothing, {what} (Faust's own cap)",
+                         "events": ceiling["events"], "seconds": ceiling["seconds"],
+                         "events_per_s": ceiling_rate, "ratio_vs_raw": ceiling_rate / raw_rate})
+        save_results("streams-throughput", rows, out,
+                     command=f"relstream bench streams --events {events}",
+                     notes="events/s over the same topic in the same run; the Faust rate "
+                     "spans the worker's first to last event (start-up excluded). Load "
+                     f"average during the run: {load:.1f} on {os.cpu_count()} CPUs.",
+                     extra={"worker_stats": faust["stats"], "loadavg_1m": load})
+
+        latency: list[dict[str, Any]] = []
+        for row in _read_latency(settings.model_copy(
+                update={"state_dir": tmp / "feast-sqlite", "redis_url": ""}), reads):
+            latency.append({"store": "sqlite", **row})
+        if shutil.which("redis-server"):
+            rsettings = settings.model_copy(update={
+                "state_dir": tmp / "feast-redis",
+                "redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+            stack = LocalStack(rsettings)
+            stack.start_redis()
+            try:
+                latency += [{"store": "redis", **row} for row in _read_latency(rsettings, reads)]
+            finally:
+                stack.stop("redis")
+        save_results("feast-online-latency", latency, out,
+                     command=f"relstream bench streams --reads {reads}",
+                     notes="get_online_features on item_stats (10 features), 1000 rows "
+                     "pushed; SQLite is the baseline."
+                     + ("" if shutil.which("redis-server") else " Redis skipped: "
+                        "redis-server not installed."))
+    finally:
+        if private is not None:
+            private.stop("kafka")
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0

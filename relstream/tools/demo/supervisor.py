@@ -1,0 +1,236 @@
+"""Child-process supervision for the demo: start, log, wait for readiness, stop cleanly.
+
+Every child runs in its own session (`start_new_session=True`), so stopping it signals
+its whole process group (a child's own helpers included) and a Ctrl-C in the terminal
+reaches only the supervisor, which then stops the children in reverse start order:
+SIGTERM, a grace period, then SIGKILL. Output goes to `<log_dir>/<name>.log`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from relstream.core.errors import RelstreamError
+
+log = logging.getLogger(__name__)
+
+
+class SupervisorError(RelstreamError):
+    """A child could not be started, died, or did not become ready in time."""
+
+
+@dataclass
+class Child:
+    """One supervised process."""
+
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    started: float = field(default_factory=time.monotonic)
+    stopped_with: str | None = None
+    """How it ended when we stopped it: 'SIGTERM', 'SIGKILL' or 'exited'."""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def group_alive(pgid: int) -> bool:
+    """True while any process of the group `pgid` still exists (zombies excluded)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command name: state ppid pgrp ...
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+class Supervisor:
+    """Starts children with logs in one folder and stops every one of them on `close`."""
+
+    def __init__(self, log_dir: Path, term_timeout_s: float = 20.0) -> None:
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.term_timeout_s = term_timeout_s
+        self.children: dict[str, Child] = {}
+
+    def start(
+        self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> Child:
+        """Start `argv` as child `name`, stdout and stderr to `<log_dir>/<name>.log`."""
+        if name in self.children and self.children[name].alive():
+            raise SupervisorError(f"a child named {name!r} is already running")
+        log_path = self.log_dir / f"{name}.log"
+        out = open(log_path, "ab")  # noqa: SIM115 - the child owns it; closed below
+        out.write(f"--- {time.strftime('%H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+        out.flush()
+        try:
+            proc = subprocess.Popen(
+                list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
+            )
+        except OSError as exc:
+            raise SupervisorError(f"cannot start {name} ({argv[0]}): {exc}") from exc
+        finally:
+            out.close()  # the child has its own descriptor now
+        child = Child(name, list(argv), proc, log_path)
+        self.children[name] = child
+        log.info("started %s (pid %d), log %s", name, proc.pid, log_path)
+        return child
+
+    def run(
+        self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+        cwd: Path | None = None, timeout_s: float = 600.0,
+    ) -> int:
+        """Run a short job as a supervised child and wait for it; returns its exit code."""
+        child = self.start(name, argv, env=env, cwd=cwd)
+        deadline = time.monotonic() + timeout_s
+        while child.alive():
+            if time.monotonic() > deadline:
+                self.stop(name)
+                raise SupervisorError(
+                    f"{name} did not finish within {timeout_s:.0f} s; see {child.log_path}")
+            time.sleep(0.2)
+        child.stopped_with = "exited"
+        return child.proc.returncode
+
+    def wait_ready(
+        self, name: str, ready: Callable[[], bool], timeout_s: float, *, poll_s: float = 0.5,
+    ) -> float:
+        """Poll `ready()` until true; raise if the child exits or the time runs out.
+
+        Returns the seconds waited.
+        """
+        child = self.children[name]
+        began = time.monotonic()
+        while True:
+            if not child.alive():
+                raise SupervisorError(
+                    f"{name} exited with code {child.returncode()} before it was ready; "
+                    f"last lines of {child.log_path}:\n{child.log_tail()}")
+            try:
+                if ready():
+                    return time.monotonic() - began
+            except Exception as exc:  # a probe failing is the same as "not yet"
+                log.debug("%s readiness probe: %s", name, exc)
+            if time.monotonic() - began > timeout_s:
+                raise SupervisorError(
+                    f"{name} was not ready within {timeout_s:.0f} s; last lines of "
+                    f"{child.log_path}:\n{child.log_tail()}")
+            time.sleep(poll_s)
+
+    def dead(self) -> list[Child]:
+        """Children that exited while they were supposed to run."""
+        return [c for c in self.children.values() if c.stopped_with is None and not c.alive()]
+
+    def stop(self, name: str, timeout_s: float | None = None) -> str:
+        """SIGTERM the child's process group, wait, then SIGKILL; returns how it ended."""
+        child = self.children[name]
+        if child.stopped_with is not None and not group_alive(child.pid):
+            return child.stopped_with
+        grace = self.term_timeout_s if timeout_s is None else timeout_s
+        how = "exited"
+        if child.alive() or group_alive(child.pid):
+            how = "SIGTERM"
+            _killpg(child.pid, signal.SIGTERM)
+            if not _wait_group(child, grace):
+                how = "SIGKILL"
+                log.warning("%s ignored SIGTERM for %.0f s: killing it", name, grace)
+                _killpg(child.pid, signal.SIGKILL)
+                _wait_group(child, 10.0)
+        child.stopped_with = how
+        log.info("stopped %s (%s, exit code %s)", name, how, child.returncode())
+        return how
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the child's process group at once, with no SIGTERM first (failure drills);
+        waits until the group is gone and marks the child stopped."""
+        child = self.children[name]
+        _killpg(child.pid, signal.SIGKILL)
+        _wait_group(child, 10.0)
+        child.stopped_with = "SIGKILL"
+        log.info("killed %s (SIGKILL)", name)
+
+    def stop_all(self) -> dict[str, str]:
+        """Stop every child, the last started first (servers before what feeds them)."""
+        results = {}
+        for name in reversed(list(self.children)):
+            try:
+                results[name] = self.stop(name)
+            except Exception as exc:  # keep stopping the others whatever happens to one
+                log.error("could not stop %s: %s", name, exc)
+                results[name] = f"error: {exc}"
+        return results
+
+    def leftovers(self) -> list[int]:
+        """Process-group ids of children that still have a live process."""
+        return [c.pid for c in self.children.values() if group_alive(c.pid)]
+
+
+def _killpg(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_group(child: Child, timeout_s: float) -> bool:
+    """Wait for the child (reaping it) and the rest of its group; True if all are gone."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        child.proc.poll()
+        if not child.alive() and not group_alive(child.pid):
+            return True
+        time.sleep(0.1)
+    child.proc.poll()
+    return not child.alive() and not group_alive(child.pid)
+
+
+@contextmanager
+def interrupts_as_exceptions() -> Iterator[None]:
+    """Within the block, SIGTERM (like Ctrl-C's SIGINT) raises KeyboardInterrupt.
+
+    So a `finally` that stops the children runs whichever way the demo is told to end.
+    """
+    def handler(signum: int, frame: FrameType | None) -> Any:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,1 @@
+"""Drills: fault and hot-swap exercises against a running server."""

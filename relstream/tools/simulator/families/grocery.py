@@ -1,0 +1,216 @@
+"""Family 1, `grocery`: a grocery and pantry shop.
+
+Coffee, tea, breakfast, pantry staples, snacks, baking and drinks in five departments;
+`material` holds a food's main ingredient or bean ("arabica", "semolina"), `capacity` its
+net weight or volume, `pack` the count, `feature` diet claims ("organic", "gluten free").
+Soda makers take CO2 cylinders made for one maker's model (the device/accessory pair).
+Brands are farm-style compounds ("Maplebrook Farms"), models are named varieties
+("Heritage Reserve"), titles put the product first and the maker last.
+"""
+
+from __future__ import annotations
+
+from relstream.tools.simulator.family import Family
+from relstream.tools.simulator.style import (
+    BrandStyle,
+    ModelStyle,
+    QueryStyle,
+    ShopStyle,
+    TitleStyle,
+)
+from relstream.tools.simulator.surface import ValueForms
+from relstream.tools.simulator.taxonomy import ProductType, Taxonomy
+from relstream.tools.simulator.taxonomy import product_type as _t
+
+DIET = ("organic", "non gmo", "gluten free", "kosher")
+BAG = ("12 oz", "16 oz", "32 oz", "2 lb", "5 lb")
+
+TYPES: tuple[ProductType, ...] = (
+    # --- Coffee & Tea
+    _t("coffee_beans", "Coffee & Tea > Coffee > Whole Bean Coffee",
+       ("Whole Bean Coffee", "Coffee Beans", "Roasted Coffee Beans"),
+       ("coffee beans", "whole bean coffee"), synonyms=("espresso beans", "java beans"),
+       dims={"material": ("arabica", "robusta", "colombian", "sumatra"), "capacity": BAG,
+             "feature": ("decaf", "dark roast", "fair trade", "organic")},
+       family="coffee", complements=("coffee_creamer", "sweeteners"), price=(8, 30),
+       weight=1.8),
+    _t("ground_coffee", "Coffee & Tea > Coffee > Ground Coffee",
+       ("Ground Coffee", "Drip Grind Coffee", "Fine Ground Coffee"),
+       ("ground coffee", "coffee grounds"), synonyms=("drip coffee",),
+       dims={"material": ("arabica", "robusta", "colombian", "sumatra"),
+             "capacity": ("10 oz", "12 oz", "24 oz", "2 lb"),
+             "feature": ("decaf", "dark roast", "medium roast", "fair trade")},
+       family="coffee", complements=("coffee_creamer", "sweeteners"), price=(6, 25),
+       weight=1.6),
+    _t("tea_bags", "Coffee & Tea > Tea > Tea Bags", ("Tea Bags", "Tea Bag Box", "Tea Sachets"),
+       ("tea bags", "tea"), synonyms=("tea sachets", "cuppa"),
+       dims={"material": ("green tea", "black tea", "chamomile", "peppermint", "rooibos"),
+             "pack": ("20", "40", "100"), "feature": ("decaf", "organic")},
+       complements=("honey", "sweeteners"), price=(3, 18), weight=1.3),
+    _t("coffee_creamer", "Coffee & Tea > Creamer > Coffee Creamer",
+       ("Coffee Creamer", "Liquid Creamer", "Creamer Singles"), ("coffee creamer", "creamer"),
+       synonyms=("half and half",),
+       dims={"material": ("oat", "almond", "dairy", "coconut"),
+             "capacity": ("16 fl oz", "32 fl oz"), "feature": ("sugar free", "vanilla")},
+       complements=("coffee_beans", "ground_coffee"), price=(3, 9)),
+    # --- Breakfast
+    _t("cereal", "Breakfast > Cereal > Breakfast Cereal",
+       ("Breakfast Cereal", "Cereal", "Whole Grain Cereal"), ("cereal", "breakfast cereal"),
+       synonyms=("corn flakes",),
+       dims={"material": ("oat", "corn", "wheat", "rice"), "capacity": ("12 oz", "18 oz"),
+             "feature": ("high fiber", "low sugar", "gluten free")},
+       family="breakfast_grains", complements=("oat_milk",), price=(3, 8), weight=1.4),
+    _t("oatmeal", "Breakfast > Hot Cereal > Oatmeal", ("Oatmeal", "Rolled Oats", "Steel Cut Oats"),
+       ("oatmeal", "rolled oats"), synonyms=("porridge", "oats"),
+       dims={"capacity": ("18 oz", "42 oz"), "pack": ("1", "10", "24"), "feature": DIET},
+       family="breakfast_grains", complements=("honey", "oat_milk"), price=(3, 12)),
+    _t("granola", "Breakfast > Cereal > Granola", ("Granola", "Granola Clusters",
+       "Crunchy Granola"), ("granola",), synonyms=("muesli",),
+       dims={"material": ("almond", "coconut", "cranberry", "honey oat"),
+             "capacity": ("11 oz", "16 oz"), "feature": ("low sugar", "gluten free")},
+       family="breakfast_grains", complements=("oat_milk",), price=(4, 10)),
+    _t("pancake_mix", "Breakfast > Mixes > Pancake Mix", ("Pancake Mix", "Waffle Mix",
+       "Pancake & Waffle Mix"), ("pancake mix", "waffle mix"), synonyms=("flapjack mix",),
+       dims={"material": ("buttermilk", "whole wheat", "buckwheat"),
+             "capacity": ("24 oz", "32 oz"), "feature": ("gluten free", "high protein")},
+       complements=("maple_syrup",), price=(3, 9)),
+    _t("maple_syrup", "Breakfast > Toppings > Maple Syrup", ("Maple Syrup", "Pure Maple Syrup",
+       "Maple Syrup Jug"), ("maple syrup", "pancake syrup"), synonyms=("syrup",),
+       dims={"capacity": ("8 fl oz", "12 fl oz", "32 fl oz"),
+             "color": ("golden", "amber", "dark"), "feature": ("organic",)},
+       complements=("pancake_mix",), price=(6, 25)),
+    _t("honey", "Breakfast > Spreads > Honey", ("Pure Honey", "Honey", "Honey Jar"),
+       ("honey", "honey jar"), dims={"material": ("clover", "wildflower", "manuka",
+       "orange blossom"), "capacity": ("12 oz", "16 oz", "32 oz"),
+       "feature": ("raw", "unfiltered")},
+       complements=("tea_bags", "oatmeal"), price=(5, 40)),
+    # --- Pantry
+    _t("pasta", "Pantry > Pasta & Grains > Pasta", ("Pasta", "Spaghetti", "Penne Rigate"),
+       ("pasta", "spaghetti"), synonyms=("noodles", "macaroni"),
+       dims={"material": ("semolina", "whole wheat", "chickpea", "lentil"),
+             "capacity": ("16 oz", "2 lb"), "pack": ("1", "6", "12"),
+             "feature": ("gluten free", "high protein")},
+       complements=("pasta_sauce", "olive_oil"), price=(1, 15), weight=1.5),
+    _t("pasta_sauce", "Pantry > Sauces > Pasta Sauce", ("Pasta Sauce", "Pasta Sauce Jar",
+       "Simmer Sauce"), ("pasta sauce", "spaghetti sauce"), synonyms=("sauce for pasta",),
+       dims={"material": ("tomato basil", "marinara", "arrabbiata", "alfredo"),
+             "capacity": ("24 oz", "32 oz"), "feature": ("no sugar added", "organic")},
+       complements=("pasta",), price=(2, 10), weight=1.2),
+    _t("rice", "Pantry > Pasta & Grains > Rice", ("Rice", "Long Grain Rice", "Rice Bag"),
+       ("rice", "long grain rice"), synonyms=("rice grain",),
+       dims={"material": ("jasmine", "basmati", "brown", "arborio"), "capacity": BAG,
+             "feature": ("organic", "parboiled")}, family="grains", price=(2, 20),
+       weight=1.2),
+    _t("quinoa", "Pantry > Pasta & Grains > Quinoa", ("Quinoa", "Tri-Color Quinoa",
+       "White Quinoa"), ("quinoa",), dims={"capacity": ("12 oz", "2 lb", "4 lb"),
+       "feature": DIET}, family="grains", price=(4, 18)),
+    _t("olive_oil", "Pantry > Oils > Olive Oil", ("Extra Virgin Olive Oil", "Olive Oil",
+       "Virgin Olive Oil"), ("olive oil", "extra virgin olive oil"), synonyms=("evoo",),
+       dims={"capacity": ("16.9 fl oz", "25.4 fl oz", "1 gal"),
+             "material": ("spanish", "italian", "greek"), "feature": ("cold pressed", "organic")},
+       family="cooking_oils", complements=("pasta", "balsamic_vinegar"), price=(6, 40),
+       weight=1.3),
+    _t("avocado_oil", "Pantry > Oils > Avocado Oil", ("Avocado Oil", "Refined Avocado Oil"),
+       ("avocado oil",), dims={"capacity": ("16.9 fl oz", "33.8 fl oz")},
+       family="cooking_oils", price=(7, 25)),
+    _t("balsamic_vinegar", "Pantry > Vinegars > Balsamic Vinegar", ("Balsamic Vinegar",
+       "Aged Balsamic", "Balsamic Glaze"), ("balsamic vinegar", "balsamic"),
+       dims={"capacity": ("8.5 fl oz", "16.9 fl oz")}, complements=("olive_oil",),
+       price=(4, 30)),
+    _t("spices", "Pantry > Spices > Ground Spices", ("Ground Spice", "Seasoning Blend",
+       "Spice Jar"), ("spices", "seasoning"), synonyms=("spice rub",),
+       dims={"material": ("cumin", "paprika", "turmeric", "cinnamon", "oregano"),
+             "capacity": ("2 oz", "4 oz", "16 oz"), "feature": ("organic", "salt free")},
+       complements=("rice", "quinoa"), price=(2, 15)),
+    # --- Snacks
+    _t("potato_chips", "Snacks > Chips > Potato Chips", ("Potato Chips", "Ridged Chips",
+       "Crinkle Cut Chips"), ("potato chips", "chips"), synonyms=("crisps",),
+       dims={"material": ("sea salt", "barbecue", "sour cream onion", "salt vinegar"),
+             "capacity": ("5 oz", "8 oz"), "pack": ("1", "12", "24"),
+             "feature": ("kettle cooked", "baked")},
+       family="salty_snacks", complements=("salsa",), price=(2, 25), weight=1.4),
+    _t("tortilla_chips", "Snacks > Chips > Tortilla Chips", ("Tortilla Chips",
+       "Restaurant Style Tortilla Chips"), ("tortilla chips",), synonyms=("corn chips",),
+       dims={"material": ("yellow corn", "blue corn", "white corn"), "capacity": ("11 oz", "13 oz"),
+             "feature": ("organic", "lime")}, family="salty_snacks", complements=("salsa",),
+       price=(2, 8)),
+    _t("salsa", "Snacks > Dips > Salsa", ("Salsa", "Chunky Salsa", "Dip Salsa"),
+       ("salsa",), synonyms=("pico de gallo",),
+       dims={"material": ("tomato", "tomatillo", "mango", "chipotle"),
+             "capacity": ("16 oz", "24 oz"), "feature": ("mild", "hot")},
+       complements=("tortilla_chips", "potato_chips"), price=(2, 8)),
+    _t("trail_mix", "Snacks > Nuts > Trail Mix", ("Trail Mix", "Nut Mix", "Snack Mix"),
+       ("trail mix", "mixed nuts"), dims={"material": ("almond", "cashew", "peanut", "pecan"),
+       "capacity": ("10 oz", "26 oz"), "pack": ("1", "6"), "feature": ("unsalted", "roasted")},
+       price=(4, 20)),
+    # --- Drinks
+    _t("oat_milk", "Drinks > Plant Milk > Oat Milk", ("Oat Milk", "Oat Beverage",
+       "Oat Drink"), ("oat milk", "oatmilk"), synonyms=("plant milk",),
+       dims={"capacity": ("32 fl oz", "64 fl oz"), "pack": ("1", "6"),
+             "feature": ("unsweetened", "barista edition")},
+       complements=("cereal", "granola", "oatmeal"), price=(3, 24)),
+    _t("sparkling_water", "Drinks > Water > Sparkling Water", ("Sparkling Water", "Seltzer",
+       "Carbonated Water"), ("sparkling water", "seltzer"), synonyms=("fizzy water", "club soda"),
+       dims={"material": ("lime", "grapefruit", "lemon", "unflavored"),
+             "capacity": ("12 fl oz", "1 liter"), "pack": ("8", "12", "24")},
+       price=(4, 20), weight=1.2),
+    _t("soda_makers", "Drinks > Soda Makers > Sparkling Water Makers",
+       ("Sparkling Water Maker", "Soda Maker", "Seltzer Maker"),
+       ("soda maker", "sparkling water maker"), synonyms=("seltzer machine",),
+       dims={"color": ("black", "white", "silver", "red")},
+       complements=("co2_cylinders", "sparkling_water"), price=(60, 200)),
+    _t("co2_cylinders", "Drinks > Soda Makers > CO2 Cylinders", ("CO2 Cylinder",
+       "Carbonator Refill", "Gas Cylinder"), ("co2 cylinder", "co2 refill"),
+       synonyms=("carbonator",), dims={"pack": ("1", "2", "3")},
+       complements=("soda_makers",), accessory_of="soda_makers", price=(15, 60)),
+    _t("sweeteners", "Drinks > Sweeteners > Sweetener Packets", ("Sweetener Packets",
+       "Zero Calorie Sweetener", "Sweetener Sachets"), ("sweetener", "sweetener packets"),
+       synonyms=("sugar substitute",), dims={"material": ("stevia", "monk fruit", "sucralose"),
+       "pack": ("80", "200", "400")}, complements=("coffee_beans", "tea_bags"), price=(3, 15)),
+)
+
+TAXONOMY = Taxonomy(TYPES, names_its_complement=frozenset({
+    "coffee_creamer", "salsa", "sweeteners", "co2_cylinders", "balsamic_vinegar"}))
+
+STYLE = ShopStyle(
+    brands=BrandStyle(
+        heads=("Maple", "Harvest", "Golden", "Meadow", "Willow", "Clover", "Cedar", "Hazel",
+               "Bramble", "Sunny", "Honey", "Amber", "Orchard", "Prairie", "Barley", "Juniper",
+               "Acorn", "Fennel", "Saffron", "Olive", "Pepper", "Rustic", "Hearth", "Dew",
+               "Hollow", "Walnut", "Copper", "Farrow"),
+        tails=("brook", "field", "dale", "crest", "ridge", "mill", "wood", "grove", "glen",
+               "acre", "vale", "stone", "bridge", "haven", "farm", "moor", "well", "shire"),
+        extras=("", " Farms", " Pantry", " Kitchen", " Provisions", " Mill")),
+    models=ModelStyle(
+        lines=("Heritage", "Morning", "Farmhouse", "Homestead", "Countryside", "Sunrise",
+               "Hillside", "Harvester", "Cottage", "Grandmother", "Valley", "Lakeside",
+               "Founders", "Market", "Cellar", "Orchardist"),
+        suffixes=("", "", "", "Blend", "Recipe", "Batch"),
+        template="{line} {variety} {suffix}",
+        varieties=("Reserve", "Select", "Gold", "Bold", "Smooth", "Mild", "Hearty", "Velvet",
+                   "Crisp", "Twilight", "Daybreak", "Robust", "Mellow", "Zesty")),
+    titles=TitleStyle(
+        separators=(", ", " - ", " \u2013 "),
+        marketing=("Farm Fresh", "Small Batch", "Family Size", "Pantry Staple", "Chef's Choice",
+                   "Bulk Buy", "Artisan", "Wholesome", "Since 1921"),
+        compat_forms=("fits {d}", "for {d} carbonators", "{d} compatible"),
+        layout="noun_first", goes_with="with", marketing_rate=0.45),
+    queries=QueryStyle(variant_cuts=(0.15, 0.22, 0.3), post_rate=0.4,
+                       compat_words=("for", "fits"), lead_words=("healthy", "bulk", "fresh"),
+                       lead_rate=0.05),
+    forms=ValueForms(
+        colors={"golden": ("golden", "grade a golden"), "dark": ("dark", "very dark")},
+        materials={"sea salt": ("sea salt", "salted"), "whole wheat": ("whole wheat", "wholegrain"),
+                   "colombian": ("colombian", "colombia")},
+        features={"gluten free": ("gluten free", "gluten-free", "gf"),
+                  "non gmo": ("non gmo", "non-gmo"), "decaf": ("decaf", "decaffeinated"),
+                  "sugar free": ("sugar free", "zero sugar"),
+                  "organic": ("organic", "usda organic")},
+        pack_title=("{v} Count", "{v}-Ct", "Pack of {v}", "{v} ct Box"),
+        pack_query=("{v} count", "{v} ct", "pack of {v}")),
+)
+
+GROCERY = Family(1, "grocery", "Grocery & pantry: coffee and tea, breakfast, pantry staples, "
+                 "snacks, drinks", TAXONOMY, STYLE,
+                 launch_types=("coffee_beans", "potato_chips", "granola", "pasta_sauce",
+                               "sparkling_water"))
