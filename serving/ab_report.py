@@ -18,8 +18,8 @@ from typing import Any
 from scipy import stats
 
 from relstream.core.clickhouse import LockedClient
-from relstream.core.schemas import normalize_query
-from serving.ab_sql import GAINS, report_sql
+from relstream.core.schemas import ESCI_GAINS, normalize_query
+from serving.ab_sql import report_sql
 from serving.errors import ServingError
 
 METRICS = ("clicks_per_search", "purchases_per_search", "ndcg@10", "latency_ms")
@@ -101,9 +101,9 @@ def read_label_gains(path: Path) -> list[list[Any]]:
                 continue
             obj = json.loads(line)
             grade = obj.get("grade")
-            if grade not in GAINS:
+            if grade not in ESCI_GAINS:
                 raise ReportError(f"{path}:{lineno}: grade {grade!r} is not one of E, S, C, I")
-            rows.append([normalize_query(obj["query"]), obj["item_id"], GAINS[grade]])
+            rows.append([normalize_query(obj["query"]), obj["item_id"], ESCI_GAINS[grade]])
     except (OSError, json.JSONDecodeError, KeyError) as exc:
         raise ReportError(f"cannot read labels {path}: {exc}") from exc
     return rows

@@ -12,18 +12,12 @@ items) it came with.
 
 from __future__ import annotations
 
-from relstream.core.schemas import ESCI_GAINS
-
 NORMALIZE = (r"trimBoth(replaceRegexpAll(lowerUTF8({col}), "
              r"'[\\s\\x0B\\x1C-\\x1F\\x85\\pZ]+', ' '))")
 """The SQL twin of `relstream.core.schemas.normalize_query`: Unicode lower-casing (`lower` is
 ASCII-only in ClickHouse, so "ÉCRAN" missed the label of "écran"), every run of what
 Python's `str.split` calls white space (RE2's ASCII class, plus VT, FS to US, NEL and
 the Unicode separators, class Z) folded into one space, then trimmed."""
-
-GAINS = ESCI_GAINS
-"""NDCG gains per ESCI grade (`relstream.core.schemas.ESCI_GAINS`; unlabelled pairs count as I)."""
-
 
 def per_request_sql(requests: str, feedback: str, experiment_param: str) -> str:
     """Per-request clicks (positions), clicks in the top 10 and purchases."""

@@ -20,8 +20,8 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from relstream.core.manifest import ModelLoadError, ModelManifest
+from relstream.core.schemas import GRADES
 
-GRADE_ORDER = ("E", "S", "C", "I")
 TOKENIZER_FILE = "tokenizer/tokenizer.json"
 
 
@@ -137,7 +137,7 @@ def feeds_of(encodings: list[Any], names: set[str]) -> dict[str, np.ndarray]:
 
 class _WeightedScores:
     def __init__(self, manifest: ModelManifest) -> None:
-        self._weights = np.asarray([manifest.score_weights[g] for g in GRADE_ORDER], np.float64)
+        self._weights = np.asarray([manifest.score_weights[g] for g in GRADES], np.float64)
 
     def __call__(self, logits: np.ndarray) -> list[float]:
         probs = _softmax(np.asarray(logits, dtype=np.float64))

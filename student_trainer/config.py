@@ -12,11 +12,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from relstream.core.schemas import DEFAULT_SCORE_WEIGHTS, GRADES, LINEAR_GAINS
 from relstream.core.settings import CommonSettings
 from student_trainer.errors import StudentTrainerError
 
-GRADE_ORDER = ("E", "S", "C", "I")
-NUM_GRADES = len(GRADE_ORDER)
+NUM_GRADES = len(GRADES)
 DIMENSIONS = (
     "type", "brand", "model", "color", "size", "gender", "material", "capacity",
     "compatibility", "pack", "other",
@@ -26,12 +26,8 @@ CHECK_CLASSES = ("match", "mismatch", "not_stated")
 IGNORE = -100
 """Target value of a dimension the teacher's checks do not mention (masked out)."""
 
-RANK_GAINS = (3.0, 2.0, 1.0, 0.0)
-"""Gains of E, S, C, I for the within-query ranking term: the linear gains of the
-`ndcg_lin@10` metric (`relstream.core.schemas.LINEAR_GAINS`), so the term orders E > S > C > I."""
-DEFAULT_SCORE_WEIGHTS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
-"""score = Σ w_g·p_g: dominated by P(E) (the binary metric), with S > C > I breaking
-ties among the not-exact items so that rankings follow the graded gains too."""
+RANK_GAINS = tuple(LINEAR_GAINS[g] for g in GRADES)
+"""`LINEAR_GAINS` in grade order, as the within-query ranking term's tensor wants them."""
 
 StudentKind = Literal["cross_encoder", "two_tower"]
 
@@ -119,8 +115,8 @@ class StudentConfig(_Dict):
         _check(self.pooling in ("mean", "cls"), f"pooling {self.pooling!r} unknown")
         _check(self.head_hidden >= 1, f"head_hidden must be >= 1, got {self.head_hidden}")
         _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
-        _check(set(self.score_weights) == set(GRADE_ORDER),
-               f"score_weights needs keys {GRADE_ORDER}, got {sorted(self.score_weights)}")
+        _check(set(self.score_weights) == set(GRADES),
+               f"score_weights needs keys {GRADES}, got {sorted(self.score_weights)}")
         _check(all(0.0 <= w <= 1.0 for w in self.score_weights.values()),
                f"score_weights must lie in [0, 1] so scores do too, got {self.score_weights}")
 

@@ -25,7 +25,7 @@ from relstream.core.schemas import (
     decode_event,
     normalize_query,
 )
-from student_trainer.config import CHECK_CLASSES, DIMENSIONS, GRADE_ORDER, IGNORE
+from student_trainer.config import CHECK_CLASSES, DIMENSIONS, IGNORE
 from student_trainer.errors import StudentTrainerError
 
 SIMULATOR_COT_MODEL = "simulator-cot"
@@ -84,7 +84,7 @@ def analysis_text(values: dict[str, str]) -> str:
 def example_from_label(label: TeacherLabel, item: CatalogItem) -> Example:
     steps = label.steps
     evidence = tuple(w for c in steps.checks for w in c.evidence if w.strip())
-    probs = [float(label.grade_probs[g]) for g in GRADES]  # GRADES is GRADE_ORDER, typed
+    probs = [float(label.grade_probs[g]) for g in GRADES]  # GRADES is GRADES, typed
     return Example(
         query=label.query,
         item_id=label.item_id,
@@ -163,7 +163,7 @@ def cot_annotations_to_labels(path: Path) -> list[TeacherLabel]:
         try:
             row = json.loads(line)
             grade = row["grade"]
-            probs = {g: (0.94 if g == grade else 0.02) for g in GRADE_ORDER}
+            probs = {g: (0.94 if g == grade else 0.02) for g in GRADES}
             steps = CotSteps.model_validate(row.get("steps") or {})
             labels.append(TeacherLabel(
                 ts=now, event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{row['query']}|{n}").hex,

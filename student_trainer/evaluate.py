@@ -18,12 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from relstream.core import metrics as sim_baseline
-from relstream.core.schemas import LINEAR_GAINS, normalize_query
+from relstream.core.schemas import GRADES, LINEAR_GAINS, normalize_query
 from relstream.core.shop_files import load_splits as load_world_splits
 from relstream.core.shop_files import read_labels
-from student_trainer.config import GRADE_ORDER
 
-GAINS = LINEAR_GAINS
 NDCG_KEY = "ndcg_lin@10"
 """The key of this module's NDCG@10 (linear gains) in every metrics dict it returns."""
 Pair = tuple[str, str]
@@ -50,13 +48,13 @@ def binary_auc(scores: Sequence[float], grades: Sequence[str]) -> float:
 def ndcg_at_k(queries: Sequence[str], scores: Sequence[float], grades: Sequence[str],
               k: int = 10) -> float:
     """Mean NDCG@k over queries (linear gains 3/2/1/0, not ESCI's); ties keep input order."""
-    return sim_baseline.ndcg_at_k(queries, grades, scores, k, gains=GAINS)
+    return sim_baseline.ndcg_at_k(queries, grades, scores, k, gains=LINEAR_GAINS)
 
 
 def macro_f1(predicted: Sequence[str], grades: Sequence[str]) -> float:
     from sklearn.metrics import f1_score
 
-    return float(f1_score(list(grades), list(predicted), labels=list(GRADE_ORDER),
+    return float(f1_score(list(grades), list(predicted), labels=list(GRADES),
                           average="macro", zero_division=0))
 
 
@@ -66,9 +64,9 @@ def grade_metrics(queries: Sequence[str], probs: np.ndarray, grades: Sequence[st
     `probs` [N, 4] (E, S, C, I order)."""
     if len(grades) == 0:
         return {"auc": float("nan"), NDCG_KEY: float("nan"), "macro_f1": float("nan"), "n": 0}
-    weights = np.array([score_weights[g] for g in GRADE_ORDER])
+    weights = np.array([score_weights[g] for g in GRADES])
     scores = probs @ weights
-    predicted = [GRADE_ORDER[i] for i in probs.argmax(axis=1)]
+    predicted = [GRADES[i] for i in probs.argmax(axis=1)]
     return {
         "auc": binary_auc(scores, grades),
         NDCG_KEY: ndcg_at_k(queries, scores, grades),

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from student_trainer.config import GRADE_ORDER
+from relstream.core.schemas import GRADES
 from student_trainer.data import Example
 from student_trainer.evaluate import binary_auc
 
@@ -28,7 +28,7 @@ MAX_PAIRS = 2000
 
 def teacher_grades(examples: Sequence[Example]) -> list[str]:
     """The teacher's argmax grade per example (the online trainer's validation truth)."""
-    return [GRADE_ORDER[e.hard_label] for e in examples]
+    return [GRADES[e.hard_label] for e in examples]
 
 
 def gate_record(fp32_auc: float, int8_auc: float, pairs: int,
@@ -53,7 +53,7 @@ def measure_int8(directory: Path, manifest: dict[str, Any], tokenizer: Any,
     pairs = list(zip(examples, grades, strict=True))[:max_pairs]
     chosen = [e for e, _ in pairs]
     truth = [g for _, g in pairs]
-    weights = np.asarray([manifest["score_weights"][g] for g in GRADE_ORDER])
+    weights = np.asarray([manifest["score_weights"][g] for g in GRADES])
     aucs = []
     for int8 in (False, True):
         probs = OnnxStudent(directory, manifest, int8=int8).predict_probs(chosen, tokenizer)

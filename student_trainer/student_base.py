@@ -15,8 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from relstream.core.schemas import GRADES
 from student_trainer.batching import Batch
-from student_trainer.config import GRADE_ORDER, RANK_GAINS, LossWeights, StudentConfig
+from student_trainer.config import RANK_GAINS, LossWeights, StudentConfig
 from student_trainer.data import Example
 from student_trainer.errors import StudentTrainerError
 from student_trainer.losses import (
@@ -101,7 +102,7 @@ class Student(nn.Module):
         return {k: v.to(device) for k, v in batch.items()}
 
     def score_vector(self) -> Tensor:
-        return torch.tensor([self.config.score_weights[g] for g in GRADE_ORDER])
+        return torch.tensor([self.config.score_weights[g] for g in GRADES])
 
     def scores(self, logits: Tensor) -> Tensor:
         """Relevance in [0, 1]: Σ_g w_g·softmax(logits)_g with the config's score weights."""
@@ -121,7 +122,7 @@ class Student(nn.Module):
             ]
         finally:
             self.train(was_training)
-        return torch.cat(chunks) if chunks else torch.zeros((0, len(GRADE_ORDER)))
+        return torch.cat(chunks) if chunks else torch.zeros((0, len(GRADES)))
 
     def checkpoint(self, **extra: Any) -> dict[str, Any]:
         """A self-describing checkpoint: config + weights (+ whatever the trainer adds)."""

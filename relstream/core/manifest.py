@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from relstream.core import registry
+from relstream.core.schemas import DEFAULT_SCORE_WEIGHTS
 
 MANIFEST = "manifest.json"
-DEFAULT_SCORE_WEIGHTS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
 
 
 class ModelLoadError(registry.RegistryError):

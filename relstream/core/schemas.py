@@ -35,7 +35,12 @@ ESCI_GAINS: dict[str, float] = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
 metric reported as `ndcg@10` (A/B report, simulator baseline)."""
 LINEAR_GAINS: dict[str, float] = {"E": 3.0, "S": 2.0, "C": 1.0, "I": 0.0}
 """Linear gains of the student evaluation's `ndcg_lin@10`, a different metric with its own
-name: near 1 whenever a query's items are mostly E or S."""
+name: near 1 whenever a query's items are mostly E or S. The students' ranking loss uses
+them too, so that the term orders E > S > C > I."""
+DEFAULT_SCORE_WEIGHTS: dict[str, float] = dict(ESCI_GAINS)
+"""A model's serving score is Σ w_g·p_g over its grade distribution. By default w is the
+ESCI gain table: dominated by P(E) (the binary metric), with S > C > I breaking ties among
+the not-exact items, so rankings follow the graded gains the A/B report measures."""
 CheckStatus = Literal["match", "mismatch", "not_stated"]
 CHECK_STATUSES: tuple[CheckStatus, ...] = get_args(CheckStatus)
 Action = Literal["click", "add_to_cart", "purchase"]

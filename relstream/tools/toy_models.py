@@ -21,10 +21,11 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
+from relstream.core.schemas import DEFAULT_SCORE_WEIGHTS
+
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
 OPSET = 17
 MAX_LENGTH = 64
-WEIGHTS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
 _WORD = re.compile(r"\w+")
 
 
@@ -196,7 +197,7 @@ def stage_toy_model(
         raise ValueError(f"kind {kind!r} is not 'cross_encoder' or 'two_tower'")
     manifest: dict[str, object] = {
         "kind": kind, "graphs": graphs, "inputs": inputs, "max_length": MAX_LENGTH,
-        "score_weights": WEIGHTS,
+        "score_weights": DEFAULT_SCORE_WEIGHTS,
         "config": {"toy": True, "seed": seed, "overlap_weight": overlap_weight,
                    "noise_weight": noise_weight},
     }

@@ -18,8 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from relstream.core.schemas import normalize_query
-from student_trainer.config import GRADE_ORDER
+from relstream.core.schemas import GRADES, normalize_query
 from student_trainer.evaluate import binary_auc
 
 
@@ -79,7 +78,7 @@ class Prequential:
     def make_point(self, seq: int, stream_ts: datetime, query: str, item_id: str,
                    probs: Sequence[float], score: float, teacher_grade: str,
                    model_step: int) -> PrequentialPoint:
-        predicted = GRADE_ORDER[max(range(len(probs)), key=lambda g: probs[g])]
+        predicted = GRADES[max(range(len(probs)), key=lambda g: probs[g])]
         truth = self.truth.grade(query, item_id) if self.truth else None
         new_brand = bool(self.truth and self.truth.is_new_brand(query))
         return PrequentialPoint(seq, stream_ts, query, item_id, float(score), predicted,

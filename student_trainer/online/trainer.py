@@ -24,8 +24,8 @@ from torch import nn
 
 from relstream.core import registry
 from relstream.core.kafka_io import EventProducer
-from relstream.core.schemas import CatalogItem, TeacherLabel
-from student_trainer.config import GRADE_ORDER, EncoderConfig, LossWeights, StudentConfig
+from relstream.core.schemas import GRADES, CatalogItem, TeacherLabel
+from student_trainer.config import EncoderConfig, LossWeights, StudentConfig
 from student_trainer.data import Example, example_from_label
 from student_trainer.evaluate import binary_auc
 from student_trainer.export import tiny_config
@@ -77,7 +77,7 @@ def validation_metrics(student: Student, tokenizer: Any,
     soft_ce = -(probs * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
     acc = (logits.argmax(dim=-1) == probs.argmax(dim=-1)).float().mean()
     scores = student.scores(logits).tolist()
-    grades = [GRADE_ORDER[i] for i in probs.argmax(dim=-1).tolist()]
+    grades = [GRADES[i] for i in probs.argmax(dim=-1).tolist()]
     return {"val_soft_ce": float(soft_ce), "val_teacher_acc": float(acc),
             "val_auc": binary_auc(scores, grades)}
 

@@ -30,13 +30,9 @@ def _row(model: str, losses: str, metrics: dict[str, float], teacher_auc: float 
 
 def run(args: argparse.Namespace) -> int:
     from relstream.core.reporting import save_results
+    from relstream.core.schemas import DEFAULT_SCORE_WEIGHTS
     from relstream.core.shop_files import LONG_TAIL_MAX_SEARCHES, find
-    from student_trainer.config import (
-        DEFAULT_SCORE_WEIGHTS,
-        LossWeights,
-        student_config_from,
-        train_config_from,
-    )
+    from student_trainer.config import LossWeights, student_config_from, train_config_from
     from student_trainer.pipeline import evaluate_teacher, load_dataset
     from student_trainer.runs import train_and_evaluate
 

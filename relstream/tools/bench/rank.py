@@ -156,7 +156,7 @@ def write(result: dict[str, Any], out: Path) -> None:
 
 
 def _teacher(ds: Any) -> dict[str, float] | None:
-    from student_trainer.config import DEFAULT_SCORE_WEIGHTS
+    from relstream.core.schemas import DEFAULT_SCORE_WEIGHTS
     from student_trainer.pipeline import evaluate_teacher
 
     metrics = evaluate_teacher(ds, dict(DEFAULT_SCORE_WEIGHTS))

