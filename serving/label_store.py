@@ -12,10 +12,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from pathlib import Path
 
 from relstream.core.cot import render_cot
-from relstream.core.schemas import TeacherLabel, decode_event, pair_key
+from relstream.core.schemas import TeacherLabel, pair_key
 from serving.api_models import ExplainResponse
 
 _LABEL_OVERHEAD = 1000
@@ -63,13 +62,6 @@ class LabelStore:
     def get(self, query: str, item_id: str) -> TeacherLabel | None:
         found = self._labels.get(pair_key(query, item_id))
         return found[0] if found is not None else None
-
-    def load_jsonl(self, path: Path) -> int:
-        """Add every `TeacherLabel` line of `path`; returns how many were read."""
-        labels = [decode_event(line) for line in path.read_text().splitlines() if line.strip()]
-        found = [x for x in labels if isinstance(x, TeacherLabel)]
-        self.add(found)
-        return len(found)
 
 
 def explain(label: TeacherLabel, query: str) -> ExplainResponse:

@@ -5,7 +5,8 @@ the search log sorted by event time (stable, so equal times keep file order). Fe
 keyed by its search's query, so a query's events stay ordered on one partition. Lines are
 sent as they were read, unknown fields included. Bad lines go to the dead-letter topic
 with `file:line` and the reason; every valid line is still sent. Replaying a file twice
-sends every event twice: consumers drop the second copy by `event_id` (`streams.dedup`).
+sends every event twice: consumers drop the second copy by `event_id` (the stream
+processor keeps a bounded window of recent ids, `streams/processor/state.py`).
 
 Speed (`relstream bench replay`): lines are checked by `streams.log_fields` (pydantic only
 for lines that are not plainly valid), held as plain tuples, and sent through

@@ -50,10 +50,6 @@ class Example:
     query_cot: str
     item_cot: str
 
-    @property
-    def hard_label(self) -> int:
-        return max(range(len(self.teacher_probs)), key=lambda g: self.teacher_probs[g])
-
 
 def dimension_index(dimension: str) -> int:
     """Position of a check's dimension in `DIMENSIONS`; unknown names are "other"."""

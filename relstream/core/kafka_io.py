@@ -23,13 +23,12 @@ from kafka.partitioner import murmur2
 from kafka.structs import OffsetAndMetadata
 
 from relstream.core.errors import SchemaError
-from relstream.core.schemas import DeadLetter, Event, decode_event, ts_millis, utcnow
+from relstream.core.schemas import DeadLetter, Event, decode_event, ts_millis
 from relstream.core.settings import CommonSettings
 from relstream.core.topics import DEAD_LETTER, topic_name
 
 log = logging.getLogger(__name__)
 
-MAX_DEAD_LETTER_ORIGINAL = 64_000
 """Bytes of the original message kept in a dead letter (the size is recorded separately)."""
 
 
@@ -107,12 +106,7 @@ class EventProducer:
         self, source: str, reason: str, original: bytes | str, location: str | None = None
     ) -> None:
         """Send what could not be processed to the dead-letter topic, with the reason."""
-        raw = original.encode() if isinstance(original, str) else original
-        letter = DeadLetter(
-            ts=utcnow(), source=source, reason=reason[:2000],
-            original=raw[:MAX_DEAD_LETTER_ORIGINAL].decode("utf-8", errors="replace"),
-            original_size=len(raw), location=location,
-        )
+        letter = DeadLetter.of(source, reason, original, location)
         log.warning("dead-letter from %s at %s: %s", source, location, reason[:200])
         self.send(DEAD_LETTER, letter, key=source)
         self.dead_lettered += 1

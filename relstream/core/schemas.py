@@ -47,6 +47,9 @@ Action = Literal["click", "add_to_cart", "purchase"]
 
 _SPACES = re.compile(r"\s+")
 
+MAX_DEAD_LETTER_ORIGINAL = 64_000
+"""Bytes of the original message a dead letter keeps (its size is kept too)."""
+MAX_DEAD_LETTER_REASON = 2_000
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 """A model name is one path segment of the registry: letters, digits, `_`, `.`, `-`, never
 `..` or a slash (names arrive on a topic anyone on the broker can write to)."""
@@ -264,6 +267,16 @@ class DeadLetter(Event):
     original: str = Field(description="the original bytes, decoded as UTF-8 with replacement")
     original_size: int = 0
     location: str | None = Field(None, description="topic/partition/offset or file:line")
+
+    @classmethod
+    def of(cls, source: str, reason: str, original: bytes | str,
+           location: str | None = None) -> DeadLetter:
+        """The one way a dead letter is built: reason and original cut to their bounds
+        (a huge bad message must not make a huge dead letter), bytes decoded leniently."""
+        raw = original.encode() if isinstance(original, str) else original
+        return cls(ts=datetime.now(UTC), source=source, reason=reason[:MAX_DEAD_LETTER_REASON],
+                   original=raw[:MAX_DEAD_LETTER_ORIGINAL].decode("utf-8", errors="replace"),
+                   original_size=len(raw), location=location)
 
 
 def pair_key(query: str, item_id: str) -> str:

@@ -72,9 +72,7 @@ class Tables:
 
 
 def _dead(reason: str, raw: bytes, location: str) -> DeadLetter:
-    return DeadLetter(ts=datetime.now(UTC), source="streams-processor", reason=reason,
-                      original=raw[:64_000].decode("utf-8", "replace"),
-                      original_size=len(raw), location=location)
+    return DeadLetter.of("streams-processor", reason, raw, location)
 
 
 def request_id_for(pair: str, source_event_id: str) -> str:
