@@ -50,6 +50,11 @@ class Example:
     query_cot: str
     item_cot: str
 
+    @property
+    def hard_label(self) -> int:
+        """Index (in `GRADES`) of the teacher's most likely grade."""
+        return max(range(len(self.teacher_probs)), key=lambda g: self.teacher_probs[g])
+
 
 def dimension_index(dimension: str) -> int:
     """Position of a check's dimension in `DIMENSIONS`; unknown names are "other"."""
