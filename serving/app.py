@@ -11,9 +11,6 @@ and the 422 message format apply to both.
 
 from __future__ import annotations
 
-# Not used here: the routes compare the admin token with `hmac.compare_digest`, and
-# tests/unit/serving/test_serving_hardening.py spies on it through `serving.app.hmac`.
-import hmac as hmac
 import json
 import logging
 import os
