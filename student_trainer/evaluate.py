@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from relstream.core import metrics as sim_baseline
+from relstream.core import metrics as ranking
 from relstream.core.schemas import GRADES, LINEAR_GAINS, normalize_query
 from relstream.core.shop_files import load_splits as load_world_splits
 from relstream.core.shop_files import read_labels
@@ -42,13 +42,13 @@ def load_splits(path: Path) -> dict[str, list[str]]:
 
 def binary_auc(scores: Sequence[float], grades: Sequence[str]) -> float:
     """ROC AUC of E vs S/C/I; NaN when only one class is present."""
-    return sim_baseline.binary_auc(grades, scores)  # type: ignore[arg-type]
+    return ranking.binary_auc(grades, scores)  # type: ignore[arg-type]
 
 
 def ndcg_at_k(queries: Sequence[str], scores: Sequence[float], grades: Sequence[str],
               k: int = 10) -> float:
     """Mean NDCG@k over queries (linear gains 3/2/1/0, not ESCI's); ties keep input order."""
-    return sim_baseline.ndcg_at_k(queries, grades, scores, k, gains=LINEAR_GAINS)
+    return ranking.ndcg_at_k(queries, grades, scores, k, gains=LINEAR_GAINS)
 
 
 def macro_f1(predicted: Sequence[str], grades: Sequence[str]) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from relstream.core import shop_files as loaders
+from relstream.core import shop_files
 from relstream.core.item_text import item_text
 from relstream.core.schemas import GRADES, CatalogItem, TeacherLabel, normalize_query
 from student_trainer.config import DIMENSIONS, IGNORE
@@ -65,12 +65,12 @@ def load_dataset(data_dir: Path, labels: list[TeacherLabel] | Path, *, split: st
                  max_train: int = 0, seed: int = 0) -> Dataset:
     """Read a data dir and teacher labels into a `Dataset` (see the module docstring)."""
     data_dir = Path(data_dir)
-    loaders.check_world(data_dir)
-    catalog = loaders.load_catalog(data_dir)
-    splits = loaders.load_splits(data_dir)
+    shop_files.check_world(data_dir)
+    catalog = shop_files.load_catalog(data_dir)
+    splits = shop_files.load_splits(data_dir)
     if split not in splits:
         raise DataError(f"{data_dir}: no split {split!r} (has {sorted(splits)})")
-    truth = load_truth(loaders.find(data_dir, "labels.jsonl") or data_dir / "labels.jsonl")
+    truth = load_truth(shop_files.find(data_dir, "labels.jsonl") or data_dir / "labels.jsonl")
     if isinstance(labels, Path | str):
         labels = read_teacher_labels(Path(labels))
     examples = build_examples(labels, catalog)
