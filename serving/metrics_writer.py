@@ -1,27 +1,28 @@
 """Scored requests and feedback to ClickHouse, in batches, off the request path.
 
 `submit` only appends to a bounded in-memory buffer and never blocks or raises; a
-background thread inserts batches. While ClickHouse is down rows stay buffered (up to
-`buffer_max` rows and `buffer_max_bytes` bytes, whichever comes first); beyond that new
-rows are dropped and counted. Feedback events from the
+background thread inserts batches (`relstream.core.clickhouse_sink`). While ClickHouse is
+down rows stay buffered (up to `buffer_max` rows and `buffer_max_bytes` bytes, whichever
+comes first); beyond that new rows are dropped and counted. Feedback events from the
 search-log stream land in their own table and join requests by `request_id`.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from relstream.core.clickhouse import LockedClient
+from relstream.core.clickhouse_sink import (
+    ClickHouseSink,
+    OnFailure,
+    SinkTable,
+    TablePolicy,
+    WhenFull,
+)
 from relstream.core.schemas import FeedbackEvent
-
-log = logging.getLogger(__name__)
 
 REQUEST_COLUMNS = [
     "ts", "request_id", "experiment", "user_id", "arm", "model_name", "model_version",
@@ -109,132 +110,86 @@ def feedback_values(event: FeedbackEvent) -> list[Any]:
             event.action]
 
 
+# Scored requests are what the A/B report is computed from: a ClickHouse outage must not
+# lose them, so both tables keep rows across failed inserts (retried with backoff) and,
+# once the shared bounds are reached, refuse new rows rather than evict queued ones.
+REQUESTS_POLICY = TablePolicy(on_failure=OnFailure.KEEP, when_full=WhenFull.REFUSE_NEW)
+FEEDBACK_POLICY = TablePolicy(on_failure=OnFailure.KEEP, when_full=WhenFull.REFUSE_NEW)
+
+
 class MetricsWriter:
-    """Bounded buffers + one flushing thread; counters readable at any time."""
+    """Both tables in one `ClickHouseSink` with one flushing thread; counters readable at
+    any time. The bounds (`buffer_max` rows, `buffer_max_bytes` bytes) are shared by the
+    two tables."""
 
     def __init__(
         self, connect: Callable[[], LockedClient], *, requests_table: str = "serving_requests",
         feedback_table: str = "serving_feedback", batch_size: int = 500, flush_s: float = 1.0,
         buffer_max: int = 100_000, buffer_max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
-        self._connect = connect
         self.requests_table = requests_table
         self.feedback_table = feedback_table
-        self._batch_size = batch_size
-        self._flush_s = flush_s
-        self._buffer_max = buffer_max
-        self._buffer_max_bytes = buffer_max_bytes
-        self._bytes = 0  # approximate size of both buffers, under `_lock`
-        self._requests: deque[RequestRow] = deque()
-        self._feedback: deque[FeedbackEvent] = deque()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._client: LockedClient | None = None
-        self._thread: threading.Thread | None = None
-        self.written = 0
-        self.feedback_written = 0
-        self.dropped = 0
-        self.insert_failures = 0
-        self.last_error = ""
+        requests_ddl, feedback_ddl = ddl(requests_table, feedback_table)
+        self._sink = ClickHouseSink(connect, [
+            SinkTable(requests_table, REQUEST_COLUMNS, REQUESTS_POLICY, ddl=requests_ddl,
+                      to_values=RequestRow.values, size_of=RequestRow.approx_bytes),
+            SinkTable(feedback_table, FEEDBACK_COLUMNS, FEEDBACK_POLICY, ddl=feedback_ddl,
+                      to_values=feedback_values, size_of=_approx_bytes),
+        ], batch_size=batch_size, flush_s=flush_s, max_backoff_s=30.0, max_rows=buffer_max,
+            max_bytes=buffer_max_bytes, name="metrics-writer")
 
     # --- request path: never blocks, never raises ---------------------------------
 
     def submit(self, row: RequestRow) -> None:
-        self._append(self._requests, row)
+        self._sink.add(self.requests_table, row)
 
     def submit_feedback(self, events: Iterable[FeedbackEvent]) -> None:
-        for event in events:
-            self._append(self._feedback, event)
+        self._sink.add_many(self.feedback_table, events)
 
-    def _append(self, buffer: deque[Any], item: Any) -> None:
-        size = _approx_bytes(item)
-        with self._lock:
-            if (len(self._requests) + len(self._feedback) >= self._buffer_max
-                    or self._bytes + size > self._buffer_max_bytes):
-                self.dropped += 1
-                return
-            buffer.append(item)
-            self._bytes += size
-            full = len(buffer) >= self._batch_size
-        if full:
-            self._wake.set()
+    # --- counters -------------------------------------------------------------------
+
+    @property
+    def written(self) -> int:
+        return self._sink.counts(self.requests_table).written
+
+    @property
+    def feedback_written(self) -> int:
+        return self._sink.counts(self.feedback_table).written
+
+    @property
+    def dropped(self) -> int:
+        """Rows refused because the buffers were full (failed inserts keep their rows)."""
+        return self._sink.dropped
+
+    @property
+    def insert_failures(self) -> int:
+        return self._sink.failures
+
+    @property
+    def last_error(self) -> str:
+        return self._sink.last_error
 
     @property
     def buffered(self) -> int:
-        return len(self._requests) + len(self._feedback)
+        return self._sink.buffered
 
     @property
     def buffered_bytes(self) -> int:
         """Approximate bytes held by the buffered rows (bounded by `buffer_max_bytes`)."""
-        return self._bytes
+        return self._sink.buffered_bytes
 
-    # --- background thread ----------------------------------------------------------
+    # --- writing --------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="metrics-writer", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        backoff = self._flush_s
-        while not self._stop.is_set():
-            self._wake.wait(backoff)
-            self._wake.clear()
-            ok = self.flush()
-            # Back off while ClickHouse is down, so a dead server is not hammered.
-            backoff = self._flush_s if ok else min(backoff * 2, 30.0)
-
-    def _ensure_client(self) -> LockedClient:
-        if self._client is None:
-            client = self._connect()
-            for statement in ddl(self.requests_table, self.feedback_table):
-                client.command(statement)
-            self._client = client
-        return self._client
+        self._sink.start()
 
     def flush(self) -> bool:
         """Insert everything buffered now; False (rows kept) if ClickHouse failed."""
-        targets: list[tuple[deque[Any], str, list[str], Callable[[Any], list[Any]]]] = [
-            (self._requests, self.requests_table, REQUEST_COLUMNS, RequestRow.values),
-            (self._feedback, self.feedback_table, FEEDBACK_COLUMNS, feedback_values),
-        ]
-        for buffer, table, columns, convert in targets:
-            while True:
-                with self._lock:
-                    batch = [buffer.popleft() for _ in range(min(self._batch_size, len(buffer)))]
-                    size = sum(_approx_bytes(r) for r in batch)
-                    self._bytes -= size
-                if not batch:
-                    break
-                try:
-                    self._ensure_client().insert(table, [convert(r) for r in batch], columns)
-                except Exception as exc:  # any driver error: keep the rows, retry later
-                    with self._lock:
-                        buffer.extendleft(reversed(batch))
-                        self._bytes += size
-                    self.insert_failures += 1
-                    if str(exc) != self.last_error:
-                        log.warning("ClickHouse insert into %s failed (%d rows kept): %s",
-                                    table, len(batch), exc)
-                    self.last_error = str(exc)
-                    return False
-                if buffer is self._requests:
-                    self.written += len(batch)
-                else:
-                    self.feedback_written += len(batch)
-        return True
+        return self._sink.flush()
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the thread after a last flush attempt (bounded by `timeout_s`)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout_s)
-            self._thread = None
-        deadline = time.monotonic() + timeout_s
-        while self.buffered and time.monotonic() < deadline and self.flush():
-            pass
+        self._sink.close(timeout_s)
 
 
 def now() -> datetime:

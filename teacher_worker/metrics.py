@@ -3,21 +3,26 @@
 Columns: batch size, distinct pairs, cache hits, pairs labelled, parse failures, latency,
 generated tokens and tokens/s, and the grade mix (argmax grade counts). Rates (cache hit
 rate, parse-failure rate) are ratios of these columns, computed in queries. Writing is
-best effort: a ClickHouse outage is logged and labelling goes on.
+best effort (a `relstream.core.clickhouse_sink` table with the DROP policy): a ClickHouse
+outage is logged and labelling goes on.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import astuple, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from relstream.core.clickhouse_sink import (
+    ClickHouseSink,
+    OnFailure,
+    SinkTable,
+    TablePolicy,
+    WhenFull,
+)
 from relstream.core.schemas import utcnow
 from teacher_worker.errors import TeacherWorkerError
-
-log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -49,6 +54,13 @@ _TYPES = {
 }
 
 
+# One row per labelled batch, written as the batch is handled: a failed insert loses that
+# row (counted and logged) and labelling goes on. The buffer only ever holds the row being
+# written, so its bound is a guard, not a queue.
+METRICS_POLICY = TablePolicy(on_failure=OnFailure.DROP, when_full=WhenFull.REFUSE_NEW,
+                             max_rows=1000)
+
+
 class MetricsWriter:
     """Creates the table once and inserts one row per batch."""
 
@@ -58,15 +70,24 @@ class MetricsWriter:
         self.client = client
         self.table = table
         cols = ", ".join(f"{c} {_TYPES.get(c, 'UInt32')}" for c in _COLUMNS)
-        self.client.command(
-            f"CREATE TABLE IF NOT EXISTS {table} ({cols}) ENGINE = MergeTree ORDER BY ts"
-        )
+        self._sink = ClickHouseSink(lambda: client, [SinkTable(
+            table, _COLUMNS, METRICS_POLICY, to_values=lambda row: list(astuple(row)),
+            ddl=f"CREATE TABLE IF NOT EXISTS {table} ({cols}) ENGINE = MergeTree ORDER BY ts",
+        )], batch_size=1)
+        self._sink.connect()  # the table exists (or this raises) before the first batch
+
+    @property
+    def written(self) -> int:
+        return self._sink.written
+
+    @property
+    def dropped(self) -> int:
+        return self._sink.dropped
 
     def write(self, row: BatchMetrics) -> None:
-        try:
-            self.client.insert(self.table, [list(astuple(row))], column_names=_COLUMNS)
-        except Exception as exc:  # driver errors vary; metrics must never stop labelling
-            log.warning("could not write teacher metrics to %s: %s", self.table, exc)
+        """Insert the row now; on failure it is logged and dropped (never raises)."""
+        self._sink.add(self.table, row)
+        self._sink.flush()
 
     def summary(self) -> dict[str, float]:
         """Totals over the table: batches, pairs, hit rate, parse-failure rate, tokens/s."""

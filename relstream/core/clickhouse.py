@@ -4,7 +4,9 @@ Embedded chdb allows a single data path per process (and one process per path), 
 clickhouse-connect clients must not run two queries at once, so every package gets its
 client here: one per DSN, wrapped so that calls are serialised by a lock. Which path a
 service opens by default is `CommonSettings.chdb_path()`: one per role, so the services
-of one state dir run side by side (`relstream.core.settings.CHDB_ROLES`).
+of one state dir run side by side (`relstream.core.settings.CHDB_ROLES`). Rows that
+services write in the background go through `relstream.core.clickhouse_sink`, which
+buffers them and states per table whether a failed insert keeps or drops them.
 """
 
 from __future__ import annotations

@@ -1,20 +1,24 @@
 """Label-request and aggregate rows for ClickHouse, buffered and written off the hot path.
 
-The Faust loop only appends to in-memory buffers; `flush` (run in a worker thread by the
-processor's timer) writes them in batches. ClickHouse trouble is logged and the rows are
-dropped: metrics must never stall or crash the stream.
+The Faust loop only appends to in-memory buffers (a `relstream.core.clickhouse_sink`); `flush`
+(run in a worker thread by the processor's timer) writes them in batches. ClickHouse trouble
+is logged and the rows are dropped: metrics must never stall or crash the stream.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from datetime import datetime
 from typing import Any
 
+from relstream.core.clickhouse import get_client
+from relstream.core.clickhouse_sink import (
+    ClickHouseSink,
+    OnFailure,
+    SinkTable,
+    TablePolicy,
+    WhenFull,
+)
 from relstream.core.settings import CommonSettings
-
-log = logging.getLogger(__name__)
 
 REQUESTS_TABLE = "stream_label_requests"
 AGGREGATES_TABLE = "stream_aggregates"
@@ -41,69 +45,54 @@ REQUEST_COLUMNS = ["ts", "event_id", "query", "item_id", "priority", "reasons",
 AGGREGATE_COLUMNS = ["ts", "view", "query", "item_id", *_STAT_COLUMNS, "ctr_1h", "ctr_24h"]
 
 
+# Metrics must never stall or crash the stream: a failed insert drops its rows (and the
+# rest of what is buffered), and a full buffer refuses new rows rather than block.
+REQUESTS_POLICY = TablePolicy(on_failure=OnFailure.DROP, when_full=WhenFull.REFUSE_NEW,
+                              max_rows=MAX_BUFFERED)
+AGGREGATES_POLICY = TablePolicy(on_failure=OnFailure.DROP, when_full=WhenFull.REFUSE_NEW,
+                                max_rows=MAX_BUFFERED)
+
+
 class MetricsWriter:
     """Buffers rows from the event loop; `flush()` writes them (thread-safe)."""
 
     def __init__(self, settings: CommonSettings, enabled: bool = True) -> None:
         self.settings = settings
         self.enabled = enabled
-        self._lock = threading.Lock()
-        self._requests: list[list[Any]] = []
-        self._aggregates: list[list[Any]] = []
-        self._client: Any = None
-        self.written = 0
-        self.dropped = 0
+        # One insert per table per flush, as many rows as the buffer may hold.
+        self._sink = ClickHouseSink(lambda: get_client(settings), [
+            SinkTable(REQUESTS_TABLE, REQUEST_COLUMNS, REQUESTS_POLICY, ddl=DDL[0]),
+            SinkTable(AGGREGATES_TABLE, AGGREGATE_COLUMNS, AGGREGATES_POLICY, ddl=DDL[1]),
+        ], batch_size=MAX_BUFFERED)
+
+    @property
+    def written(self) -> int:
+        return self._sink.written
+
+    @property
+    def dropped(self) -> int:
+        """Rows refused by a full buffer or lost with a failed insert."""
+        return self._sink.dropped
 
     def label_request(self, ts: datetime, event_id: str, query: str, item_id: str,
                       priority: float, reasons: list[str], source_event_id: str,
                       long_tail: bool, new_item: bool) -> None:
         if self.enabled:
-            self._add(self._requests, [ts, event_id, query, item_id, priority, reasons,
-                                       source_event_id, int(long_tail), int(new_item)])
+            self._sink.add(REQUESTS_TABLE, [ts, event_id, query, item_id, priority, reasons,
+                                            source_event_id, int(long_tail), int(new_item)])
 
     def aggregate(self, view: str, row: dict[str, Any]) -> None:
         if self.enabled:
             values = [row["event_timestamp"], view, row.get("query", ""), row.get("item_id", "")]
             values += [int(row.get(c, 0)) for c in _STAT_COLUMNS]
             values += [row["ctr_1h"], row["ctr_24h"]]
-            self._add(self._aggregates, values)
-
-    def _add(self, buffer: list[list[Any]], row: list[Any]) -> None:
-        with self._lock:
-            if len(buffer) >= MAX_BUFFERED:
-                self.dropped += 1  # ClickHouse has been down a long time: shed, never block
-                return
-            buffer.append(row)
-
-    def _connect(self) -> Any:
-        if self._client is None:
-            from relstream.core.clickhouse import get_client
-
-            client = get_client(self.settings)
-            for ddl in DDL:
-                client.command(ddl)
-            self._client = client
-        return self._client
+            self._sink.add(AGGREGATES_TABLE, values)
 
     def flush(self) -> int:
         """Write what is buffered; returns rows written (0 when disabled or failing)."""
         if not self.enabled:
             return 0
-        with self._lock:
-            requests, self._requests = self._requests, []
-            aggregates, self._aggregates = self._aggregates, []
-        if not requests and not aggregates:
+        before = self._sink.written
+        if not self._sink.flush():
             return 0
-        try:
-            client = self._connect()
-            if requests:
-                client.insert(REQUESTS_TABLE, requests, REQUEST_COLUMNS)
-            if aggregates:
-                client.insert(AGGREGATES_TABLE, aggregates, AGGREGATE_COLUMNS)
-        except Exception as exc:  # any driver error: metrics are best effort
-            self.dropped += len(requests) + len(aggregates)
-            log.warning("writing %d metric rows to ClickHouse failed: %s",
-                        len(requests) + len(aggregates), exc)
-            return 0
-        self.written += len(requests) + len(aggregates)
-        return len(requests) + len(aggregates)
+        return self._sink.written - before
