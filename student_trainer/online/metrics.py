@@ -1,7 +1,9 @@
 """ClickHouse tables of the continuous trainer: prequential points and gate decisions.
 
-Metrics are best effort: a ClickHouse outage is logged and training goes on, because the
-model and its checkpoint, not the dashboards, are what must not be lost.
+Metrics are best effort: both tables are `relstream.core.clickhouse_sink` tables with the
+DROP policy, so a ClickHouse outage is logged, the rows of that write are counted as
+dropped and training goes on, because the model and its checkpoint, not the dashboards,
+are what must not be lost. The next write tries again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from relstream.core.clickhouse_sink import (
+    ClickHouseSink,
+    OnFailure,
+    SinkTable,
+    TablePolicy,
+    WhenFull,
+)
 from student_trainer.online.gate import GateDecision
 from student_trainer.online.prequential import PrequentialPoint
 
@@ -21,6 +30,12 @@ _PREQ_COLUMNS = ["model", "seq", "stream_ts", "wall_ts", "query", "item_id", "sc
 _GATE_COLUMNS = ["model", "wall_ts", "candidate_step", "accepted", "reason", "version",
                  "candidate_soft_ce", "published_soft_ce", "candidate_acc", "validation_size"]
 
+# Written as they are made (one evaluation window of points, or one gate decision): a
+# failed insert drops those rows and training goes on. Nothing waits in the buffer between
+# writes, so the bound is a guard, not a queue.
+METRICS_POLICY = TablePolicy(on_failure=OnFailure.DROP, when_full=WhenFull.REFUSE_NEW,
+                             max_rows=100_000)
+
 
 class OnlineMetrics:
     """Writes to `<prequential_table>` and `<gate_table>`; creates them if needed."""
@@ -30,42 +45,41 @@ class OnlineMetrics:
         self.preq_table = prequential_table
         self.gate_table = gate_table
         self.model = model
-        self.enabled = True
-        self._ensure()
+        self._sink = ClickHouseSink(lambda: client, [
+            SinkTable(prequential_table, _PREQ_COLUMNS, METRICS_POLICY, ddl=f"""
+                CREATE TABLE IF NOT EXISTS {prequential_table} (
+                    model String, seq UInt64, stream_ts DateTime64(3, 'UTC'),
+                    wall_ts DateTime64(3, 'UTC'), query String, item_id String,
+                    score Float64, predicted LowCardinality(String),
+                    teacher_grade LowCardinality(String), truth_grade Nullable(String),
+                    new_brand UInt8, model_step UInt64
+                ) ENGINE = ReplacingMergeTree ORDER BY (model, seq)"""),
+            SinkTable(gate_table, _GATE_COLUMNS, METRICS_POLICY, ddl=f"""
+                CREATE TABLE IF NOT EXISTS {gate_table} (
+                    model String, wall_ts DateTime64(3, 'UTC'), candidate_step UInt64,
+                    accepted UInt8, reason String, version Nullable(String),
+                    candidate_soft_ce Float64, published_soft_ce Nullable(Float64),
+                    candidate_acc Float64, validation_size UInt32
+                ) ENGINE = MergeTree ORDER BY (model, wall_ts)"""),
+        ], batch_size=10_000)
 
-    def _ensure(self) -> None:
-        self._safe(self.client.command, f"""
-            CREATE TABLE IF NOT EXISTS {self.preq_table} (
-                model String, seq UInt64, stream_ts DateTime64(3, 'UTC'),
-                wall_ts DateTime64(3, 'UTC'), query String, item_id String, score Float64,
-                predicted LowCardinality(String), teacher_grade LowCardinality(String),
-                truth_grade Nullable(String), new_brand UInt8, model_step UInt64
-            ) ENGINE = ReplacingMergeTree ORDER BY (model, seq)""")
-        self._safe(self.client.command, f"""
-            CREATE TABLE IF NOT EXISTS {self.gate_table} (
-                model String, wall_ts DateTime64(3, 'UTC'), candidate_step UInt64,
-                accepted UInt8, reason String, version Nullable(String),
-                candidate_soft_ce Float64, published_soft_ce Nullable(Float64),
-                candidate_acc Float64, validation_size UInt32
-            ) ENGINE = MergeTree ORDER BY (model, wall_ts)""")
+    @property
+    def written(self) -> int:
+        return self._sink.written
 
-    def _safe(self, fn: Any, *args: Any, **kwargs: Any) -> None:
-        if not self.enabled:
-            return
-        try:
-            fn(*args, **kwargs)
-        except Exception as exc:  # driver errors come in many types; metrics are optional
-            log.warning("online-trainer metrics disabled after a ClickHouse error: %s", exc)
-            self.enabled = False
+    @property
+    def dropped(self) -> int:
+        return self._sink.dropped
 
     def write_points(self, points: Sequence[PrequentialPoint]) -> None:
         if not points:
             return
         now = datetime.now(UTC)
-        rows = [[self.model, p.seq, p.stream_ts, now, p.query, p.item_id, p.score, p.predicted,
-                 p.teacher_grade, p.truth_grade, int(p.new_brand), p.model_step]
-                for p in points]
-        self._safe(self.client.insert, self.preq_table, rows, column_names=_PREQ_COLUMNS)
+        self._sink.add_many(self.preq_table, (
+            [self.model, p.seq, p.stream_ts, now, p.query, p.item_id, p.score, p.predicted,
+             p.teacher_grade, p.truth_grade, int(p.new_brand), p.model_step]
+            for p in points))
+        self._sink.flush()
 
     def write_gate(self, decision: GateDecision, step: int, version: str | None,
                    validation_size: int) -> None:
@@ -73,4 +87,5 @@ class OnlineMetrics:
         row = [self.model, datetime.now(UTC), step, int(decision.accepted), decision.reason,
                version, float(decision.candidate.get("val_soft_ce", float("nan"))), published,
                float(decision.candidate.get("val_teacher_acc", float("nan"))), validation_size]
-        self._safe(self.client.insert, self.gate_table, [row], column_names=_GATE_COLUMNS)
+        self._sink.add(self.gate_table, row)
+        self._sink.flush()
