@@ -9,6 +9,7 @@ from its beginning offset, so an unstarted group reads as "all of it left").
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import CoordinatorNotAvailableError
 
+from relstream.core.retry import Backoff, retry
 from relstream.core.settings import CommonSettings
 from relstream.core.topics import topic_name
 from streams.errors import StreamsError
@@ -66,15 +68,15 @@ def _committed(admin: KafkaAdminClient, group: str,
                tps: list[TopicPartition]) -> dict[TopicPartition, Any]:
     """The group's committed offsets. On a broker where no group ever committed, the
     offsets topic is created by the first coordinator lookup, which fails until it
-    exists: retried for up to ~10 s."""
-    for attempt in range(20):
-        try:
-            return admin.list_group_offsets({group: tps}).get(group, {})  # type: ignore[no-any-return]
-        except CoordinatorNotAvailableError:
-            if attempt == 19:
-                raise
-            time.sleep(0.5)
-    return {}
+    exists: retried every 0.5 s, 20 tries (~10 s)."""
+
+    def read() -> dict[TopicPartition, Any]:
+        offsets: dict[TopicPartition, Any] = admin.list_group_offsets({group: tps}).get(group, {})
+        return offsets
+
+    return retry(read, retry_on=CoordinatorNotAvailableError, backoff=Backoff(0.5, 1.0, 0.5),
+                 tries=20, what=f"reading the committed offsets of {group}",
+                 log_level=logging.DEBUG)
 
 
 def wait_caught_up(read: Callable[[], Lag], *, poll_s: float = 5.0, timeout_s: float = 0.0,

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from relstream.core.kafka_io import Consumed, ConsumerStats, EventProducer, run_consumer
+from relstream.core.retry import Attempt, Backoff, RetryStopped, retry
 from relstream.core.schemas import CatalogItem, LabelRequest, TeacherLabel
 from relstream.core.topics import LABEL_REQUESTS, TEACHER_LABELS
 from teacher_worker.backends.protocol import LabelFailure, TeacherBackend
@@ -68,18 +69,21 @@ class LabelHandler:
 
     def _label(self, requests: list[LabelRequest]) -> list[TeacherLabel | LabelFailure]:
         """`backend.label`, tried again with backoff while the teacher is unavailable."""
-        wait = 0.5
-        while True:
-            try:
-                return self.backend.label(requests)
-            except TeacherUnavailableError as exc:
-                self.retries += 1
-                log.warning("teacher unavailable (try %d), %d request(s) kept, next try in "
-                            "%.1f s: %s", self.retries, len(requests), wait, exc)
-                if self.stop.wait(wait):
-                    raise TeacherWorkerError("stopped while the teacher was unavailable; the "
-                                             "batch stays uncommitted") from exc
-                wait = min(wait * 2, self.retry_max_s)
+
+        def unavailable(attempt: Attempt) -> None:
+            self.retries += 1
+            log.warning("teacher unavailable (try %d), %d request(s) kept, next try in "
+                        "%.1f s: %s", self.retries, len(requests), attempt.wait_s,
+                        attempt.error)
+
+        try:
+            return retry(lambda: self.backend.label(requests),
+                         retry_on=TeacherUnavailableError,
+                         backoff=Backoff(0.5, 2.0, self.retry_max_s), on_retry=unavailable,
+                         sleep=self.stop.wait)
+        except RetryStopped as stopped:
+            raise TeacherWorkerError("stopped while the teacher was unavailable; the batch "
+                                     "stays uncommitted") from stopped.last
 
     def __call__(self, batch: list[Consumed]) -> None:
         t0 = time.perf_counter()

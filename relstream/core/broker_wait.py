@@ -16,6 +16,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from relstream.core.retry import Attempt, Backoff, NotYet, RetryStopped, retry
+
 log = logging.getLogger(__name__)
 
 FIRST_WAIT_S = 1.0
@@ -72,21 +74,28 @@ def wait_for_broker(kafka: Mapping[str, Any], what: str, *, stop: threading.Even
     Waits double from `first_wait_s` up to `max_wait_s`; every failed try logs one
     WARNING line naming `what` is waiting, the reason, the try number and the next wait.
     """
-    wait, tries, started = first_wait_s, 0, time.monotonic()
-    while stop is None or not stop.is_set():
-        tries += 1
+    if stop is not None and stop.is_set():
+        return False
+    bootstrap = kafka["bootstrap_servers"]
+    failed: list[Attempt] = []
+
+    def answers() -> None:
         problem = broker_problem(kafka, timeout_s)
-        if problem is None:
-            if tries > 1:
-                log.info("%s: Kafka broker %s answers after %d tries (%.0f s)", what,
-                         kafka['bootstrap_servers'], tries, time.monotonic() - started)
-            return True
+        if problem is not None:
+            raise NotYet(problem)
+
+    def say(attempt: Attempt) -> None:
+        failed.append(attempt)
         log.warning("%s: Kafka broker %s not reachable (%s); try %d, next in %.0f s", what,
-                    kafka['bootstrap_servers'], problem, tries, wait)
-        if stop is not None:
-            if stop.wait(wait):
-                return False
-        else:
-            time.sleep(wait)
-        wait = min(wait * 2, max_wait_s)
-    return False
+                    bootstrap, attempt.error, attempt.number, attempt.wait_s)
+
+    started = time.monotonic()
+    try:
+        retry(answers, retry_on=NotYet, backoff=Backoff(first_wait_s, 2.0, max_wait_s),
+              on_retry=say, sleep=stop.wait if stop is not None else time.sleep)
+    except RetryStopped:
+        return False
+    if failed:
+        log.info("%s: Kafka broker %s answers after %d tries (%.0f s)", what, bootstrap,
+                 len(failed) + 1, time.monotonic() - started)
+    return True

@@ -25,6 +25,7 @@ from kafka.structs import OffsetAndMetadata
 from relstream.core import registry
 from relstream.core.errors import SchemaError
 from relstream.core.kafka_io import EventProducer, make_consumer
+from relstream.core.retry import Backoff, NotYet, retry
 from relstream.core.schemas import (
     CatalogEvent,
     CatalogItem,
@@ -56,17 +57,21 @@ class RunStats:
 
 
 def _partitions(consumer: Any, topic: str, timeout_s: float = 30.0) -> list[TopicPartition]:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def listed() -> list[TopicPartition]:
         parts = consumer.partitions_for_topic(topic)
-        if parts:
-            return [TopicPartition(topic, p) for p in sorted(parts)]
-        if time.monotonic() > deadline:
-            from student_trainer.errors import StudentTrainerError
+        if not parts:
+            raise NotYet(f"topic {topic} has no partitions yet")
+        return [TopicPartition(topic, p) for p in sorted(parts)]
 
-            raise StudentTrainerError(f"topic {topic} has no partitions after {timeout_s}s: "
-                                      "is the broker up and were the topics created?")
-        time.sleep(0.2)
+    try:
+        return retry(listed, retry_on=NotYet, backoff=Backoff(0.2, 1.0, 0.2),
+                     deadline_s=timeout_s, what=f"listing the partitions of {topic}",
+                     log_level=logging.DEBUG)
+    except NotYet:
+        from student_trainer.errors import StudentTrainerError
+
+        raise StudentTrainerError(f"topic {topic} has no partitions after {timeout_s}s: "
+                                  "is the broker up and were the topics created?") from None
 
 
 def ground_truth(world: Path) -> GroundTruth:
