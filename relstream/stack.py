@@ -11,19 +11,22 @@ what `up` started, even from another shell.
 
 from __future__ import annotations
 
-import os
+import logging
 import shutil
 import signal
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
 from relstream.core.errors import StackError
+from relstream.core.processes import group, is_alive, pid_alive, signal_group, wait_gone
+from relstream.core.retry import Backoff, NotYet, retry
 from relstream.core.settings import CommonSettings
 
 if TYPE_CHECKING:
@@ -89,44 +92,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); read its state so `down` does not wait on a corpse.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
+_pid_alive = pid_alive  # the name tests/integration/test_stack_cli.py imports
 
 
-def _process_identity(pid: int) -> dict[str, object] | None:
+def _identity(proc: psutil.Process) -> dict[str, object] | None:
     """What tells this process apart from a later one with the same pid: its start time,
     executable and command line (None if it is gone or not ours to inspect)."""
-    import psutil
-
     try:
-        proc = psutil.Process(pid)
         with proc.oneshot():
-            return {"pid": pid, "create_time": proc.create_time(), "exe": proc.exe(),
+            return {"pid": proc.pid, "create_time": proc.create_time(), "exe": proc.exe(),
                     "cmdline": proc.cmdline()}
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+    except (psutil.NoSuchProcess, psutil.AccessDenied):  # ZombieProcess is a NoSuchProcess
         return None
 
 
-def _same_process(name: str, recorded: dict[str, object], pid: int) -> bool:
-    """Is `pid` still the process the pid file was written for?
+def _process_identity(pid: int) -> dict[str, object] | None:
+    try:
+        return _identity(psutil.Process(pid))
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def _same_process(name: str, recorded: dict[str, object], proc: psutil.Process) -> bool:
+    """Is `proc` still the process the pid file was written for?
 
     The start time must match (a reused pid has a later one) and so must the executable
     or the command line (a server may retitle itself, which rewrites its command line).
     Without a recorded identity (a pid file of an older relstream) the process must at
     least name the service (`kafka.Kafka`, `redis-server`, `vllm`) in its command line.
     """
-    now = _process_identity(pid)
+    now = _identity(proc)
     if now is None:
         return False
     cmdline, started = now["cmdline"], now["create_time"]
@@ -282,18 +277,25 @@ class LocalStack:
             start_new_session=True,  # survives the shell that ran `stack up`
         )
         self._write_pid("kafka", proc.pid)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def answers() -> None:
             if proc.poll() is not None:
                 self._clear_pid("kafka")
                 raise StackError(
                     f"Kafka exited with {proc.returncode}; see {self.logs / 'kafka.out'}"
                 )
-            if port_open(host, port) and _broker_answers(self.settings.kafka_client_config()):
-                return self.kafka_status()
-            time.sleep(0.3)
-        self.stop("kafka")
-        raise StackError(f"Kafka did not answer on {host}:{port} within {timeout_s:.0f} s")
+            if not (port_open(host, port)
+                    and _broker_answers(self.settings.kafka_client_config())):
+                raise NotYet(f"no answer on {host}:{port} yet")
+
+        try:
+            retry(answers, retry_on=NotYet, backoff=Backoff(0.3, 1.0, 0.3),
+                  deadline_s=timeout_s, what="starting Kafka", log_level=logging.DEBUG)
+        except NotYet:
+            self.stop("kafka")
+            raise StackError(
+                f"Kafka did not answer on {host}:{port} within {timeout_s:.0f} s") from None
+        return self.kafka_status()
 
     def kafka_status(self) -> ServiceStatus:
         host, port = _host_port(self.settings.kafka_bootstrap)
@@ -328,13 +330,21 @@ class LocalStack:
             start_new_session=True,
         )
         self._write_pid("redis", proc.pid)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def listening() -> bool:
             if port_open(host, port):
-                return self.redis_status()
+                return True
             if proc.poll() is not None:
-                break
-            time.sleep(0.1)
+                return False  # it exited: no use waiting
+            raise NotYet(f"nothing listens on {host}:{port} yet")
+
+        try:
+            if retry(listening, retry_on=NotYet, backoff=Backoff(0.1, 1.0, 0.1),
+                     deadline_s=timeout_s, what="starting redis-server",
+                     log_level=logging.DEBUG):
+                return self.redis_status()
+        except NotYet:
+            pass
         self.stop("redis")
         raise StackError(f"redis-server did not start on {host}:{port}; see {self.logs}")
 
@@ -440,8 +450,12 @@ class LocalStack:
         (self.pids / f"{name}.identity.json").unlink(missing_ok=True)
 
     def _running_pid(self, name: str) -> int | None:
-        """The pid of the `name` process this stack started, if that very process is alive;
-        a stale pid file (dead, or the pid now belongs to another process) is removed."""
+        proc = self._running_process(name)
+        return None if proc is None else int(proc.pid)
+
+    def _running_process(self, name: str) -> psutil.Process | None:
+        """The `name` process this stack started, if that very process is alive; a stale
+        pid file (dead, or the pid now belongs to another process) is removed."""
         import json
 
         path = self.pids / f"{name}.pid"
@@ -455,33 +469,34 @@ class LocalStack:
             recorded = {}  # written by an older relstream: the pid alone
         if not isinstance(recorded, dict) or recorded.get("pid", pid) != pid:
             recorded = {}
-        if _pid_alive(pid) and _same_process(name, recorded, pid):
-            return pid
+        try:
+            proc = psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            proc = None
+        except psutil.AccessDenied:
+            proc = None  # not ours to inspect, so not ours to signal
+        if proc is not None and is_alive(proc) and _same_process(name, recorded, proc):
+            return proc
         self._clear_pid(name)
         return None
 
     def stop(self, name: str, timeout_s: float = 30.0) -> bool:
-        """SIGTERM the process group, wait, then SIGKILL. True if something was stopped.
+        """SIGTERM the process group, wait for all of it, then SIGKILL what is left. True if
+        something was stopped.
 
-        Only a process whose identity matches its pid file is signalled (`_running_pid`).
+        Only a process whose identity matches its pid file is signalled
+        (`_running_process`); our own child is reaped by the wait (tests).
         """
-        pid = self._running_pid(name)
-        if pid is None:
+        proc = self._running_process(name)
+        if proc is None:
             return False
-        for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
+        members = group(proc.pid) or [proc]
+        for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+            if not signal_group(proc.pid, sig):
                 break
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and _pid_alive(pid):
-                time.sleep(0.1)
-            if not _pid_alive(pid):
+            members = wait_gone(members, wait_s)
+            if not members:
                 break
-        try:
-            os.waitpid(pid, os.WNOHANG)  # reap it if we are its parent (tests)
-        except ChildProcessError:
-            pass
         self._clear_pid(name)
         return True
 

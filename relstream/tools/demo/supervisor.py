@@ -9,7 +9,6 @@ SIGTERM, a grace period, then SIGKILL. Output goes to `<log_dir>/<name>.log`.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import time
@@ -21,6 +20,8 @@ from types import FrameType
 from typing import Any
 
 from relstream.core.errors import RelstreamError
+from relstream.core.processes import group, group_alive, signal_group, wait_gone
+from relstream.core.retry import Backoff, NotYet, retry
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +58,6 @@ class Child:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
-
-
-def group_alive(pgid: int) -> bool:
-    """True while any process of the group `pgid` still exists (zombies excluded)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # Fields after the command name: state ppid pgrp ...
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
 
 
 class Supervisor:
@@ -115,13 +100,13 @@ class Supervisor:
     ) -> int:
         """Run a short job as a supervised child and wait for it; returns its exit code."""
         child = self.start(name, argv, env=env, cwd=cwd)
-        deadline = time.monotonic() + timeout_s
-        while child.alive():
-            if time.monotonic() > deadline:
-                self.stop(name)
-                raise SupervisorError(
-                    f"{name} did not finish within {timeout_s:.0f} s; see {child.log_path}")
-            time.sleep(0.2)
+        try:
+            child.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.stop(name)
+            raise SupervisorError(
+                f"{name} did not finish within {timeout_s:.0f} s; see {child.log_path}"
+            ) from None
         child.stopped_with = "exited"
         return child.proc.returncode
 
@@ -133,22 +118,30 @@ class Supervisor:
         Returns the seconds waited.
         """
         child = self.children[name]
-        began = time.monotonic()
-        while True:
+
+        def probe() -> bool:
             if not child.alive():
                 raise SupervisorError(
                     f"{name} exited with code {child.returncode()} before it was ready; "
                     f"last lines of {child.log_path}:\n{child.log_tail()}")
             try:
-                if ready():
-                    return time.monotonic() - began
+                answer = ready()
             except Exception as exc:  # a probe failing is the same as "not yet"
-                log.debug("%s readiness probe: %s", name, exc)
-            if time.monotonic() - began > timeout_s:
-                raise SupervisorError(
-                    f"{name} was not ready within {timeout_s:.0f} s; last lines of "
-                    f"{child.log_path}:\n{child.log_tail()}")
-            time.sleep(poll_s)
+                raise NotYet(f"{type(exc).__name__}: {exc}") from exc
+            if not answer:
+                raise NotYet("not ready")
+            return True
+
+        began = time.monotonic()
+        try:
+            retry(probe, retry_on=NotYet, backoff=Backoff(poll_s, 1.0, poll_s),
+                  deadline_s=timeout_s, what=f"{name} readiness probe",
+                  log_level=logging.DEBUG)
+        except NotYet:
+            raise SupervisorError(
+                f"{name} was not ready within {timeout_s:.0f} s; last lines of "
+                f"{child.log_path}:\n{child.log_tail()}") from None
+        return time.monotonic() - began
 
     def dead(self) -> list[Child]:
         """Children that exited while they were supposed to run."""
@@ -163,11 +156,11 @@ class Supervisor:
         how = "exited"
         if child.alive() or group_alive(child.pid):
             how = "SIGTERM"
-            _killpg(child.pid, signal.SIGTERM)
+            signal_group(child.pid, signal.SIGTERM)
             if not _wait_group(child, grace):
                 how = "SIGKILL"
                 log.warning("%s ignored SIGTERM for %.0f s: killing it", name, grace)
-                _killpg(child.pid, signal.SIGKILL)
+                signal_group(child.pid, signal.SIGKILL)
                 _wait_group(child, 10.0)
         child.stopped_with = how
         log.info("stopped %s (%s, exit code %s)", name, how, child.returncode())
@@ -177,7 +170,7 @@ class Supervisor:
         """SIGKILL the child's process group at once, with no SIGTERM first (failure drills);
         waits until the group is gone and marks the child stopped."""
         child = self.children[name]
-        _killpg(child.pid, signal.SIGKILL)
+        signal_group(child.pid, signal.SIGKILL)
         _wait_group(child, 10.0)
         child.stopped_with = "SIGKILL"
         log.info("killed %s (SIGKILL)", name)
@@ -198,23 +191,15 @@ class Supervisor:
         return [c.pid for c in self.children.values() if group_alive(c.pid)]
 
 
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
 def _wait_group(child: Child, timeout_s: float) -> bool:
-    """Wait for the child (reaping it) and the rest of its group; True if all are gone."""
+    """Wait for the child (reaping it through its Popen, which keeps its exit code) and
+    then the rest of its group; True if all are gone."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        child.proc.poll()
-        if not child.alive() and not group_alive(child.pid):
-            return True
-        time.sleep(0.1)
-    child.proc.poll()
-    return not child.alive() and not group_alive(child.pid)
+    try:
+        child.proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return False
+    return not wait_gone(group(child.pid), max(0.0, deadline - time.monotonic()))
 
 
 @contextmanager
