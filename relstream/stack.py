@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from relstream.core.errors import StackError
-from relstream.core.processes import group, is_alive, pid_alive, signal_group, wait_gone
+from relstream.core.processes import group, is_alive, signal_group, wait_gone
 from relstream.core.retry import Backoff, NotYet, retry
 from relstream.core.settings import CommonSettings
 
@@ -92,7 +92,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-_pid_alive = pid_alive  # the name tests/integration/test_stack_cli.py imports
 
 
 def _identity(proc: psutil.Process) -> dict[str, object] | None:

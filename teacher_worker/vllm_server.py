@@ -15,6 +15,7 @@ in ~/.cache/vllm; `vllm_enforce_eager` starts in ~30 s for tests.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -26,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from relstream.core import processes
+from relstream.core.retry import Backoff, NotYet, retry
 from teacher_worker.errors import TeacherWorkerError
 
 if TYPE_CHECKING:
@@ -119,17 +122,25 @@ def server_ready(url: str, timeout_s: float = 2.0) -> bool:
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout_s: float,
                log: Path | None = None) -> float:
-    """Wait until the server answers; raise if it exits or the time runs out."""
+    """Wait until the server answers (polled every second); the seconds it took. Raises
+    at once if the server exits, or when `timeout_s` runs out."""
     t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout_s:
+
+    def probe() -> None:
         if server_ready(url):
-            return time.monotonic() - t0
-        if proc is not None and proc.poll() is not None:
+            return
+        if proc is not None and proc.poll() is not None:  # not retried: it will not start
             raise VllmServerError(f"the vLLM server exited with {proc.returncode} while "
                                   f"starting; see {log or 'its log'}")
-        time.sleep(1.0)
-    raise VllmServerError(f"the vLLM server did not answer at {url} within {timeout_s:.0f} s; "
-                          f"see {log or 'its log'}")
+        raise NotYet(f"no answer at {url} yet")
+
+    try:
+        retry(probe, retry_on=NotYet, backoff=Backoff(first_s=1.0, factor=1.0),
+              deadline_s=timeout_s, what="vLLM server readiness", log_level=logging.DEBUG)
+    except NotYet as exc:
+        raise VllmServerError(f"the vLLM server did not answer at {url} within "
+                              f"{timeout_s:.0f} s; see {log or 'its log'}") from exc
+    return time.monotonic() - t0
 
 
 def start_server(settings: TeacherSettings, log: Path, *, detach: bool = True,
@@ -203,15 +214,17 @@ def served_for_job(settings: TeacherSettings) -> Iterator[None]:
 
 
 def stop_group(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    """SIGTERM the server's process group, then SIGKILL what is left."""
+    """SIGTERM the server's process group, then SIGKILL what is left (`relstream.core.
+    processes`); the leader is reaped through its `Popen`."""
+    members = processes.group(proc.pid)
     for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
-        if proc.poll() is not None:
+        if proc.poll() is not None and not processes.group_alive(proc.pid):
             return
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-        except subprocess.TimeoutExpired:
-            continue
+        if not processes.signal_group(proc.pid, sig):
+            break
+        if not processes.wait_gone(members, wait):
+            break
+    try:
+        proc.wait(1.0)
+    except subprocess.TimeoutExpired:
+        pass

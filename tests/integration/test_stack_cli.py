@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from relstream.core.processes import pid_alive
 from relstream.core.settings import CommonSettings
-from relstream.stack import _pid_alive, free_port
+from relstream.stack import free_port
 from tests.conftest import settings_env
 
 pytestmark = pytest.mark.integration
@@ -46,7 +47,7 @@ def test_stack_up_status_down_twice(tmp_path: Path, tiny_format_dir: Path) -> No
         assert f"pid {vllm_pid}" in status.stdout
         down = _cli(env, "stack", "down")
         assert down.returncode == 0 and "stopped: vllm, kafka" in down.stdout, down.stdout
-        assert not _pid_alive(pid) and not _pid_alive(vllm_pid)
+        assert not pid_alive(pid) and not pid_alive(vllm_pid)
         status = _cli(env, "stack", "status")
         assert status.returncode == 1 and "down" in status.stdout
     assert _cli(env, "stack", "down").stdout.strip() == "stopped: nothing was running"
