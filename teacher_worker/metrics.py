@@ -17,6 +17,7 @@ from typing import Any
 from relstream.core.clickhouse_sink import (
     ClickHouseSink,
     OnFailure,
+    SinkCounts,
     SinkTable,
     TablePolicy,
     WhenFull,
@@ -61,7 +62,7 @@ METRICS_POLICY = TablePolicy(on_failure=OnFailure.DROP, when_full=WhenFull.REFUS
                              max_rows=1000)
 
 
-class MetricsWriter:
+class MetricsWriter(SinkCounts):
     """Creates the table once and inserts one row per batch."""
 
     def __init__(self, client: Any, table: str = "teacher_metrics") -> None:
@@ -75,14 +76,6 @@ class MetricsWriter:
             ddl=f"CREATE TABLE IF NOT EXISTS {table} ({cols}) ENGINE = MergeTree ORDER BY ts",
         )], batch_size=1)
         self._sink.connect()  # the table exists (or this raises) before the first batch
-
-    @property
-    def written(self) -> int:
-        return self._sink.written
-
-    @property
-    def dropped(self) -> int:
-        return self._sink.dropped
 
     def write(self, row: BatchMetrics) -> None:
         """Insert the row now; on failure it is logged and dropped (never raises)."""

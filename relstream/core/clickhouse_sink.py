@@ -300,3 +300,19 @@ class ClickHouseSink:
         deadline = time.monotonic() + timeout_s
         while self.buffered and time.monotonic() < deadline and self.flush():
             pass
+
+
+class SinkCounts:
+    """The counters a writer built on one `ClickHouseSink` (its `_sink`) shows its users."""
+
+    _sink: ClickHouseSink
+
+    @property
+    def written(self) -> int:
+        """Rows inserted."""
+        return self._sink.written
+
+    @property
+    def dropped(self) -> int:
+        """Rows refused by a full buffer, or shed with a failed insert by a DROP table."""
+        return self._sink.dropped

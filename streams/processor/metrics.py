@@ -14,6 +14,7 @@ from relstream.core.clickhouse import get_client
 from relstream.core.clickhouse_sink import (
     ClickHouseSink,
     OnFailure,
+    SinkCounts,
     SinkTable,
     TablePolicy,
     WhenFull,
@@ -53,7 +54,7 @@ AGGREGATES_POLICY = TablePolicy(on_failure=OnFailure.DROP, when_full=WhenFull.RE
                                 max_rows=MAX_BUFFERED)
 
 
-class MetricsWriter:
+class MetricsWriter(SinkCounts):
     """Buffers rows from the event loop; `flush()` writes them (thread-safe)."""
 
     def __init__(self, settings: CommonSettings, enabled: bool = True) -> None:
@@ -64,15 +65,6 @@ class MetricsWriter:
             SinkTable(REQUESTS_TABLE, REQUEST_COLUMNS, REQUESTS_POLICY, ddl=DDL[0]),
             SinkTable(AGGREGATES_TABLE, AGGREGATE_COLUMNS, AGGREGATES_POLICY, ddl=DDL[1]),
         ], batch_size=MAX_BUFFERED)
-
-    @property
-    def written(self) -> int:
-        return self._sink.written
-
-    @property
-    def dropped(self) -> int:
-        """Rows refused by a full buffer or lost with a failed insert."""
-        return self._sink.dropped
 
     def label_request(self, ts: datetime, event_id: str, query: str, item_id: str,
                       priority: float, reasons: list[str], source_event_id: str,

@@ -16,6 +16,7 @@ from typing import Any
 from relstream.core.clickhouse_sink import (
     ClickHouseSink,
     OnFailure,
+    SinkCounts,
     SinkTable,
     TablePolicy,
     WhenFull,
@@ -37,7 +38,7 @@ METRICS_POLICY = TablePolicy(on_failure=OnFailure.DROP, when_full=WhenFull.REFUS
                              max_rows=100_000)
 
 
-class OnlineMetrics:
+class OnlineMetrics(SinkCounts):
     """Writes to `<prequential_table>` and `<gate_table>`; creates them if needed."""
 
     def __init__(self, client: Any, prequential_table: str, gate_table: str, model: str) -> None:
@@ -62,14 +63,6 @@ class OnlineMetrics:
                     candidate_acc Float64, validation_size UInt32
                 ) ENGINE = MergeTree ORDER BY (model, wall_ts)"""),
         ], batch_size=10_000)
-
-    @property
-    def written(self) -> int:
-        return self._sink.written
-
-    @property
-    def dropped(self) -> int:
-        return self._sink.dropped
 
     def write_points(self, points: Sequence[PrequentialPoint]) -> None:
         if not points:
