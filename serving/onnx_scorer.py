@@ -137,7 +137,8 @@ def feeds_of(encodings: list[Any], names: set[str]) -> dict[str, np.ndarray]:
 
 class _WeightedScores:
     def __init__(self, manifest: ModelManifest) -> None:
-        self._weights = np.asarray([manifest.score_weights[g] for g in GRADES], np.float64)
+        weights = manifest.grade_weights()
+        self._weights = np.asarray([weights[g] for g in GRADES], np.float64)
 
     def __call__(self, logits: np.ndarray) -> list[float]:
         probs = _softmax(np.asarray(logits, dtype=np.float64))

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from relstream.core.manifest import ModelManifest
 
-GATE_KEY = "int8_gate"
 DEFAULT_MAX_AUC_DROP = 0.005
 
 
@@ -41,26 +40,26 @@ def choose_graphs(manifest: ModelManifest, mode: Literal["auto", "off"] = "auto"
     fp32 = dict(manifest.graphs)
     if mode == "off":
         return Precision(fp32, "fp32", "INT8 turned off (int8=off)")
-    quantized = manifest.raw.get("quantized_graphs")
-    if not isinstance(quantized, dict) or not quantized:
+    quantized = manifest.quantized_graphs
+    if not quantized:
         return Precision(fp32, "fp32", "the version ships no INT8 graphs")
     missing = sorted(set(fp32) - set(quantized))
     if missing:
         return Precision(fp32, "fp32", f"INT8 graphs lack roles {missing}")
-    unlisted = [str(f) for f in quantized.values() if str(f) not in manifest.files]
+    unlisted = [f for f in quantized.values() if f not in manifest.files]
     if unlisted:  # only files the manifest lists are sha256-verified before loading
         return Precision(fp32, "fp32", f"INT8 graphs {unlisted} are not in the manifest's files")
-    record = manifest.raw.get(GATE_KEY)
-    if not isinstance(record, dict):
-        return Precision(fp32, "fp32", f"no {GATE_KEY} record: INT8 quality never measured")
+    record = manifest.int8_gate
+    if record is None:
+        return Precision(fp32, "fp32", "no int8_gate record: INT8 quality never measured")
     auc32, auc8 = _number(record, "fp32_auc"), _number(record, "int8_auc")
     if auc32 is None or auc8 is None:
-        return Precision(fp32, "fp32", f"{GATE_KEY} has no finite fp32_auc/int8_auc: {record}")
+        return Precision(fp32, "fp32", f"int8_gate has no finite fp32_auc/int8_auc: {record}")
     drop = auc32 - auc8
     pairs = record.get("pairs", "?")
     if drop > max_auc_drop:
         return Precision(fp32, "fp32", f"INT8 AUC {auc8:.4f} vs fp32 {auc32:.4f} on {pairs} "
                                        f"pairs: loss {drop:.4f} > {max_auc_drop}")
-    graphs = {role: str(quantized[role]) for role in fp32}
+    graphs = {role: quantized[role] for role in fp32}
     return Precision(graphs, "int8", f"INT8 AUC {auc8:.4f} vs fp32 {auc32:.4f} on {pairs} "
                                      f"pairs: loss {drop:.4f} <= {max_auc_drop}")

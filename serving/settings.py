@@ -11,13 +11,11 @@ from relstream.core.settings import CommonSettings
 
 
 class ServingSettings(CommonSettings):
-    """Everything `create_app` needs. Every field can be set as `RELSTREAM_<FIELD>`."""
+    """Everything `create_app` needs. Every field can be set as `RELSTREAM_<FIELD>`; the
+    registry is the shared `registry` setting (`RELSTREAM_REGISTRY_DIR`, `registry_dir()`)."""
 
     host: str = Field("127.0.0.1", description="Address uvicorn binds to.")
     port: int = Field(8080, description="Port uvicorn binds to.")
-    registry_root: Path | None = Field(
-        None, description="Model registry root; empty means <state_dir>/registry."
-    )
     model_name: str = Field(
         "cross_encoder", description="Model served by the default arm when no A/B config is set."
     )
@@ -136,9 +134,6 @@ class ServingSettings(CommonSettings):
         "before it is swapped in, and new catalog items as they arrive, so cascade requests "
         "never wait for the item tower.",
     )
-
-    def registry_dir(self) -> Path:
-        return self.registry_root or self.state_dir / "registry"
 
     def load_nice(self) -> int:
         """Niceness of model loads: `swap_nice` with single-threaded runs, else 0."""

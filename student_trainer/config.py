@@ -10,8 +10,6 @@ import argparse
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from pydantic import Field
-
 from relstream.core.schemas import DEFAULT_SCORE_WEIGHTS, GRADES, LINEAR_GAINS
 from relstream.core.settings import CommonSettings
 from student_trainer.errors import StudentTrainerError
@@ -235,12 +233,14 @@ _NESTED: dict[tuple[str, str], type[_Dict]] = {("StudentConfig", "encoder"): Enc
 
 
 class TrainerSettings(CommonSettings):
-    """Where training reads and writes; `RELSTREAM_*` variables."""
-
-    registry_dir: str = Field("", description="Model registry root; empty: <state_dir>/registry.")
+    """Where training reads and writes; `RELSTREAM_*` variables. The registry it publishes
+    to is the shared `registry` setting (`RELSTREAM_REGISTRY_DIR`, `registry_dir()`)."""
 
     def registry_root(self) -> str:
-        return self.registry_dir or str(self.state_dir / "registry")
+        """Deprecated spelling of `str(registry_dir())`, kept only while
+        student_trainer/online/loop.py, student_trainer/online/trainer.py and
+        relstream/tools/bench/freshness.py still call it; remove it with them."""
+        return str(self.registry_dir())
 
 
 # argparse -> config: the `train` commands and the benchmarks build configs the same way.

@@ -10,7 +10,6 @@ and exports it: other packages' tests use it.
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from relstream.core.registry import MANIFEST, _files_of
+from relstream.core.manifest import ModelManifest, file_hashes
 from student_trainer.config import EncoderConfig, StudentConfig
 from student_trainer.data import Example
 from student_trainer.errors import StudentTrainerError
@@ -136,7 +135,7 @@ def export_student(
     metrics: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
     training_window: Any = None, parent_version: str | None = None, seed: int = 0,
     int8_validation: tuple[Sequence[Example], Sequence[str]] | None = None,
-) -> dict[str, Any]:
+) -> ModelManifest:
     """Write graphs, tokenizer and manifest to `out_dir` (a registry staging dir).
 
     With `int8_validation` = (examples, their E/S/C/I truth) the INT8 graphs are written
@@ -159,31 +158,32 @@ def export_student(
     tokenizer.save_pretrained(str(out_dir / "tokenizer"))
     if not (out_dir / "tokenizer" / "tokenizer.json").is_file():
         raise ExportError("the tokenizer did not save a tokenizer.json (not a fast tokenizer?)")
-    manifest: dict[str, Any] = {
-        "name": student.kind,
-        "version": "0",
-        "kind": student.kind,
-        "graphs": graphs,
-        "inputs": {role: list(names) for role, (_, names, _) in specs.items()},
-        "outputs": {role: list(outs) for role, (_, _, outs) in specs.items()},
-        "max_length": student.max_length,
-        "embedding_dim": dim if student.kind == "two_tower" else None,
-        "score_weights": dict(student.config.score_weights),
-        "metrics": dict(metrics or {}),
-        "config": {"student": student.config.to_dict(), **(config or {})},
-        "parent_version": parent_version,
-        "training_window": training_window,
-        "parity_max_abs_diff": max_diff,
-    }
+    manifest = ModelManifest(
+        name=student.kind,
+        version="0",
+        kind=student.kind,
+        graphs=graphs,
+        inputs={role: list(names) for role, (_, names, _) in specs.items()},
+        outputs={role: list(outs) for role, (_, _, outs) in specs.items()},
+        max_length=student.max_length,
+        embedding_dim=dim if student.kind == "two_tower" else None,
+        score_weights=dict(student.config.score_weights),
+        metrics=dict(metrics or {}),
+        config={"student": student.config.to_dict(), **(config or {})},
+        parent_version=parent_version,
+        training_window=training_window,
+        parity_max_abs_diff=max_diff,
+    )
     if quantize or int8_validation is not None:
-        manifest["quantized_graphs"] = quantize_graphs(out_dir, graphs)
-        manifest["quantization"] = dict(QUANTIZATION)
+        manifest = manifest.replace(quantized_graphs=quantize_graphs(out_dir, graphs),
+                                    quantization=dict(QUANTIZATION))
     if int8_validation is not None:
-        from student_trainer.int8_gate import GATE_KEY, measure_int8
+        from student_trainer.int8_gate import measure_int8
 
-        manifest[GATE_KEY] = measure_int8(out_dir, manifest, tokenizer, *int8_validation)
-    manifest["files"] = _files_of(out_dir)
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        manifest = manifest.replace(
+            int8_gate=measure_int8(out_dir, manifest, tokenizer, *int8_validation))
+    manifest = manifest.replace(files=file_hashes(out_dir))
+    manifest.write(out_dir)
     return manifest
 
 
@@ -197,7 +197,7 @@ def tiny_config(kind: str, max_length: int = 32) -> StudentConfig:
 
 
 def export_tiny_model(out_dir: Path, kind: str = "cross_encoder", seed: int = 0, *,
-                      quantize: bool = False) -> dict[str, Any]:
+                      quantize: bool = False) -> ModelManifest:
     """Build a tiny random-weight student (seeded) and export it with a manifest to `out_dir`.
 
     The result is a registry staging directory: `registry.publish(root, out_dir, name)`

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from relstream.core.manifest import ModelManifest
 from relstream.core.schemas import GRADES
 from student_trainer.data import Example
 from student_trainer.evaluate import binary_auc
 
 MAX_AUC_DROP = 0.005
 """Largest validation AUC loss of INT8 against fp32 that may be served (serving's default)."""
-GATE_KEY = "int8_gate"
 MAX_PAIRS = 2000
 """Pairs scored per precision: enough for AUC to ±0.01, bounded so a gate costs seconds."""
 
@@ -40,7 +40,7 @@ def gate_record(fp32_auc: float, int8_auc: float, pairs: int,
             "max_auc_drop": max_auc_drop, "pairs": pairs, "passed": passed}
 
 
-def measure_int8(directory: Path, manifest: dict[str, Any], tokenizer: Any,
+def measure_int8(directory: Path, manifest: ModelManifest, tokenizer: Any,
                  examples: Sequence[Example], grades: Sequence[str], *,
                  max_pairs: int = MAX_PAIRS) -> dict[str, Any]:
     """Score `examples` with the fp32 and INT8 graphs of `directory`; the gate record.
@@ -53,7 +53,8 @@ def measure_int8(directory: Path, manifest: dict[str, Any], tokenizer: Any,
     pairs = list(zip(examples, grades, strict=True))[:max_pairs]
     chosen = [e for e, _ in pairs]
     truth = [g for _, g in pairs]
-    weights = np.asarray([manifest["score_weights"][g] for g in GRADES])
+    served = manifest.grade_weights()
+    weights = np.asarray([served[g] for g in GRADES])
     aucs = []
     for int8 in (False, True):
         probs = OnnxStudent(directory, manifest, int8=int8).predict_probs(chosen, tokenizer)

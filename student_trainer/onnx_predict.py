@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from relstream.core.manifest import ModelManifest
 from student_trainer.batching import Batch, cross_encoder_batch, two_tower_batch
 from student_trainer.data import Example
+from student_trainer.errors import StudentTrainerError
 
 
 def ort_session(path: Path, threads: int = 1) -> Any:
@@ -28,15 +30,17 @@ def ort_session(path: Path, threads: int = 1) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-
 class OnnxStudent:
     """The graphs of one exported student (`int8=True`: its quantized graphs)."""
 
-    def __init__(self, directory: Path, manifest: dict[str, Any], *, int8: bool = False,
+    def __init__(self, directory: Path, manifest: ModelManifest, *, int8: bool = False,
                  threads: int = 1) -> None:
-        graphs = manifest["quantized_graphs"] if int8 else manifest["graphs"]
-        self.kind = manifest["kind"]
-        self.max_length = int(manifest["max_length"])
+        graphs = manifest.quantized_graphs if int8 else manifest.graphs
+        if graphs is None:
+            raise StudentTrainerError(f"{manifest.name or manifest.kind} v{manifest.version} "
+                                      "has no INT8 graphs (export it with quantization)")
+        self.kind = manifest.kind
+        self.max_length = manifest.max_length
         self.sessions = {role: ort_session(Path(directory) / f, threads)
                          for role, f in graphs.items()}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -103,12 +102,12 @@ def evaluate_published(registry: Path, name: str, version: str | None, data_dir:
     from student_trainer.onnx_predict import OnnxStudent
 
     manifest = reg.load_manifest(registry, name, version)
-    directory = reg.version_dir(registry, name, str(manifest["version"]))
-    reg.verify(directory)
+    manifest.verify_files()
     ds = load_dataset(data_dir, labels if labels else [], split=split)
-    weights = {str(k): float(v) for k, v in manifest["score_weights"].items()}
-    probs = OnnxStudent(directory, manifest).predict_probs(ds.eval_examples, load_tokenizer())
-    return {"model": name, "version": manifest["version"], "kind": manifest["kind"],
+    weights = manifest.grade_weights()
+    probs = OnnxStudent(manifest.directory, manifest).predict_probs(ds.eval_examples,
+                                                                    load_tokenizer())
+    return {"model": name, "version": manifest.version, "kind": manifest.kind,
             "split": split, "pairs": len(ds.eval_pairs),
             "student": evaluate_pairs(ds.eval_pairs, probs, ds.truth, weights, ds.long_tail),
             "teacher": evaluate_teacher(ds, weights),
@@ -121,7 +120,6 @@ def export_checkpoint(
 ) -> dict[str, Any]:
     """Export a checkpoint (parity-checked), measure it and its INT8 twin, maybe publish."""
     from relstream.core import registry as reg
-    from relstream.core.registry import MANIFEST
     from student_trainer.encoders import load_tokenizer
     from student_trainer.evaluate import evaluate_pairs
     from student_trainer.export import export_student
@@ -139,19 +137,20 @@ def export_checkpoint(
         weights = student.config.score_weights
         probs = OnnxStudent(out, manifest).predict_probs(ds.eval_examples, tokenizer)
         metrics = evaluate_pairs(ds.eval_pairs, probs, ds.truth, weights, ds.long_tail)
-        manifest["metrics"].update({f"test_{k}": v for k, v in metrics.items()})
+        measured = {f"test_{k}": v for k, v in metrics.items()}
         if quantize:
             probs8 = OnnxStudent(out, manifest, int8=True).predict_probs(
                 ds.eval_examples, tokenizer)
             m8 = evaluate_pairs(ds.eval_pairs, probs8, ds.truth, weights, ds.long_tail)
-            manifest["metrics"].update({
+            measured.update({
                 "int8_test_auc": m8["auc"], "int8_auc_change": m8["auc"] - metrics["auc"],
                 "int8_test_ndcg_lin@10": m8["ndcg_lin@10"],
             })
-        (Path(out) / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    result: dict[str, Any] = {"staging": str(out), "graphs": manifest["graphs"],
-                              "metrics": manifest["metrics"],
-                              "parity_max_abs_diff": manifest["parity_max_abs_diff"]}
+        manifest = manifest.replace(metrics={**manifest.metrics, **measured})
+        manifest.write(out)
+    result: dict[str, Any] = {"staging": str(out), "graphs": manifest.graphs,
+                              "metrics": manifest.metrics,
+                              "parity_max_abs_diff": manifest.parity_max_abs_diff}
     if registry is not None:
         import torch
 

@@ -10,13 +10,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+REGISTRY_HELP = "model registry root (default: RELSTREAM_REGISTRY_DIR, else <state_dir>/registry)"
+
 
 def _serve(args: argparse.Namespace) -> int:
     from serving.app import run
     from serving.settings import ServingSettings
 
     overrides: dict[str, Any] = {
-        "host": args.host, "port": args.port, "registry_root": args.registry,
+        "host": args.host, "port": args.port, "registry": args.registry,
         "model_name": args.model, "catalog_path": args.catalog, "ab_config_path": args.ab_config,
         "feature_repo": args.feature_repo,
     }
@@ -88,7 +90,7 @@ def _ab_simulate(args: argparse.Namespace) -> int:
     from relstream.tools.loadgen.ab_sim import run_against_server, run_world
     from serving.settings import ServingSettings
 
-    overrides: dict[str, Any] = {"ab_config_path": args.ab_config, "registry_root": args.registry}
+    overrides: dict[str, Any] = {"ab_config_path": args.ab_config, "registry": args.registry}
     settings = ServingSettings(**{k: v for k, v in overrides.items() if v is not None})
     if args.server:
         if args.ab_config or args.registry:
@@ -119,7 +121,7 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     )
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
-    serve.add_argument("--registry", type=Path, help="model registry root")
+    serve.add_argument("--registry", type=Path, help=REGISTRY_HELP)
     serve.add_argument("--model", help="model name of the default arm (cross_encoder)")
     serve.add_argument("--catalog", type=Path, help="catalog.jsonl kept in memory")
     serve.add_argument("--feast", action="store_true",
@@ -162,7 +164,7 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     )
     sim.add_argument("--world", type=Path, required=True, help="`relstream simulate` output")
     sim.add_argument("--ab-config", type=Path, help="A/B arms as JSON")
-    sim.add_argument("--registry", type=Path, help="model registry root")
+    sim.add_argument("--registry", type=Path, help=REGISTRY_HELP)
     sim.add_argument("--searches", type=int, help="replay only the first N searches")
     sim.add_argument("--seed", type=int, default=0, help="click-model randomness")
     sim.add_argument("--server", metavar="URL",

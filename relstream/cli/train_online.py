@@ -151,7 +151,7 @@ def run_freshness_cmd(args: argparse.Namespace) -> int:
     state = Path(tempfile.mkdtemp(prefix="relstream-fresh-state-"))
     settings = base.model_copy(update={
         "topic_prefix": f"{base.topic_prefix}bench-fresh-{uuid.uuid4().hex[:8]}-",
-        "state_dir": state, "registry_dir": "", "online_kind": args.kind,
+        "state_dir": state, "registry": None, "online_kind": args.kind,
         "online_encoder": "tiny" if args.tiny else "minilm", "online_layers": args.layers,
         "online_min_validation": 1, "online_holdout_every": 2, "online_init": "base"})
     ensure_topics(settings.kafka_client_config(), settings.topic_prefix)

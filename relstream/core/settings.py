@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+REGISTRY_ENV = "RELSTREAM_REGISTRY_DIR"
+"""The one variable that moves the model registry, for every service."""
 _SECRET_PARAMS = {"password", "passwd", "pwd", "secret", "token", "access_token", "api_key"}
 
 
@@ -131,6 +133,38 @@ class CommonSettings(BaseSettings):
         default_factory=default_cache_dir,
         description="Downloads kept across runs: Maven artifacts, converted models.",
     )
+    registry: Path | None = Field(
+        None, validation_alias=REGISTRY_ENV,
+        description="Model registry root (a local dir or a mounted volume) that the trainers "
+        "publish to and serving loads from; unset or empty means <state_dir>/registry. Set "
+        f"as {REGISTRY_ENV}, or `registry=` in code; read it with `registry_dir()`.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _registry_by_name(cls, data: Any) -> Any:
+        # The field is `registry` (`registry_dir` is the accessor) but its variable is
+        # RELSTREAM_REGISTRY_DIR, an alias; pydantic-settings would read a second variable,
+        # RELSTREAM_REGISTRY, if the field took its name too (`populate_by_name`). So
+        # `registry=` from code, model_dump() included, is moved onto the alias here, and
+        # beats the environment as every keyword argument does.
+        if not isinstance(data, dict):
+            return data
+        renamed = sorted(set(data) & {"registry_root", "registry_dir"})
+        if renamed:  # the two old names; extra="ignore" would drop them without a word
+            # TypeError, as for any unknown keyword: a ValueError would become a
+            # ValidationError that prints the whole input, secrets included.
+            raise TypeError(f"{renamed[0]}= is now registry= (one setting, {REGISTRY_ENV})")
+        data = dict(data)
+        if "registry" in data:
+            data[REGISTRY_ENV] = data.pop("registry")
+        if data.get(REGISTRY_ENV) == "":
+            data[REGISTRY_ENV] = None  # RELSTREAM_REGISTRY_DIR= means the default
+        return data
+
+    def registry_dir(self) -> Path:
+        """The model registry root: `registry`, else `<state_dir>/registry`."""
+        return self.registry or self.state_dir / "registry"
 
     def kafka_client_config(self) -> dict[str, Any]:
         """kafka-python keyword arguments for the broker: bootstrap servers and security.

@@ -10,7 +10,6 @@ catalog-style data. A toy two-tower has random towers and a random head.
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
+from relstream.core.manifest import ModelManifest
 from relstream.core.schemas import DEFAULT_SCORE_WEIGHTS
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
@@ -195,12 +195,12 @@ def stage_toy_model(
                   "head": ["query_embedding", "item_embedding"]}
     else:
         raise ValueError(f"kind {kind!r} is not 'cross_encoder' or 'two_tower'")
-    manifest: dict[str, object] = {
-        "kind": kind, "graphs": graphs, "inputs": inputs, "max_length": MAX_LENGTH,
-        "score_weights": DEFAULT_SCORE_WEIGHTS,
-        "config": {"toy": True, "seed": seed, "overlap_weight": overlap_weight,
-                   "noise_weight": noise_weight},
-    }
+    manifest = ModelManifest(
+        kind=kind, graphs=graphs, inputs=inputs, max_length=MAX_LENGTH,
+        score_weights=DEFAULT_SCORE_WEIGHTS,
+        config={"toy": True, "seed": seed, "overlap_weight": overlap_weight,
+                "noise_weight": noise_weight},
+    )
     if int8_gate is not None:
         twin = seed + 100
         quantized = {role: file.replace(".onnx", ".int8.onnx") for role, file in graphs.items()}
@@ -211,8 +211,8 @@ def stage_toy_model(
             onnx.save(tower_graph(len(vocab), twin), str(out_dir / quantized["query_tower"]))
             onnx.save(tower_graph(len(vocab), twin + 1), str(out_dir / quantized["item_tower"]))
             onnx.save(head_graph(twin + 2), str(out_dir / quantized["head"]))
-        manifest.update(quantized_graphs=quantized, int8_gate=int8_gate)
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        manifest = manifest.replace(quantized_graphs=quantized, int8_gate=int8_gate)
+    manifest.write(out_dir)
     return out_dir
 
 

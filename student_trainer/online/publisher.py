@@ -20,6 +20,7 @@ from typing import Any
 
 from relstream.core import registry
 from relstream.core.kafka_io import EventProducer
+from relstream.core.manifest import ModelManifest, manifest_sha256
 from relstream.core.schemas import ModelUpdate, utcnow
 from relstream.core.topics import MODEL_UPDATES
 from student_trainer.data import Example
@@ -37,7 +38,7 @@ class Staged:
     """An exported candidate waiting for the gate, or the reason its export failed."""
 
     path: Path
-    manifest: dict[str, Any] | None
+    manifest: ModelManifest | None
     error: str | None
 
 
@@ -83,11 +84,11 @@ def publish_and_announce(root: Path, name: str, staged: Staged,
     return version
 
 
-def update_metrics(manifest: dict[str, Any]) -> dict[str, float]:
+def update_metrics(manifest: ModelManifest) -> dict[str, float]:
     """The manifest's numeric metrics that a `ModelUpdate` may carry: finite ones only. A
     NaN (e.g. the prequential truth AUC of a trainer run without a world) made the whole
     event invalid for the contract, and serving dropped the update."""
-    return {k: float(v) for k, v in (manifest.get("metrics") or {}).items()
+    return {k: float(v) for k, v in manifest.metrics.items()
             if isinstance(v, int | float) and math.isfinite(v)}
 
 
@@ -95,13 +96,12 @@ def announce(root: Path, name: str, version: str, producer: EventProducer | None
     """Send (and flush) the `ModelUpdate` of a published version."""
     if producer is None:
         return
-    manifest = registry.load_manifest(root, name, version)
+    directory = registry.version_dir(root, name, version)
+    manifest = ModelManifest.read(directory)
     event = ModelUpdate(
         ts=utcnow(), event_id=uuid.uuid4().hex, name=name, version=version,
-        artifact_uri=str(registry.version_dir(root, name, version).resolve()),
-        sha256=registry.manifest_sha256(root, name, version),
-        metrics=update_metrics(manifest),
-        parent_version=manifest.get("parent_version"),
+        artifact_uri=str(directory.resolve()), sha256=manifest_sha256(directory),
+        metrics=update_metrics(manifest), parent_version=manifest.parent_version,
     )
     producer.send(MODEL_UPDATES, event, key=name)
     producer.flush()

@@ -14,7 +14,8 @@ from kafka import KafkaAdminClient
 
 from relstream.core import topics
 from relstream.core.kafka_io import EventProducer
-from relstream.core.registry import manifest_sha256
+from relstream.core.manifest import manifest_sha256
+from relstream.core.registry import version_dir
 from relstream.core.schemas import ModelUpdate
 from relstream.core.settings import CommonSettings
 from relstream.stack import LocalStack, free_port
@@ -61,8 +62,8 @@ def test_processor_and_followers_wait_for_a_late_broker(tmp_path: Path) -> None:
         producer = EventProducer(settings, client_id="test")
         producer.send(topics.MODEL_UPDATES, ModelUpdate(
             ts=datetime.now(UTC), event_id=uuid.uuid4().hex, name="cross_encoder",
-            version=v2, artifact_uri=str(root), sha256=manifest_sha256(root, "cross_encoder",
-                                                                        v2)),
+            version=v2, artifact_uri=str(root), sha256=manifest_sha256(
+                version_dir(root, "cross_encoder", v2))),
             key="cross_encoder")
         producer.close()
         wait_until(lambda: holder.version == v2, 90, "serving's follower to load v2")

@@ -30,6 +30,7 @@ import pytest
 
 from relstream.core import registry
 from relstream.core.kafka_io import EventProducer
+from relstream.core.manifest import manifest_sha256
 from relstream.core.schemas import FeedbackEvent, ModelUpdate, utcnow
 from relstream.core.settings import CommonSettings
 from relstream.core.topics import MODEL_UPDATES, SEARCH_LOG
@@ -108,7 +109,7 @@ def _announce(settings: CommonSettings, root: Path, version: str) -> None:
     producer.send(MODEL_UPDATES, ModelUpdate(
         ts=utcnow(), event_id=uuid.uuid4().hex, name=MODEL, version=version,
         artifact_uri=str(registry.version_dir(root, MODEL, version)),
-        sha256=registry.manifest_sha256(root, MODEL, version)), key=MODEL)
+        sha256=manifest_sha256(registry.version_dir(root, MODEL, version))), key=MODEL)
     producer.close()
 
 

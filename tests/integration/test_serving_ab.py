@@ -75,7 +75,7 @@ def test_ab_report_finds_the_better_arm(
     (tmp_path / "ab.json").write_text(config.model_dump_json())
     suffix = uuid.uuid4().hex[:8]
     settings = ServingSettings(
-        **stack_settings.model_dump(), registry_root=root, ab_config_path=tmp_path / "ab.json",
+        **{**stack_settings.model_dump(), "registry": root}, ab_config_path=tmp_path / "ab.json",
         catalog_path=world / "catalog.jsonl", consume_feedback=True, poll_interval_s=0,
         metrics_table=f"ab_requests_{suffix}", feedback_table=f"ab_feedback_{suffix}",
         metrics_flush_s=0.2,

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 
 from relstream.core import topics
 from relstream.core.kafka_io import EventProducer
-from relstream.core.registry import manifest_sha256
+from relstream.core.manifest import manifest_sha256
+from relstream.core.registry import version_dir
 from relstream.core.schemas import (
     CatalogEvent,
     CatalogItem,
@@ -43,7 +44,7 @@ def _update(root: Path, version: str, sha: str | None = None) -> ModelUpdate:
     return ModelUpdate(
         ts=datetime.now(UTC), event_id=uuid.uuid4().hex, name="cross_encoder", version=version,
         artifact_uri=str(root / "cross_encoder" / version),
-        sha256=sha or manifest_sha256(root, "cross_encoder", version),
+        sha256=sha or manifest_sha256(version_dir(root, "cross_encoder", version)),
     )
 
 
@@ -53,7 +54,7 @@ def test_model_updates_and_teacher_labels_from_kafka(
     root = tmp_path / "registry"
     publish_toy_model(root, "cross_encoder", seed=1)
     settings = ServingSettings(
-        **stack_settings.model_dump(), registry_root=root, poll_interval_s=0,
+        **{**stack_settings.model_dump(), "registry": root}, poll_interval_s=0,
         consume_model_updates=True, consume_teacher_labels=True, consume_catalog=True,
         metrics_enabled=False,
     )

@@ -31,7 +31,7 @@ def test_twenty_swaps_under_load(tmp_path: Path, chdb_url: str) -> None:
     v2 = publish_toy_model(root, "cross_encoder", seed=2, vocab=vocab)
     table = f"swap_requests_{uuid.uuid4().hex[:8]}"
     settings = ServingSettings(
-        state_dir=tmp_path / "state", clickhouse_url=chdb_url, registry_root=root,
+        state_dir=tmp_path / "state", clickhouse_url=chdb_url, registry=root,
         admin_token="t", metrics_table=table, metrics_flush_s=0.2,
     )
     result = run_swap_drill(

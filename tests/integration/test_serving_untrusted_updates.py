@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 
 from relstream.core import topics
 from relstream.core.kafka_io import EventProducer
-from relstream.core.registry import manifest_sha256, sha256_file
+from relstream.core.manifest import manifest_sha256, sha256_file
+from relstream.core.registry import version_dir
 from relstream.core.schemas import ModelUpdate, decode_event
 from relstream.core.settings import CommonSettings
 from relstream.tools.toy_models import publish_toy_model
@@ -43,7 +44,7 @@ def test_a_traversing_model_update_from_kafka_is_refused(
     publish_toy_model(other, "cross_encoder", seed=5)
     shutil.copytree(other / "cross_encoder" / "1", tmp_path / "reg" / "evil" / "1")
     evil_sha = sha256_file(tmp_path / "reg" / "evil" / "1" / "manifest.json")
-    settings = ServingSettings(**stack_settings.model_dump(), registry_root=root,
+    settings = ServingSettings(**{**stack_settings.model_dump(), "registry": root},
                                poll_interval_s=0, consume_model_updates=True,
                                metrics_enabled=False)
     producer = EventProducer(settings, client_id="attacker")
@@ -62,7 +63,7 @@ def test_a_traversing_model_update_from_kafka_is_refused(
         producer.send(topics.MODEL_UPDATES, ModelUpdate(
             ts=datetime.now(UTC), event_id=uuid.uuid4().hex, name="cross_encoder",
             version=v2, artifact_uri=str(root),
-            sha256=manifest_sha256(root, "cross_encoder", v2)), key="cross_encoder")
+            sha256=manifest_sha256(version_dir(root, "cross_encoder", v2))), key="cross_encoder")
         producer.flush()
         _wait(lambda: holder.version == v2, "the good update after the evil one")
         assert [v for v, _, _ in holder.stats.history] == ["1", v2]  # never the evil one

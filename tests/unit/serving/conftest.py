@@ -39,7 +39,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, toy_vocab: list[str]) -> 
 @pytest.fixture
 def settings(tmp_path: Path, registry: Path) -> ServingSettings:
     return ServingSettings(
-        state_dir=tmp_path / "state", registry_root=registry, metrics_enabled=False,
+        state_dir=tmp_path / "state", registry=registry, metrics_enabled=False,
         poll_interval_s=0, max_items=5, max_query_chars=40, max_body_bytes=4096,
         admin_token="s3cret",
     )

@@ -18,7 +18,7 @@ def test_feast_items_score_like_the_catalog(
     from feature_store.client import item_content_row, push_rows
     from feature_store.config import apply_repo
 
-    settings = ServingSettings(state_dir=tmp_path, registry_root=registry, redis_url="",
+    settings = ServingSettings(state_dir=tmp_path, registry=registry, redis_url="",
                                item_source="feast", metrics_enabled=False, poll_interval_s=0)
     store = apply_repo(settings)
     ids = ["sku-1001", "sku-2001", "sku-3001"]

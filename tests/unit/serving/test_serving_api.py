@@ -103,7 +103,7 @@ def test_limits_give_413_with_a_message(client: TestClient) -> None:
 
 
 def test_no_model_gives_503_and_not_ready(tmp_path: Path, catalog: MemoryItemLookup) -> None:
-    settings = ServingSettings(state_dir=tmp_path, registry_root=tmp_path / "empty",
+    settings = ServingSettings(state_dir=tmp_path, registry=tmp_path / "empty",
                                metrics_enabled=False, poll_interval_s=0)
     with TestClient(create_app(settings, items=catalog)) as client:
         assert client.get("/healthz").status_code == 200

@@ -29,7 +29,7 @@ def student_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_exported_students_serve(
     kind: str, student_registry: Path, tmp_path: Path, catalog: MemoryItemLookup
 ) -> None:
-    settings = ServingSettings(state_dir=tmp_path, registry_root=student_registry,
+    settings = ServingSettings(state_dir=tmp_path, registry=student_registry,
                                model_name=kind, metrics_enabled=False, poll_interval_s=0)
     with TestClient(create_app(settings, items=catalog)) as client:
         body = {"query": "stride runner 4 mens black",

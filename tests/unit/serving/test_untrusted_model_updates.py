@@ -12,7 +12,7 @@ import pytest
 
 from relstream.core import registry as reg
 from relstream.core.errors import SchemaError
-from relstream.core.manifest import ModelLoadError, read_manifest
+from relstream.core.manifest import ModelLoadError, inside, read_manifest, sha256_file
 from relstream.core.schemas import decode_event
 from serving.model_holder import ModelHolder
 from serving.model_pool import ModelPool
@@ -25,7 +25,7 @@ def _with_evil_twin(registry_root: Path, tmp_path: Path) -> tuple[Path, str]:
     shutil.copytree(registry_root, root)
     evil = tmp_path / "reg" / "evil" / "1"
     shutil.copytree(registry_root / "cross_encoder" / "2", evil)
-    return root, reg.sha256_file(evil / "manifest.json")
+    return root, sha256_file(evil / "manifest.json")
 
 
 def test_a_traversing_version_with_a_matching_sha_is_refused_and_logged(
@@ -80,7 +80,7 @@ def test_manifest_paths_stay_inside_the_version(registry: Path, tmp_path: Path) 
     manifest = json.loads((vdir / "manifest.json").read_text())
     for rel in ("../../../outside.onnx", str(outside)):
         manifest["graphs"] = {"scorer": rel}
-        manifest["files"] = {rel: reg.sha256_file(outside)}
+        manifest["files"] = {rel: sha256_file(outside)}
         (vdir / "manifest.json").write_text(json.dumps(manifest))
         with pytest.raises(reg.RegistryError, match="leaves the version directory"):
             reg.verify(vdir)
@@ -88,7 +88,7 @@ def test_manifest_paths_stay_inside_the_version(registry: Path, tmp_path: Path) 
             read_manifest(vdir).path(rel)
     (vdir / "link.onnx").symlink_to(outside)  # a symlink out is the same escape
     with pytest.raises(reg.RegistryError, match="leaves"):
-        reg.inside(vdir, "link.onnx")
+        inside(vdir, "link.onnx")
     holder = ModelHolder(root, "cross_encoder", "2")
     assert not holder.refresh() and holder.version is None
     assert "leaves the version directory" in holder.stats.last_error

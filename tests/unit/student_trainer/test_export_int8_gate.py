@@ -38,10 +38,10 @@ def test_export_records_the_gate_serving_reads(tmp_path: Path, examples: list[Ex
     assert set(grades) >= {"E", "I"}
     manifest = export_student(student, tokenizer, tmp_path / "stage",
                               int8_validation=(examples, grades))
-    gate = manifest["int8_gate"]
+    gate = manifest.int8_gate
     assert gate["pairs"] == len(examples)
-    assert manifest["quantized_graphs"] == {"scorer": "model.int8.onnx"}
-    weights = np.asarray([manifest["score_weights"][g] for g in "ESCI"])
+    assert manifest.quantized_graphs == {"scorer": "model.int8.onnx"}
+    weights = np.asarray([manifest.score_weights[g] for g in "ESCI"])
     for int8, key in ((False, "fp32_auc"), (True, "int8_auc")):
         probs = OnnxStudent(tmp_path / "stage", manifest, int8=int8).predict_probs(
             examples, tokenizer)
@@ -49,7 +49,7 @@ def test_export_records_the_gate_serving_reads(tmp_path: Path, examples: list[Ex
     assert gate["passed"] == (gate["fp32_auc"] - gate["int8_auc"] <= MAX_AUC_DROP)
     version = registry.publish(tmp_path / "reg", tmp_path / "stage", "cross_encoder")
     served = read_manifest(registry.version_dir(tmp_path / "reg", "cross_encoder", version))
-    assert served.raw["int8_gate"] == gate
+    assert served.int8_gate == gate
     assert choose_graphs(served).name == ("int8" if gate["passed"] else "fp32")
 
 
@@ -64,8 +64,8 @@ def test_the_online_publisher_gates_int8_on_its_validation_pairs(
     staged = publisher.stage_candidate(tmp_path, "two_tower", student, tokenizer,
                                        validation=examples, **kwargs)  # type: ignore[arg-type]
     assert staged.error is None and staged.manifest is not None
-    assert staged.manifest["int8_gate"]["pairs"] == len(examples)
-    assert set(staged.manifest["quantized_graphs"]) == {"query_tower", "item_tower", "head"}
+    assert staged.manifest.int8_gate["pairs"] == len(examples)
+    assert set(staged.manifest.quantized_graphs) == {"query_tower", "item_tower", "head"}
     plain = publisher.stage_candidate(tmp_path, "two_tower", student, tokenizer,
                                       **kwargs)  # type: ignore[arg-type]
-    assert plain.manifest is not None and "int8_gate" not in plain.manifest
+    assert plain.manifest is not None and plain.manifest.int8_gate is None

@@ -32,8 +32,8 @@ def test_offline_eval_export_publish(data_dir: Path, tmp_path: Path,
     exported = json.loads(capsys.readouterr().out)
     assert exported["version"] == "1" and exported["parity_max_abs_diff"] <= 1e-4
     manifest = registry.load_manifest(reg, "tt", "1")
-    assert manifest["kind"] == "two_tower" and "test_auc" in manifest["metrics"]
-    assert manifest["config"]["loss_weights"]["ce"] == 0.5
+    assert manifest.kind == "two_tower" and "test_auc" in manifest.metrics
+    assert manifest.config["loss_weights"]["ce"] == 0.5
     registry.verify(registry.version_dir(reg, "tt", "1"))
     # The version carries its torch weights: continuous training can start from it.
     from student_trainer.online.publisher import load_published_student
@@ -46,7 +46,7 @@ def test_offline_eval_export_publish(data_dir: Path, tmp_path: Path,
     served = json.loads(capsys.readouterr().out)
     assert served["version"] == "1" and served["kind"] == "two_tower"
     assert served["student"]["n"] == served["pairs"] > 0
-    assert served["student"]["auc"] == pytest.approx(manifest["metrics"]["test_auc"], abs=1e-6)
+    assert served["student"]["auc"] == pytest.approx(manifest.metrics["test_auc"], abs=1e-6)
     assert set(served["tfidf"]) >= {"auc", "ndcg_lin@10"}
 
 

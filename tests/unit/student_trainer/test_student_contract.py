@@ -83,16 +83,16 @@ def test_onnx_matches_torch_on_real_batches(kind: str, examples: list[Example],
     with torch.no_grad():
         expected = student(batch)["logits"].numpy()
     if kind == "cross_encoder":
-        session = ort_session(tmp_path / manifest["graphs"]["scorer"])
-        got = session.run(None, {n: batch[n].numpy() for n in manifest["inputs"]["scorer"]})[0]
+        session = ort_session(tmp_path / manifest.graphs["scorer"])
+        got = session.run(None, {n: batch[n].numpy() for n in manifest.inputs["scorer"]})[0]
     else:
-        q = ort_session(tmp_path / manifest["graphs"]["query_tower"]).run(None, {
+        q = ort_session(tmp_path / manifest.graphs["query_tower"]).run(None, {
             "input_ids": batch["q_input_ids"].numpy(),
             "attention_mask": batch["q_attention_mask"].numpy()})[0]
-        i = ort_session(tmp_path / manifest["graphs"]["item_tower"]).run(None, {
+        i = ort_session(tmp_path / manifest.graphs["item_tower"]).run(None, {
             "input_ids": batch["i_input_ids"].numpy(),
             "attention_mask": batch["i_attention_mask"].numpy()})[0]
-        got = ort_session(tmp_path / manifest["graphs"]["head"]).run(
+        got = ort_session(tmp_path / manifest.graphs["head"]).run(
             None, {"query_embedding": q, "item_embedding": i})[0]
     assert np.max(np.abs(got - expected)) <= 1e-4
 

@@ -27,17 +27,17 @@ from student_trainer.factory import build_student
 def test_tiny_export_publishes_and_verifies(tmp_path: Path, kind: str,
                                             graphs: dict[str, str]) -> None:
     manifest = export_tiny_model(tmp_path / "stage", kind, seed=1)
-    assert manifest["kind"] == kind and manifest["graphs"] == graphs
-    assert manifest["parity_max_abs_diff"] <= 1e-4
-    assert "tokenizer/tokenizer.json" in manifest["files"]
+    assert manifest.kind == kind and manifest.graphs == graphs
+    assert manifest.parity_max_abs_diff <= 1e-4
+    assert "tokenizer/tokenizer.json" in manifest.files
     version = registry.publish(tmp_path / "reg", tmp_path / "stage", kind)
     vdir = registry.version_dir(tmp_path / "reg", kind, version)
     registry.verify(vdir)
     again = registry.publish(tmp_path / "reg", tmp_path / "stage", kind)
-    assert registry.load_manifest(tmp_path / "reg", kind, again)["parent_version"] == version
+    assert registry.load_manifest(tmp_path / "reg", kind, again).parent_version == version
     for role, file in graphs.items():
         session = ort_session(vdir / file)
-        assert [i.name for i in session.get_inputs()] == manifest["inputs"][role]
+        assert [i.name for i in session.get_inputs()] == manifest.inputs[role]
 
 
 def test_cross_encoder_graph_has_dynamic_axes(tmp_path: Path) -> None:
@@ -56,15 +56,15 @@ def test_broken_parity_fails_the_export(tmp_path: Path) -> None:
     torch.manual_seed(5)
     other = build_student(tiny_config("cross_encoder"))  # different weights than the graph
     with pytest.raises(ExportError, match="parity broken"):
-        parity_check(other, tmp_path, manifest["graphs"], vocab=100)
+        parity_check(other, tmp_path, manifest.graphs, vocab=100)
 
 
 def test_quantized_graphs_are_listed_and_run(tmp_path: Path) -> None:
     manifest = export_tiny_model(tmp_path, "cross_encoder", seed=0, quantize=True)
-    int8 = manifest["quantized_graphs"]["scorer"]
-    assert int8 in manifest["files"]
+    int8 = manifest.quantized_graphs["scorer"]
+    assert int8 in manifest.files
     session = ort_session(tmp_path / int8)
-    feed = {n: np.ones((2, 6), np.int64) for n in manifest["inputs"]["scorer"]}
+    feed = {n: np.ones((2, 6), np.int64) for n in manifest.inputs["scorer"]}
     assert session.run(None, feed)[0].shape == (2, 4)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from relstream.core import registry
+from relstream.core.manifest import sha256_file
 from relstream.core.registry import RegistryError
 
 
@@ -33,11 +34,11 @@ def test_publish_numbers_versions_and_fills_the_manifest(tmp_path: Path) -> None
     assert registry.list_versions(root, "ce") == ["1", "2"]
     assert registry.latest_version(root, "ce") == "2"
     manifest = registry.load_manifest(root, "ce", "2")
-    assert manifest["name"] == "ce" and manifest["version"] == "2"
-    assert manifest["parent_version"] == "1"
-    assert set(manifest["files"]) == {"model.onnx", "tokenizer/tokenizer.json"}
-    assert manifest["files"]["model.onnx"] == registry.sha256_file(tmp_path / "s2" / "model.onnx")
-    assert registry.load_manifest(root, "ce")["version"] == "2"  # default: latest
+    assert manifest.name == "ce" and manifest.version == "2"
+    assert manifest.parent_version == "1"
+    assert set(manifest.files) == {"model.onnx", "tokenizer/tokenizer.json"}
+    assert manifest.files["model.onnx"] == sha256_file(tmp_path / "s2" / "model.onnx")
+    assert registry.load_manifest(root, "ce").version == "2"  # default: latest
     registry.verify(registry.version_dir(root, "ce", "2"))
 
 

@@ -50,14 +50,17 @@ def test_foreign_or_corrupt_files_raise_with_the_path(tmp_path: Path) -> None:
 
 
 def test_model_update_carries_only_finite_metrics() -> None:
+    from relstream.core.manifest import ModelManifest
     from relstream.core.schemas import ModelUpdate, utcnow
     from student_trainer.online.publisher import update_metrics
 
-    manifest = {"metrics": {"auc": 0.9, "preq_truth_auc": float("nan"), "loss": float("inf"),
-                            "note": "text", "steps": 12}}
-    metrics = update_metrics(manifest)
+    manifest = ModelManifest(kind="cross_encoder", graphs={"scorer": "model.onnx"}, inputs={},
+                             max_length=8, score_weights={})
+    metrics = update_metrics(manifest.replace(metrics={
+        "auc": 0.9, "preq_truth_auc": float("nan"), "loss": float("inf"), "note": "text",
+        "steps": 12}))
     assert metrics == {"auc": 0.9, "steps": 12.0}
     event = ModelUpdate(ts=utcnow(), event_id="e", name="m", version="1",
                         artifact_uri="/tmp/x", sha256="0" * 64, metrics=metrics)
     assert ModelUpdate.model_validate_json(event.model_dump_json()).metrics == metrics
-    assert update_metrics({}) == {}
+    assert update_metrics(manifest) == {}

@@ -80,14 +80,14 @@ def test_gate_publishes_a_verified_version_then_rejects_a_worse_one(
         trainer.handle(_stream(labels, 12)[chunk:chunk + 24], catalog)
     decision = trainer.maybe_gate()
     assert decision is not None and decision.accepted, decision
-    root = Path(settings.registry_root())
+    root = settings.registry_dir()
     assert registry.list_versions(root, "cross_encoder") == ["1"]
     vdir = registry.version_dir(root, "cross_encoder", "1")
     registry.verify(vdir)
     manifest = registry.load_manifest(root, "cross_encoder", "1")
-    assert STUDENT_FILE in manifest["files"] and "model.onnx" in manifest["files"]
-    assert manifest["training_window"]["labels_trained"] == trainer.counters["labels_trained"]
-    assert "val_soft_ce" in manifest["metrics"]
+    assert STUDENT_FILE in manifest.files and "model.onnx" in manifest.files
+    assert manifest.training_window["labels_trained"] == trainer.counters["labels_trained"]
+    assert "val_soft_ce" in manifest.metrics
     assert not [p for p in root.iterdir() if p.name.startswith(registry.TMP_PREFIX)]
     # Sabotage the candidate: it must be rejected, with the reason, and nothing published.
     with torch.no_grad():
