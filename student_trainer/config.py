@@ -236,12 +236,6 @@ class TrainerSettings(CommonSettings):
     """Where training reads and writes; `RELSTREAM_*` variables. The registry it publishes
     to is the shared `registry` setting (`RELSTREAM_REGISTRY_DIR`, `registry_dir()`)."""
 
-    def registry_root(self) -> str:
-        """Deprecated spelling of `str(registry_dir())`, kept only while
-        student_trainer/online/loop.py, student_trainer/online/trainer.py and
-        relstream/tools/bench/freshness.py still call it; remove it with them."""
-        return str(self.registry_dir())
-
 
 # argparse -> config: the `train` commands and the benchmarks build configs the same way.
 def student_config_from(args: argparse.Namespace) -> StudentConfig:

@@ -228,17 +228,6 @@ class ModelManifest(BaseModel):
 
     # --- transitional ------------------------------------------------------------------
 
-    def __getitem__(self, key: str) -> Any:
-        """`manifest["key"]` as on the dict this type replaced. Transitional: for callers
-        not yet moved to the fields (relstream/tools/demo/final_models.py,
-        relstream/tools/bench/students.py); new code reads the fields."""
-        return self.to_dict()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """`manifest.get("key")`; transitional like `__getitem__` (for
-        relstream/tools/demo/plots.py)."""
-        return self.to_dict().get(key, default)
-
 
 def read_manifest(version_dir: Path) -> ModelManifest:
     """Serving's read: `ModelManifest.read`, every failure as `ModelLoadError`."""

@@ -107,7 +107,7 @@ def run_online(settings: OnlineSettings, *, stop: threading.Event | None = None,
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    root = Path(settings.registry_root())
+    root = settings.registry_dir()
     removed = registry.clean_partial(root)
     if removed:
         log.warning("removed %d partial version dir(s) left by a crash: %s", len(removed),

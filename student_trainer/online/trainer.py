@@ -98,7 +98,7 @@ class OnlineTrainer:
                  truth: GroundTruth | None = None, points_path: Path | None = None) -> None:
         self.settings = settings
         self.name = settings.model_name()
-        self.root = Path(settings.registry_root())
+        self.root = settings.registry_dir()
         self.tokenizer = tokenizer
         self.producer = producer
         self.metrics = metrics

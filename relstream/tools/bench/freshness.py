@@ -106,7 +106,7 @@ def run_freshness(settings: Any, *, trials: int = 5, warm_labels: int = 40,
     trainer.init_fresh()
     warm = stream_labels(world, warm_labels)  # a validation set for the gate to score on
     trainer.handle([LabelRecord(lb, "warm/0", k) for k, lb in enumerate(warm)], catalog)
-    pool = ModelPool(Path(settings.registry_root()))
+    pool = ModelPool(settings.registry_dir())
     follow = model_update_handler(pool)
     holder = pool.holder(trainer.name)
     hops = {t: Hop(settings, t) for t in (SEARCH_LOG, LABEL_REQUESTS, TEACHER_LABELS,

@@ -148,7 +148,7 @@ def _server_phases(args: argparse.Namespace, students: BenchStudents, make_body:
     """The swap drill on the bench's registry: steady rounds (with `between`), then swaps."""
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         settings = ServingSettings(
-            state_dir=Path(tmp) / "state", clickhouse_url="", registry_root=students.registry,
+            state_dir=Path(tmp) / "state", clickhouse_url="", registry=students.registry,
             model_name="cross_encoder", admin_token="bench", poll_interval_s=0,
             max_items=max(200, args.items))
         drill = {"model": "cross_encoder", "versions": students.cross_encoder_versions,

@@ -161,6 +161,6 @@ def _export(home: Path, exported: Path, recipe: StudentRecipe) -> None:
         # (a swap's cost does not depend on the weights).
         info[kind] = [registry.publish(exported / "registry", stage, kind)
                       for _ in range(2 if kind == "cross_encoder" else 1)]
-        info[f"{kind}_int8_gate"] = manifest["int8_gate"]
+        info[f"{kind}_int8_gate"] = manifest.int8_gate
         shutil.rmtree(stage)
     (exported / "done.json").write_text(json.dumps(info, indent=2))

@@ -79,7 +79,7 @@ def score_versions(world_dir: Path, registry_root: Path, name: str,
         tokenizer = load_tokenizer(str(directory / "tokenizer"))
         probs = student.predict_probs(examples, tokenizer)
         metrics = grade_metrics([ex.query for ex in examples], probs, grades,
-                                manifest["score_weights"])
+                                manifest.grade_weights())
         rows.append({"arm": arm, "version": version, **metrics})
     return rows
 

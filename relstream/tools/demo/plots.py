@@ -176,7 +176,7 @@ def published_times(registry: Path, name: str) -> dict[str, float]:
 
     out = {}
     for version in list_versions(registry, name):
-        created = load_manifest(registry, name, version).get("created_at")
+        created = load_manifest(registry, name, version).created_at
         if created:
             out[version] = datetime.fromisoformat(created).timestamp()
     return out

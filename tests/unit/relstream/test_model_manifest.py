@@ -109,10 +109,3 @@ def test_grade_weights_are_what_serving_scores_with() -> None:
         DEFAULT_SCORE_WEIGHTS
     assert ModelManifest.from_dict({**STAGED, "score_weights": {"E": 1}}).grade_weights() == \
         {"E": 1.0, "S": 0.0, "C": 0.0, "I": 0.0}
-
-
-def test_mapping_access_stays_for_unconverted_callers() -> None:
-    manifest = ModelManifest.from_dict({**STAGED, "created_at": "2026-01-01T00:00:00+00:00"})
-    assert manifest["score_weights"] == STAGED["score_weights"]
-    assert manifest.get("created_at") == "2026-01-01T00:00:00+00:00"
-    assert manifest.get("int8_gate") is None
