@@ -14,14 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from relstream.core import clickhouse_sink as sink
 from relstream.core.clickhouse import LockedClient
-from relstream.core.clickhouse_sink import (
-    ClickHouseSink,
-    OnFailure,
-    SinkTable,
-    TablePolicy,
-    WhenFull,
-)
 from relstream.core.schemas import FeedbackEvent
 
 REQUEST_COLUMNS = [
@@ -113,12 +107,14 @@ def feedback_values(event: FeedbackEvent) -> list[Any]:
 # Scored requests are what the A/B report is computed from: a ClickHouse outage must not
 # lose them, so both tables keep rows across failed inserts (retried with backoff) and,
 # once the shared bounds are reached, refuse new rows rather than evict queued ones.
-REQUESTS_POLICY = TablePolicy(on_failure=OnFailure.KEEP, when_full=WhenFull.REFUSE_NEW)
-FEEDBACK_POLICY = TablePolicy(on_failure=OnFailure.KEEP, when_full=WhenFull.REFUSE_NEW)
+REQUESTS_POLICY = sink.TablePolicy(
+    on_failure=sink.OnFailure.KEEP, when_full=sink.WhenFull.REFUSE_NEW)
+FEEDBACK_POLICY = sink.TablePolicy(
+    on_failure=sink.OnFailure.KEEP, when_full=sink.WhenFull.REFUSE_NEW)
 
 
-class MetricsWriter:
-    """Both tables in one `ClickHouseSink` with one flushing thread; counters readable at
+class MetricsWriter(sink.SinkCounts):
+    """Both tables in one `sink.ClickHouseSink` with one flushing thread; counters readable at
     any time. The bounds (`buffer_max` rows, `buffer_max_bytes` bytes) are shared by the
     two tables."""
 
@@ -130,10 +126,10 @@ class MetricsWriter:
         self.requests_table = requests_table
         self.feedback_table = feedback_table
         requests_ddl, feedback_ddl = ddl(requests_table, feedback_table)
-        self._sink = ClickHouseSink(connect, [
-            SinkTable(requests_table, REQUEST_COLUMNS, REQUESTS_POLICY, ddl=requests_ddl,
+        self._sink = sink.ClickHouseSink(connect, [
+            sink.SinkTable(requests_table, REQUEST_COLUMNS, REQUESTS_POLICY, ddl=requests_ddl,
                       to_values=RequestRow.values, size_of=RequestRow.approx_bytes),
-            SinkTable(feedback_table, FEEDBACK_COLUMNS, FEEDBACK_POLICY, ddl=feedback_ddl,
+            sink.SinkTable(feedback_table, FEEDBACK_COLUMNS, FEEDBACK_POLICY, ddl=feedback_ddl,
                       to_values=feedback_values, size_of=_approx_bytes),
         ], batch_size=batch_size, flush_s=flush_s, max_backoff_s=30.0, max_rows=buffer_max,
             max_bytes=buffer_max_bytes, name="metrics-writer")
@@ -155,28 +151,6 @@ class MetricsWriter:
     @property
     def feedback_written(self) -> int:
         return self._sink.counts(self.feedback_table).written
-
-    @property
-    def dropped(self) -> int:
-        """Rows refused because the buffers were full (failed inserts keep their rows)."""
-        return self._sink.dropped
-
-    @property
-    def insert_failures(self) -> int:
-        return self._sink.failures
-
-    @property
-    def last_error(self) -> str:
-        return self._sink.last_error
-
-    @property
-    def buffered(self) -> int:
-        return self._sink.buffered
-
-    @property
-    def buffered_bytes(self) -> int:
-        """Approximate bytes held by the buffered rows (bounded by `buffer_max_bytes`)."""
-        return self._sink.buffered_bytes
 
     # --- writing --------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ class ServingState:
         if self.writer is not None:
             w = self.writer
             writer = {"written": w.written, "feedback_written": w.feedback_written,
-                      "dropped": w.dropped, "insert_failures": w.insert_failures,
+                      "dropped": w.dropped, "insert_failures": w.failures,
                       "buffered": w.buffered, "last_error": w.last_error}
         return {"holders": holders, "writer": writer, "labels": len(self.labels),
                 "limiter": self.limiter.snapshot(), "cascade_fallbacks": self.cascade_fallbacks}

@@ -14,14 +14,7 @@ from dataclasses import astuple, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from relstream.core.clickhouse_sink import (
-    ClickHouseSink,
-    OnFailure,
-    SinkCounts,
-    SinkTable,
-    TablePolicy,
-    WhenFull,
-)
+from relstream.core import clickhouse_sink as sink
 from relstream.core.schemas import utcnow
 from teacher_worker.errors import TeacherWorkerError
 
@@ -58,11 +51,11 @@ _TYPES = {
 # One row per labelled batch, written as the batch is handled: a failed insert loses that
 # row (counted and logged) and labelling goes on. The buffer only ever holds the row being
 # written, so its bound is a guard, not a queue.
-METRICS_POLICY = TablePolicy(on_failure=OnFailure.DROP, when_full=WhenFull.REFUSE_NEW,
-                             max_rows=1000)
+METRICS_POLICY = sink.TablePolicy(
+    on_failure=sink.OnFailure.DROP, when_full=sink.WhenFull.REFUSE_NEW, max_rows=1000)
 
 
-class MetricsWriter(SinkCounts):
+class MetricsWriter(sink.SinkCounts):
     """Creates the table once and inserts one row per batch."""
 
     def __init__(self, client: Any, table: str = "teacher_metrics") -> None:
@@ -71,7 +64,7 @@ class MetricsWriter(SinkCounts):
         self.client = client
         self.table = table
         cols = ", ".join(f"{c} {_TYPES.get(c, 'UInt32')}" for c in _COLUMNS)
-        self._sink = ClickHouseSink(lambda: client, [SinkTable(
+        self._sink = sink.ClickHouseSink(lambda: client, [sink.SinkTable(
             table, _COLUMNS, METRICS_POLICY, to_values=lambda row: list(astuple(row)),
             ddl=f"CREATE TABLE IF NOT EXISTS {table} ({cols}) ENGINE = MergeTree ORDER BY ts",
         )], batch_size=1)

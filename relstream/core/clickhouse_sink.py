@@ -316,3 +316,22 @@ class SinkCounts:
     def dropped(self) -> int:
         """Rows refused by a full buffer, or shed with a failed insert by a DROP table."""
         return self._sink.dropped
+
+    @property
+    def failures(self) -> int:
+        """Inserts that failed."""
+        return self._sink.failures
+
+    @property
+    def last_error(self) -> str:
+        return self._sink.last_error
+
+    @property
+    def buffered(self) -> int:
+        """Rows waiting in the buffers."""
+        return self._sink.buffered
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Approximate bytes the buffered rows hold (bounded by the tables' policies)."""
+        return self._sink.buffered_bytes

@@ -10,15 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from relstream.core import clickhouse_sink as sink
 from relstream.core.clickhouse import get_client
-from relstream.core.clickhouse_sink import (
-    ClickHouseSink,
-    OnFailure,
-    SinkCounts,
-    SinkTable,
-    TablePolicy,
-    WhenFull,
-)
 from relstream.core.settings import CommonSettings
 
 REQUESTS_TABLE = "stream_label_requests"
@@ -48,22 +41,22 @@ AGGREGATE_COLUMNS = ["ts", "view", "query", "item_id", *_STAT_COLUMNS, "ctr_1h",
 
 # Metrics must never stall or crash the stream: a failed insert drops its rows (and the
 # rest of what is buffered), and a full buffer refuses new rows rather than block.
-REQUESTS_POLICY = TablePolicy(on_failure=OnFailure.DROP, when_full=WhenFull.REFUSE_NEW,
-                              max_rows=MAX_BUFFERED)
-AGGREGATES_POLICY = TablePolicy(on_failure=OnFailure.DROP, when_full=WhenFull.REFUSE_NEW,
-                                max_rows=MAX_BUFFERED)
+REQUESTS_POLICY = sink.TablePolicy(
+    on_failure=sink.OnFailure.DROP, when_full=sink.WhenFull.REFUSE_NEW, max_rows=MAX_BUFFERED)
+AGGREGATES_POLICY = sink.TablePolicy(
+    on_failure=sink.OnFailure.DROP, when_full=sink.WhenFull.REFUSE_NEW, max_rows=MAX_BUFFERED)
 
 
-class MetricsWriter(SinkCounts):
+class MetricsWriter(sink.SinkCounts):
     """Buffers rows from the event loop; `flush()` writes them (thread-safe)."""
 
     def __init__(self, settings: CommonSettings, enabled: bool = True) -> None:
         self.settings = settings
         self.enabled = enabled
         # One insert per table per flush, as many rows as the buffer may hold.
-        self._sink = ClickHouseSink(lambda: get_client(settings), [
-            SinkTable(REQUESTS_TABLE, REQUEST_COLUMNS, REQUESTS_POLICY, ddl=DDL[0]),
-            SinkTable(AGGREGATES_TABLE, AGGREGATE_COLUMNS, AGGREGATES_POLICY, ddl=DDL[1]),
+        self._sink = sink.ClickHouseSink(lambda: get_client(settings), [
+            sink.SinkTable(REQUESTS_TABLE, REQUEST_COLUMNS, REQUESTS_POLICY, ddl=DDL[0]),
+            sink.SinkTable(AGGREGATES_TABLE, AGGREGATE_COLUMNS, AGGREGATES_POLICY, ddl=DDL[1]),
         ], batch_size=MAX_BUFFERED)
 
     def label_request(self, ts: datetime, event_id: str, query: str, item_id: str,

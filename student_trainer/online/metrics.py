@@ -13,14 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from relstream.core.clickhouse_sink import (
-    ClickHouseSink,
-    OnFailure,
-    SinkCounts,
-    SinkTable,
-    TablePolicy,
-    WhenFull,
-)
+from relstream.core import clickhouse_sink as sink
 from student_trainer.online.gate import GateDecision
 from student_trainer.online.prequential import PrequentialPoint
 
@@ -34,11 +27,11 @@ _GATE_COLUMNS = ["model", "wall_ts", "candidate_step", "accepted", "reason", "ve
 # Written as they are made (one evaluation window of points, or one gate decision): a
 # failed insert drops those rows and training goes on. Nothing waits in the buffer between
 # writes, so the bound is a guard, not a queue.
-METRICS_POLICY = TablePolicy(on_failure=OnFailure.DROP, when_full=WhenFull.REFUSE_NEW,
-                             max_rows=100_000)
+METRICS_POLICY = sink.TablePolicy(
+    on_failure=sink.OnFailure.DROP, when_full=sink.WhenFull.REFUSE_NEW, max_rows=100_000)
 
 
-class OnlineMetrics(SinkCounts):
+class OnlineMetrics(sink.SinkCounts):
     """Writes to `<prequential_table>` and `<gate_table>`; creates them if needed."""
 
     def __init__(self, client: Any, prequential_table: str, gate_table: str, model: str) -> None:
@@ -46,8 +39,8 @@ class OnlineMetrics(SinkCounts):
         self.preq_table = prequential_table
         self.gate_table = gate_table
         self.model = model
-        self._sink = ClickHouseSink(lambda: client, [
-            SinkTable(prequential_table, _PREQ_COLUMNS, METRICS_POLICY, ddl=f"""
+        self._sink = sink.ClickHouseSink(lambda: client, [
+            sink.SinkTable(prequential_table, _PREQ_COLUMNS, METRICS_POLICY, ddl=f"""
                 CREATE TABLE IF NOT EXISTS {prequential_table} (
                     model String, seq UInt64, stream_ts DateTime64(3, 'UTC'),
                     wall_ts DateTime64(3, 'UTC'), query String, item_id String,
@@ -55,7 +48,7 @@ class OnlineMetrics(SinkCounts):
                     teacher_grade LowCardinality(String), truth_grade Nullable(String),
                     new_brand UInt8, model_step UInt64
                 ) ENGINE = ReplacingMergeTree ORDER BY (model, seq)"""),
-            SinkTable(gate_table, _GATE_COLUMNS, METRICS_POLICY, ddl=f"""
+            sink.SinkTable(gate_table, _GATE_COLUMNS, METRICS_POLICY, ddl=f"""
                 CREATE TABLE IF NOT EXISTS {gate_table} (
                     model String, wall_ts DateTime64(3, 'UTC'), candidate_step UInt64,
                     accepted UInt8, reason String, version Nullable(String),

@@ -74,7 +74,7 @@ def test_writer_buffers_then_drops_when_clickhouse_is_down(tmp_path: Path) -> No
         writer.submit(_row(k))  # never raises, never waits on ClickHouse
     assert writer.buffered == 25 and writer.dropped == 15
     assert not writer.flush()  # the flush fails and keeps every buffered row
-    assert writer.written == 0 and writer.buffered == 25 and writer.insert_failures == 1
+    assert writer.written == 0 and writer.buffered == 25 and writer.failures == 1
     assert "ClickHouse" in writer.last_error
     writer.start()  # the background thread retries without raising; close gives up
     writer.close(timeout_s=0.5)
