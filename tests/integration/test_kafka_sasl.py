@@ -15,6 +15,7 @@ from relstream.core.kafka_io import EventProducer
 from relstream.core.settings import CommonSettings, default_cache_dir
 from relstream.core.topics import SEARCH_LOG, ensure_topics, topic_name
 from relstream.stack import LocalStack, StackError, free_port
+from relstream.stack.kafka_broker import local_protocol
 from tests.integration.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
@@ -90,4 +91,4 @@ def test_the_local_stack_refuses_what_it_cannot_run(tmp_path: Path) -> None:
         fields = {"kafka_sasl_username": "u", "kafka_sasl_password": "p", **update}
         settings = CommonSettings(kafka_bootstrap="127.0.0.1:1", state_dir=tmp_path, **fields)
         with pytest.raises(StackError, match="SASL|PLAINTEXT"):
-            LocalStack(settings)._local_protocol()
+            local_protocol(settings)

@@ -163,7 +163,7 @@ def _read_latency(settings: ProcessorSettings, reads: int) -> list[dict[str, Any
 
 def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path) -> int:
     from relstream.core.topics import ensure_topics
-    from relstream.stack import LocalStack, _broker_answers, free_port
+    from relstream.stack import LocalStack, broker_answers, free_port
     from relstream.tools.synthetic_log import write_synthetic_log
     from streams.replay import replay_files
 
@@ -171,7 +171,7 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path) -> in
     private: LocalStack | None = None
     settings = base.model_copy(update={"state_dir": tmp / "state",
                                        "topic_prefix": f"bench-{uuid.uuid4().hex[:8]}-"})
-    if not _broker_answers(settings.kafka_client_config()):
+    if not broker_answers(settings.kafka_client_config()):
         settings = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
         private = LocalStack(settings.model_copy(update={"state_dir": tmp / "stack"}))
         private.start_kafka()

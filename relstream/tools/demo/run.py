@@ -85,11 +85,11 @@ class Demo:
 
     def start_stack(self) -> None:
         from relstream.core.topics import ensure_topics
-        from relstream.stack import _broker_answers, _host_port, port_open
+        from relstream.stack import broker_answers, host_port, port_open
 
         stack = LocalStack(self.settings)
-        host, port = _host_port(self.settings.kafka_bootstrap)
-        if port_open(host, port) and _broker_answers(self.settings.kafka_client_config()):
+        host, port = host_port(self.settings.kafka_bootstrap)
+        if port_open(host, port) and broker_answers(self.settings.kafka_client_config()):
             say(f"== kafka: using the broker at {self.settings.kafka_bootstrap}")
         else:
             say("== kafka: starting the local broker (first run downloads it from Maven)")

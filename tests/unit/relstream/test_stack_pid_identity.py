@@ -46,7 +46,7 @@ def test_an_old_style_pid_file_naming_an_unrelated_process_leaves_it_alive(
 def test_a_reused_pid_is_not_signalled(stack: LocalStack,
                                        sleeper: subprocess.Popen[bytes]) -> None:
     """The file recorded another process (ours, here) that had this pid number."""
-    stack._write_pid("kafka", os.getpid())
+    stack.pid_files.write("kafka", os.getpid())
     identity = stack.pids / "kafka.identity.json"
     recorded = json.loads(identity.read_text())
     assert recorded["pid"] == os.getpid() and recorded["create_time"] > 0
@@ -58,11 +58,11 @@ def test_a_reused_pid_is_not_signalled(stack: LocalStack,
 
 def test_the_recorded_process_itself_is_stopped(stack: LocalStack,
                                                 sleeper: subprocess.Popen[bytes]) -> None:
-    stack._write_pid("redis", sleeper.pid)
+    stack.pid_files.write("redis", sleeper.pid)
     assert (stack.pids / "redis.pid").read_text() == str(sleeper.pid)  # still a bare pid
-    assert stack._running_pid("redis") == sleeper.pid
+    assert stack.pid_files.running_pid("redis") == sleeper.pid
     assert stack.stop("redis", timeout_s=5)
     sleeper.wait(timeout=5)  # stop() reaped it already (we are its parent)
     with pytest.raises(ProcessLookupError):
         os.kill(sleeper.pid, 0)
-    assert stack._running_pid("redis") is None
+    assert stack.pid_files.running_pid("redis") is None

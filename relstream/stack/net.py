@@ -1,0 +1,58 @@
+"""Addresses and probes the local stack needs: parse host:port, is a port open, a free
+port, does a Kafka broker answer."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from relstream.core.errors import StackError
+
+
+def host_port(bootstrap: str) -> tuple[str, int]:
+    """The first `host:port` of a bootstrap list."""
+    first = bootstrap.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    if not host or not port.isdigit():
+        raise StackError(f"bootstrap servers {bootstrap!r} are not host:port")
+    return host, int(port)
+
+
+def redis_host_port(url: str) -> tuple[str, int]:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url if "://" in url else f"redis://{url}")
+    return parsed.hostname or "127.0.0.1", parsed.port or 6379
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def broker_answers(kafka: Mapping[str, Any]) -> bool:
+    """True when a Kafka broker behind this client config lists its topics."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(**kafka, request_timeout_ms=3000)
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
