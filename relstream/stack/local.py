@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import relstream.stack.kafka_broker as kafka_broker
 from relstream.core.errors import StackError
 from relstream.core.retry import Backoff, NotYet, retry
 from relstream.core.settings import CommonSettings
-from relstream.stack import kafka_broker
 from relstream.stack.net import broker_answers, host_port, port_open, redis_host_port
 from relstream.stack.pid_files import PidFiles
 
