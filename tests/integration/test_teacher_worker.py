@@ -141,7 +141,8 @@ def test_one_label_per_distinct_pair(stack_settings: CommonSettings, vllm_teache
 
 
 def test_sigkill_mid_stream_loses_nothing(stack_settings: CommonSettings, vllm_teacher: Any,
-                                          world: Path, subprocess_env) -> None:  # type: ignore[no-untyped-def]
+                                          world: Path, tmp_path: Path,
+                                          subprocess_env) -> None:  # type: ignore[no-untyped-def]
     # Enough pairs, in small batches, that even an idle machine is still labelling when
     # the first labels show up and the kill lands.
     requests = _requests(world, searches=40, per_search=4)
@@ -152,10 +153,13 @@ def test_sigkill_mid_stream_loses_nothing(stack_settings: CommonSettings, vllm_t
                          RELSTREAM_TEACHER_MODEL_DIR=str(vllm_teacher.settings.model_dir()),
                          RELSTREAM_TEACHER_MAX_NEW_TOKENS="24",
                          RELSTREAM_TEACHER_BATCH_MAX="2", RELSTREAM_TEACHER_BATCH_WAIT_MS="100")
-    # Idle exit after 20 s: the second worker waits out the killed member's session (6 s)
-    # and the rebalance before it gets any partition.
-    cmd = [sys.executable, "-m", "relstream.cli", "teacher", "run", "--idle-exit", "20"]
-    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The first worker runs until it is killed: an idle exit could end it on a loaded
+    # machine before its group join and first batch. The second exits once idle for 20 s:
+    # it waits out the killed member's session (6 s) and the rebalance first.
+    cmd = [sys.executable, "-m", "relstream.cli", "teacher", "run"]
+    first_log = tmp_path / "first-worker.log"
+    with first_log.open("wb") as log:
+        first = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 240
         seen: list = []  # type: ignore[type-arg]
@@ -166,12 +170,14 @@ def test_sigkill_mid_stream_loses_nothing(stack_settings: CommonSettings, vllm_t
                                 read_topic(stack_settings, TEACHER_LABELS))
                     if isinstance(e, TeacherLabel)]
             time.sleep(0.2)
-        assert seen, "the first worker produced no label in time"
+        assert seen, (f"the first worker produced no label in time (exit code "
+                      f"{first.poll()}):\n{first_log.read_text()[-3000:]}")
         assert len({e.pair_key for e in seen}) < len(distinct), "killed too late to matter"
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(30)
-    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    second = subprocess.run([*cmd, "--idle-exit", "20"], env=env, capture_output=True,
+                            text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-2000:]
     labels = [e for e in _read(stack_settings, TEACHER_LABELS) if isinstance(e, TeacherLabel)]
     assert {label.pair_key for label in labels} == distinct, \
