@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -215,16 +214,5 @@ def served_for_job(settings: TeacherSettings) -> Iterator[None]:
 
 def stop_group(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
     """SIGTERM the server's process group, then SIGKILL what is left (`relstream.core.
-    processes`); the leader is reaped through its `Popen`."""
-    members = processes.group(proc.pid)
-    for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
-        if proc.poll() is not None and not processes.group_alive(proc.pid):
-            return
-        if not processes.signal_group(proc.pid, sig):
-            break
-        if not processes.wait_gone(members, wait):
-            break
-    try:
-        proc.wait(1.0)
-    except subprocess.TimeoutExpired:
-        pass
+    processes.stop_group`); the server itself is reaped through its `Popen`."""
+    processes.stop_group(proc.pid, timeout_s, leader=proc)

@@ -226,8 +226,6 @@ class ModelManifest(BaseModel):
             if graph not in self.files:
                 raise RegistryError(f"graph {role!r} ({graph}) is not among the manifest's files")
 
-    # --- transitional ------------------------------------------------------------------
-
 
 def read_manifest(version_dir: Path) -> ModelManifest:
     """Serving's read: `ModelManifest.read`, every failure as `ModelLoadError`."""

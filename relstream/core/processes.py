@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import psutil
 
@@ -85,3 +87,35 @@ def wait_gone(procs: Iterable[psutil.Process], timeout_s: float) -> list[psutil.
         alive = [p for p in still if is_alive(p)]
         if not alive or time.monotonic() >= deadline:
             return alive
+
+
+def stop_group(pgid: int, grace_s: float, *, kill_wait_s: float = 10.0,
+               leader: subprocess.Popen[Any] | None = None, term: bool = True) -> str:
+    """Stop the process group `pgid`: SIGTERM, up to `grace_s` for all of it to end, then
+    SIGKILL what is left and up to `kill_wait_s` more (`term=False`: SIGKILL at once, as
+    the failure drills want). Returns how it ended: "exited" (nothing was running),
+    "SIGTERM" or "SIGKILL".
+
+    `leader`, when the group's leader is our own child, is waited for through its `Popen`,
+    which reaps it and keeps its exit code; the other members are waited for by psutil.
+    """
+    members = [p for p in group(pgid) if leader is None or p.pid != leader.pid]
+    if not members and (leader is None or leader.poll() is not None):
+        return "exited"
+    rounds = [(signal.SIGKILL, kill_wait_s)]
+    if term:
+        rounds.insert(0, (signal.SIGTERM, grace_s))
+    for sig, wait_s in rounds:
+        signal_group(pgid, sig)
+        deadline = time.monotonic() + wait_s
+        if leader is not None:
+            try:
+                leader.wait(timeout=wait_s)
+            except subprocess.TimeoutExpired:
+                members = [p for p in members if is_alive(p)]
+                continue
+        members = wait_gone(members, max(0.0, deadline - time.monotonic()))
+        if not members:
+            return sig.name
+    return "SIGKILL"
+

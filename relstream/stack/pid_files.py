@@ -6,12 +6,11 @@ that got the pid after ours died."""
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 
 import psutil
 
-from relstream.core.processes import group, is_alive, signal_group, wait_gone
+from relstream.core.processes import is_alive, stop_group
 
 
 def _identity(proc: psutil.Process) -> dict[str, object] | None:
@@ -109,12 +108,6 @@ class PidFiles:
         proc = self.running_process(name)
         if proc is None:
             return False
-        members = group(proc.pid) or [proc]
-        for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
-            if not signal_group(proc.pid, sig):
-                break
-            members = wait_gone(members, wait_s)
-            if not members:
-                break
+        stop_group(proc.pid, timeout_s, kill_wait_s=5.0)
         self.clear(name)
         return True

@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Any
 
 from relstream.core.errors import RelstreamError
-from relstream.core.processes import group, group_alive, signal_group, wait_gone
+from relstream.core.processes import group_alive, stop_group
 from relstream.core.retry import Backoff, NotYet, retry
 
 log = logging.getLogger(__name__)
@@ -153,15 +153,9 @@ class Supervisor:
         if child.stopped_with is not None and not group_alive(child.pid):
             return child.stopped_with
         grace = self.term_timeout_s if timeout_s is None else timeout_s
-        how = "exited"
-        if child.alive() or group_alive(child.pid):
-            how = "SIGTERM"
-            signal_group(child.pid, signal.SIGTERM)
-            if not _wait_group(child, grace):
-                how = "SIGKILL"
-                log.warning("%s ignored SIGTERM for %.0f s: killing it", name, grace)
-                signal_group(child.pid, signal.SIGKILL)
-                _wait_group(child, 10.0)
+        how = stop_group(child.pid, grace, leader=child.proc)
+        if how == "SIGKILL":
+            log.warning("%s ignored SIGTERM for %.0f s: killed it", name, grace)
         child.stopped_with = how
         log.info("stopped %s (%s, exit code %s)", name, how, child.returncode())
         return how
@@ -170,8 +164,7 @@ class Supervisor:
         """SIGKILL the child's process group at once, with no SIGTERM first (failure drills);
         waits until the group is gone and marks the child stopped."""
         child = self.children[name]
-        signal_group(child.pid, signal.SIGKILL)
-        _wait_group(child, 10.0)
+        stop_group(child.pid, 0.0, leader=child.proc, term=False)
         child.stopped_with = "SIGKILL"
         log.info("killed %s (SIGKILL)", name)
 
@@ -189,17 +182,6 @@ class Supervisor:
     def leftovers(self) -> list[int]:
         """Process-group ids of children that still have a live process."""
         return [c.pid for c in self.children.values() if group_alive(c.pid)]
-
-
-def _wait_group(child: Child, timeout_s: float) -> bool:
-    """Wait for the child (reaping it through its Popen, which keeps its exit code) and
-    then the rest of its group; True if all are gone."""
-    deadline = time.monotonic() + timeout_s
-    try:
-        child.proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return False
-    return not wait_gone(group(child.pid), max(0.0, deadline - time.monotonic()))
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from relstream.core.processes import (
     is_alive,
     pid_alive,
     signal_group,
+    stop_group,
     wait_gone,
 )
 
@@ -83,3 +84,20 @@ def test_wait_gone_returns_what_is_still_alive(leader: subprocess.Popen[str]) ->
     alive = wait_gone(members, 0.5)
     assert 0.4 < time.monotonic() - began < 3
     assert [p.pid for p in alive] == [leader.pid]
+
+
+def test_stop_group_terms_then_keeps_the_leaders_exit_code(
+    leader: subprocess.Popen[str],
+) -> None:
+    assert stop_group(leader.pid, 10, leader=leader) == "SIGTERM"
+    assert leader.returncode == -signal.SIGTERM and not group_alive(leader.pid)
+    assert stop_group(leader.pid, 10, leader=leader) == "exited"
+
+
+@pytest.mark.parametrize("leader", ["stubborn"], indirect=True)
+def test_stop_group_kills_what_ignores_sigterm_after_the_grace(
+    leader: subprocess.Popen[str],
+) -> None:
+    assert stop_group(leader.pid, 0.5, kill_wait_s=10) == "SIGKILL"  # not our Popen: psutil
+    assert not group_alive(leader.pid)
+
