@@ -9,7 +9,6 @@ another shell. `LocalStack` (`local`) ties them together; `net` holds the port h
 
 from relstream.core.errors import StackError
 from relstream.stack.local import LocalStack, ServiceStatus
-from relstream.stack.net import broker_answers, free_port, host_port, port_open
+from relstream.stack.net import free_port, host_port, port_open
 
-__all__ = ["LocalStack", "ServiceStatus", "StackError", "broker_answers", "free_port",
-           "host_port", "port_open"]
+__all__ = ["LocalStack", "ServiceStatus", "StackError", "free_port", "host_port", "port_open"]

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import relstream.stack.kafka_broker as kafka_broker
+from relstream.core.broker_wait import broker_problem
 from relstream.core.errors import StackError
 from relstream.core.retry import Backoff, NotYet, retry
 from relstream.core.settings import CommonSettings
-from relstream.stack.net import broker_answers, host_port, port_open, redis_host_port
+from relstream.stack.net import host_port, port_open, redis_host_port
 from relstream.stack.pid_files import PidFiles
 
 if TYPE_CHECKING:
@@ -91,17 +92,17 @@ class LocalStack:
                 raise StackError(
                     f"Kafka exited with {proc.returncode}; see {self.logs / 'kafka.out'}"
                 )
-            if not (port_open(host, port)
-                    and broker_answers(self.settings.kafka_client_config())):
-                raise NotYet(f"no answer on {host}:{port} yet")
+            problem = broker_problem(self.settings.kafka_client_config(), timeout_s=3.0)
+            if problem is not None:
+                raise NotYet(problem)
 
         try:
             retry(answers, retry_on=NotYet, backoff=Backoff(0.3, 1.0, 0.3),
                   deadline_s=timeout_s, what="starting Kafka", log_level=logging.DEBUG)
-        except NotYet:
+        except NotYet as last:
             self.stop("kafka")
-            raise StackError(
-                f"Kafka did not answer on {host}:{port} within {timeout_s:.0f} s") from None
+            raise StackError(f"Kafka did not answer on {host}:{port} within {timeout_s:.0f} s "
+                             f"({last})") from None
         return self.kafka_status()
 
     def kafka_status(self) -> ServiceStatus:

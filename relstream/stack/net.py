@@ -1,11 +1,9 @@
-"""Addresses and probes the local stack needs: parse host:port, is a port open, a free
-port, does a Kafka broker answer."""
+"""Addresses the local stack needs: parse host:port, is a port open, a free port. (Whether
+a Kafka broker answers is `relstream.core.broker_wait.broker_problem`.)"""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
-from typing import Any
 
 from relstream.core.errors import StackError
 
@@ -38,21 +36,3 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def broker_answers(kafka: Mapping[str, Any]) -> bool:
-    """True when a Kafka broker behind this client config lists its topics."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    try:
-        admin = KafkaAdminClient(**kafka, request_timeout_ms=3000)
-    except (KafkaError, OSError, ValueError):
-        return False
-    try:
-        admin.list_topics()
-        return True
-    except (KafkaError, OSError):
-        return False
-    finally:
-        admin.close()

@@ -162,8 +162,9 @@ def _read_latency(settings: ProcessorSettings, reads: int) -> list[dict[str, Any
 
 
 def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path) -> int:
+    from relstream.core.broker_wait import broker_problem
     from relstream.core.topics import ensure_topics
-    from relstream.stack import LocalStack, broker_answers, free_port
+    from relstream.stack import LocalStack, free_port
     from relstream.tools.synthetic_log import write_synthetic_log
     from streams.replay import replay_files
 
@@ -171,7 +172,7 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path) -> in
     private: LocalStack | None = None
     settings = base.model_copy(update={"state_dir": tmp / "state",
                                        "topic_prefix": f"bench-{uuid.uuid4().hex[:8]}-"})
-    if not broker_answers(settings.kafka_client_config()):
+    if broker_problem(settings.kafka_client_config(), timeout_s=3.0) is not None:
         settings = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
         private = LocalStack(settings.model_copy(update={"state_dir": tmp / "stack"}))
         private.start_kafka()

@@ -84,12 +84,11 @@ class Demo:
         return world
 
     def start_stack(self) -> None:
+        from relstream.core.broker_wait import broker_problem
         from relstream.core.topics import ensure_topics
-        from relstream.stack import broker_answers, host_port, port_open
 
         stack = LocalStack(self.settings)
-        host, port = host_port(self.settings.kafka_bootstrap)
-        if port_open(host, port) and broker_answers(self.settings.kafka_client_config()):
+        if broker_problem(self.settings.kafka_client_config(), timeout_s=3.0) is None:
             say(f"== kafka: using the broker at {self.settings.kafka_bootstrap}")
         else:
             say("== kafka: starting the local broker (first run downloads it from Maven)")
