@@ -92,11 +92,10 @@ class RequestRow:
         ]
 
 
-def _approx_bytes(item: RequestRow | FeedbackEvent) -> int:
-    if isinstance(item, RequestRow):
-        return item.approx_bytes()
+def feedback_bytes(event: FeedbackEvent) -> int:
+    """Approximate bytes a buffered feedback event holds (`RequestRow.approx_bytes`' twin)."""
     return _ROW_OVERHEAD + _strings_bytes(
-        (item.event_id, item.request_id, item.user_id, item.item_id))
+        (event.event_id, event.request_id, event.user_id, event.item_id))
 
 
 def feedback_values(event: FeedbackEvent) -> list[Any]:
@@ -128,9 +127,9 @@ class MetricsWriter(sink.SinkCounts):
         requests_ddl, feedback_ddl = ddl(requests_table, feedback_table)
         self._sink = sink.ClickHouseSink(connect, [
             sink.SinkTable(requests_table, REQUEST_COLUMNS, REQUESTS_POLICY, ddl=requests_ddl,
-                      to_values=RequestRow.values, size_of=RequestRow.approx_bytes),
+                           to_values=RequestRow.values, size_of=RequestRow.approx_bytes),
             sink.SinkTable(feedback_table, FEEDBACK_COLUMNS, FEEDBACK_POLICY, ddl=feedback_ddl,
-                      to_values=feedback_values, size_of=_approx_bytes),
+                           to_values=feedback_values, size_of=feedback_bytes),
         ], batch_size=batch_size, flush_s=flush_s, max_backoff_s=30.0, max_rows=buffer_max,
             max_bytes=buffer_max_bytes, name="metrics-writer")
 
