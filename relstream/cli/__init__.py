@@ -16,6 +16,11 @@ from collections.abc import Sequence
 
 from relstream.core.errors import RelstreamError
 
+OUR_PACKAGES = frozenset({"relstream", "streams", "feature_store", "teacher_worker",
+                          "student_trainer", "serving"})
+"""The top-level packages of this project: their errors are user-facing, their warnings
+reach the demo's console."""
+
 PACKAGE_CLIS = (
     "relstream.cli.stack",
     "relstream.cli.streams",
@@ -78,9 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _is_expected(exc: BaseException) -> bool:
     """Errors from our own packages are user-facing; anything else keeps its traceback."""
-    return type(exc).__module__.split(".")[0] in {
-        "relstream", "streams", "feature_store", "teacher_worker", "student_trainer", "serving",
-    }
+    return type(exc).__module__.split(".")[0] in OUR_PACKAGES
 
 
 if __name__ == "__main__":

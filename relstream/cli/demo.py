@@ -6,8 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-OUR_PACKAGES = {"relstream", "streams", "feature_store", "teacher_worker", "student_trainer",
-                "serving"}
+from relstream.cli import OUR_PACKAGES
 
 
 def quiet_console(log_file: Path) -> None:
