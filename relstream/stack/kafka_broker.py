@@ -76,7 +76,7 @@ def write_config(settings: CommonSettings, kdir: Path, logs: Path, host: str,
                  port: int) -> Path:
     """`server.properties` (one KRaft node, loopback) and `log4j.properties` in `kdir`."""
     kdir.mkdir(parents=True, exist_ok=True)
-    controller = free_port()
+    controller = free_port(avoid={port})
     proto = local_protocol(settings)
     props = {
         "process.roles": "broker,controller",

@@ -4,6 +4,7 @@ a Kafka broker answers is `relstream.core.broker_wait.broker_problem`.)"""
 from __future__ import annotations
 
 import socket
+from collections.abc import Collection
 
 from relstream.core.errors import StackError
 
@@ -32,7 +33,16 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(avoid: Collection[int] = ()) -> int:
+    """A loopback port nobody listens on now and not in `avoid`.
+
+    The port is free only until someone binds it: a caller that has picked a port but not
+    bound it yet (the broker's own port, say) passes it in `avoid`, or the kernel may hand
+    the same number out twice (CI once got the broker and controller on one port).
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in avoid:
+            return port

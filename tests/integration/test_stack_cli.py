@@ -27,9 +27,10 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_stack_up_status_down_twice(tmp_path: Path, tiny_format_dir: Path) -> None:
-    settings = CommonSettings(kafka_bootstrap=f"127.0.0.1:{free_port()}",
+    kafka_port = free_port()
+    settings = CommonSettings(kafka_bootstrap=f"127.0.0.1:{kafka_port}",
                               state_dir=tmp_path / "state")
-    vllm_port = free_port()
+    vllm_port = free_port(avoid={kafka_port})
     env = settings_env(settings, RELSTREAM_TEACHER_MODEL_DIR=str(tiny_format_dir),
                        RELSTREAM_VLLM_PORT=str(vllm_port), RELSTREAM_VLLM_ENFORCE_EAGER="true",
                        RELSTREAM_VLLM_DTYPE="float32", RELSTREAM_VLLM_KV_CACHE_GB="1")

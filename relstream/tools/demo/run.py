@@ -181,7 +181,7 @@ class Demo:
         name = teacher.model_dir().name
         if server_ready(teacher.teacher_openai_url):
             return teacher.teacher_openai_url, f"ELLM-rele via {teacher.teacher_openai_url}"
-        port = free_port()
+        port = free_port(avoid={self.port})  # ours, bound only later
         url = f"http://127.0.0.1:{port}/v1"
         ok = self.start_child(kids.vllm_spec(self.settings, self.layout, port,
                                              self.plan.vllm_cores()),
