@@ -99,15 +99,15 @@ def apply_repo(settings: CommonSettings, store: Any | None = None) -> Any:
     """Register every entity, view, push source and service; idempotent. Returns the store."""
     import yaml
 
-    from feature_store.definitions import build_objects
-    from feature_store.offline import ensure_batch_files
+    from feature_store.definitions import VIEWS, build_objects
+    from feature_store.offline import ensure_batch_dirs
 
     root = repo_dir(settings)
     (root / "data").mkdir(parents=True, exist_ok=True)
     (root / "feature_store.yaml").write_text(yaml.safe_dump(repo_config_dict(settings)))
     store = store or open_store(settings)
     defs = build_objects(root / "data")
-    ensure_batch_files(defs.batch_files)
+    ensure_batch_dirs(root / "data", VIEWS)
     try:
         store.apply(defs.objects)
     except Exception as exc:

@@ -62,10 +62,15 @@ def view_columns(view: str) -> list[str]:
 
 @dataclass(frozen=True)
 class FeastObjects:
-    """Everything `apply` registers, plus the batch-source files it must create."""
+    """Everything `apply` registers."""
 
     objects: list[Any]
-    batch_files: dict[str, Path]
+
+
+def view_dir(data_dir: Path, view: str) -> Path:
+    """The directory of a view's parquet part files: its Feast batch source (see
+    `feature_store.offline`)."""
+    return data_dir / view
 
 
 def build_objects(data_dir: Path) -> FeastObjects:
@@ -82,12 +87,9 @@ def build_objects(data_dir: Path) -> FeastObjects:
                 PAIR_STATS: [query, item]}
 
     objects: list[Any] = [query, item]
-    files: dict[str, Path] = {}
     views: dict[str, Any] = {}
     for view in VIEWS:
-        path = data_dir / f"{view}.parquet"
-        files[view] = path
-        batch = FileSource(name=f"{view}_batch", path=str(path),
+        batch = FileSource(name=f"{view}_batch", path=str(view_dir(data_dir, view)),
                            timestamp_field="event_timestamp")
         push = PushSource(name=push_source_name(view), batch_source=batch)
         if view == ITEM_CONTENT:
@@ -114,7 +116,7 @@ def build_objects(data_dir: Path) -> FeastObjects:
         description="two-tower student: item text plus query and item statistics (no pair "
         "features: the towers never see the pair together)",
     ))
-    return FeastObjects(objects, files)
+    return FeastObjects(objects)
 
 
 _DESCRIPTIONS = {

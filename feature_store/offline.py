@@ -1,17 +1,39 @@
-"""The file offline store's parquet files: their schema, creation and appends.
+"""The file offline store: each feature view's rows as parquet part files in a directory.
 
-Every feature view's batch source is one parquet file under `<repo>/data`. `apply`
-creates it empty (Feast cannot plan a query over a missing file); rows are appended in
-batches by `append_offline` (used by the stream processor's offline flush and by tests).
+Every view's batch source is the directory `<repo>/data/<view>/`. A flush of the stream
+processor writes its rows as one new part file (`part-<time ns>-<pid>.parquet`), so a
+flush costs what it writes, not what was written before: the single file that was
+rewritten on every append grew with the history, and so did the time of each flush.
+`apply` puts one empty part in each directory (Feast plans a query from the files'
+schema, so the directory must hold one). Readers take the parts in name order, which is
+write order, so of two rows with the same key and time the later-written one wins.
+
+Parts are merged (`compact_offline`) once a view has more than `max_parts` of them, so a
+reader opens a bounded number of files. A merge writes every old part's rows into the
+newest old part's name and then deletes the others: a crash in between leaves duplicate
+rows (same key, time and values), which readers drop, never a lost one.
+
+Files being written are hidden (`.part-….tmp`): pyarrow's dataset discovery, which
+Feast uses on the directory, skips names starting with `.`, and the rename that
+publishes a part is atomic.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from feature_store.definitions import ITEM_CONTENT_FIELDS, join_keys, view_columns
+from feature_store.definitions import ITEM_CONTENT_FIELDS, join_keys, view_columns, view_dir
+
+MAX_PARTS = 64
+"""Parts per view before `append_offline` merges them (a day of 30 s flushes is 2,880)."""
+
+
+STALE_TMP_S = 600.0
+"""A hidden part older than this is a dead writer's, removed by `ensure_batch_dirs`."""
 
 
 def arrow_schema(view: str) -> Any:
@@ -29,29 +51,81 @@ def arrow_schema(view: str) -> Any:
     return pa.schema(fields)
 
 
-def ensure_batch_files(files: dict[str, Path]) -> None:
-    """Create each missing batch-source file as an empty table with the view's schema."""
+def parts(directory: Path) -> list[Path]:
+    """The published part files, oldest first."""
+    return sorted(directory.glob("part-*.parquet"))
+
+
+def _write_part(directory: Path, table: Any, name: str | None = None) -> Path:
     import pyarrow.parquet as pq
 
-    for view, path in files.items():
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            schema = arrow_schema(view)
-            pq.write_table(schema.empty_table(), path)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = name or f"part-{time.time_ns():020d}-{os.getpid()}.parquet"
+    tmp = directory / f".{name}.tmp"
+    pq.write_table(table, tmp)
+    final = directory / name
+    tmp.replace(final)  # readers never see a half-written part
+    return final
 
 
-def append_offline(path: Path, view: str, rows: Sequence[dict[str, Any]]) -> int:
-    """Append rows to a view's parquet file (rewrites it: call with batches, not rows)."""
+def ensure_batch_dirs(data_dir: Path, views: Sequence[str]) -> None:
+    """Give each view's directory a part to plan from: an empty table with its schema.
+
+    A repo made before part files (one `<view>.parquet` per view) keeps its rows: the old
+    file becomes the directory's first part.
+    """
+    for view in views:
+        directory = view_dir(data_dir, view)
+        for tmp in directory.glob(".part-*.tmp"):
+            # Left by a writer that was killed (a live one finishes a part in seconds).
+            if time.time() - tmp.stat().st_mtime > STALE_TMP_S:
+                tmp.unlink(missing_ok=True)
+        legacy = data_dir / f"{view}.parquet"
+        if legacy.is_file() and not parts(directory):
+            directory.mkdir(parents=True, exist_ok=True)
+            legacy.replace(directory / f"part-{0:020d}-legacy.parquet")
+        if not parts(directory):
+            _write_part(directory, arrow_schema(view).empty_table(),
+                        f"part-{0:020d}-empty.parquet")
+
+
+def append_offline(data_dir: Path, view: str, rows: Sequence[dict[str, Any]],
+                   max_parts: int = MAX_PARTS) -> int:
+    """Write `rows` as a new part of the view (then merge if there are too many parts);
+    returns how many rows were written."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     if not rows:
         return 0
     schema = arrow_schema(view)
-    new = pa.Table.from_pylist([{c: r.get(c) for c in schema.names} for r in rows],
-                               schema=schema)
-    table = pa.concat_tables([pq.read_table(path).cast(schema), new]) if path.exists() else new
-    tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)  # readers never see a half-written file
+    table = pa.Table.from_pylist([{c: r.get(c) for c in schema.names} for r in rows],
+                                 schema=schema)
+    directory = view_dir(data_dir, view)
+    _write_part(directory, table)
+    if len(parts(directory)) > max_parts:
+        compact_offline(data_dir, view)
     return len(rows)
+
+
+def read_offline(data_dir: Path, view: str) -> Any:
+    """Every row of the view, in write order (a pyarrow table with the view's schema)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema(view)
+    tables = [pq.read_table(p).cast(schema) for p in parts(view_dir(data_dir, view))]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def compact_offline(data_dir: Path, view: str) -> int:
+    """Merge every part of the view into one (named as the newest, so the order holds);
+    returns how many parts were merged."""
+    directory = view_dir(data_dir, view)
+    old = parts(directory)
+    if len(old) < 2:
+        return 0
+    merged = read_offline(data_dir, view)
+    _write_part(directory, merged, old[-1].name)
+    for path in old[:-1]:
+        path.unlink(missing_ok=True)
+    return len(old)

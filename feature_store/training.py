@@ -5,7 +5,7 @@ label time, never later.
 row, each feature view of the student's feature service contributes its latest offline
 row with `event_timestamp <= the example's event_timestamp`, no older than the view's
 TTL; a view with no such row gives nulls. The rows come from the file offline store's
-parquet files (appended by the stream processor, see `feature_store.offline`).
+parquet part files (written by the stream processor, see `feature_store.offline`).
 
 The join is `pandas.merge_asof` over those files rather than Feast's
 `get_historical_features`: with Feast 0.67's file offline store, examples without a
@@ -26,6 +26,7 @@ from feature_store.definitions import (
     TTL,
     join_keys,
     view_columns,
+    view_dir,
 )
 from feature_store.errors import FeatureStoreError
 from relstream.core.schemas import normalize_query
@@ -66,13 +67,15 @@ def training_features(data_dir: Path, examples: Any, service: str = "cross_encod
 def _read_view(data_dir: Path, view: str) -> Any:
     import pandas as pd
 
-    path = data_dir / f"{view}.parquet"
-    if not path.exists():
-        raise FeatureStoreError(f"no offline file {path}: run `relstream features apply` "
-                                "and the stream processor first")
-    df = pd.read_parquet(path)
+    from feature_store.offline import parts, read_offline
+
+    if not parts(view_dir(data_dir, view)):
+        raise FeatureStoreError(f"no offline parts in {view_dir(data_dir, view)}: run "
+                                "`relstream features apply` and the stream processor first")
+    df = read_offline(data_dir, view).to_pandas()
     df["event_timestamp"] = pd.to_datetime(df["event_timestamp"], utc=True).astype(TS_DTYPE)
-    # Of two rows with the same key and time the later-written one wins.
+    # Of two rows with the same key and time the later-written one wins (parts are read
+    # in write order).
     keys = join_keys(view)
     df = df.drop_duplicates([*keys, "event_timestamp"], keep="last")
     return df.sort_values("event_timestamp", kind="stable")

@@ -355,7 +355,7 @@ class Processor:
                 self.pushed[view] = self.pushed.get(view, 0) + len(view_rows)
 
     def _append_offline(self, batch: dict[str, list[dict[str, Any]]]) -> None:
-        """Training rows: what was pushed online, appended to the views' parquet files.
+        """Training rows: what was pushed online, one new parquet part per view and flush.
         Best effort: rows buffered when the worker dies are not rewritten after restart,
         but the online values and the next rows of each entity are."""
         from feature_store.config import repo_dir
@@ -364,7 +364,7 @@ class Processor:
         data = repo_dir(self.settings) / "data"
         for view, view_rows in batch.items():
             try:
-                append_offline(data / f"{view}.parquet", view, view_rows)
+                append_offline(data, view, view_rows)
             except Exception as exc:  # a full disk must not stop the stream
                 log.warning("appending %d offline rows to %s failed: %s",
                             len(view_rows), view, exc)

@@ -173,10 +173,12 @@ class StreamState(FeatureRows):
                 self.t.query_hours[bkey] = bucket
                 self.query_index.add(hour, query, partition)
                 self.stats["query_counted"] += 1
+                # Only what changed is pushed. A duplicate changes nothing; whatever a
+                # crash left counted but unpushed is pushed by the rebuild after restart.
+                self.dirty_queries.add(query)
+                self.dirty_pairs.update((query, item_id) for item_id in deltas)
             else:
                 self.stats["duplicates"] += 1
-            self.dirty_queries.add(query)
-            self.dirty_pairs.update((query, item_id) for item_id in deltas)
             freq = self._query_searches_24h(query, hour)
         self.clock.observe(partition, ts)
         for item_id, vec in deltas.items():
@@ -212,7 +214,7 @@ class StreamState(FeatureRows):
             self.t.item_hours[bkey] = bucket
             self.item_index.add(hour, item_id, partition)
             self.stats["item_counted"] += 1
-        self.dirty_items.add(item_id)
+            self.dirty_items.add(item_id)  # as for queries: a duplicate changes nothing
         self._expire_items(partition)
         if delta.get("s") and delta.get("q") is not None:
             if not counted:

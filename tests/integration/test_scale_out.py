@@ -53,10 +53,9 @@ from tests.integration.test_stream_processor import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SCALE_OUT_ENV = {**EXACT_COUNT_ENV, "RELSTREAM_OFFLINE_FLUSH_INTERVAL_S": "0"}
-"""The exact-count settings, without the offline parquet appends: each worker rewrites
-the whole file on append (docs/features.md, "Training features"), so two workers sharing
-one repo would overwrite each other's rows; this test is about the online counts."""
+SCALE_OUT_ENV = {**EXACT_COUNT_ENV, "RELSTREAM_OFFLINE_FLUSH_INTERVAL_S": "1"}
+"""The exact-count settings, offline rows flushed every second: both workers write part
+files into the one repo they share (`feature_store.offline`)."""
 
 
 class PacedReplay:
@@ -231,6 +230,14 @@ def test_two_live_processors_keep_feast_exact(
               "\nfirst worker's tables:", stats(stack_settings)["state"],
               "\nsecond worker's tables:", stats(second)["state"])
         assert [s for s in samples if s] == [], "Feast drifted from the file's counts"
+        # Offline, each worker wrote its own parts beside the other's; none lost a query.
+        from feature_store.offline import parts, read_offline
+
+        data = stack_settings.state_dir / "feature_repo" / "data"
+        writers = {p.stem.rsplit("-", 1)[1] for p in parts(data / "query_stats")}
+        assert {str(proc.pid) for proc in procs} <= writers, writers
+        offline = set(read_offline(data, "query_stats").column("query").to_pylist())
+        assert set(expected["query"]) <= offline
     finally:
         replay.close()
         for proc in procs:

@@ -53,7 +53,7 @@ def test_sqlite_roundtrip(sqlite_settings: FeatureStoreSettings) -> None:
     _roundtrip(sqlite_settings)
     repo = sqlite_settings.state_dir / "feature_repo"
     assert (repo / "online.db").exists() and (repo / "feature_store.yaml").exists()
-    assert (repo / "data" / "pair_stats.parquet").exists()
+    assert list((repo / "data" / "pair_stats").glob("part-*.parquet"))
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")

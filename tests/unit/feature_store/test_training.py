@@ -32,12 +32,12 @@ def test_features_as_of_label_time(tmp_path: Path) -> None:
     apply_repo(settings)
     data = repo_dir(settings) / "data"
     item = CatalogItem(item_id="a", title="Thing", category="c")
-    append_offline(data / f"{ITEM_CONTENT}.parquet", ITEM_CONTENT,
+    append_offline(data, ITEM_CONTENT,
                    [item_content_row(item, T1 - timedelta(days=1))])
-    append_offline(data / f"{ITEM_STATS}.parquet", ITEM_STATS,
+    append_offline(data, ITEM_STATS,
                    [_stats(ITEM_STATS, T1, 1, item_id="a"),
                     _stats(ITEM_STATS, T2, 5, item_id="a")])
-    append_offline(data / f"{PAIR_STATS}.parquet", PAIR_STATS,
+    append_offline(data, PAIR_STATS,
                    [_stats(PAIR_STATS, T2, 3, query="shoes", item_id="a")])
 
     examples = pd.DataFrame({

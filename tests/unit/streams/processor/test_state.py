@@ -67,6 +67,11 @@ def test_counts_dedup_and_rows() -> None:
     assert items["b"]["purchases_24h"] == 0
     assert {r["item_id"] for r in rows["item_content"]} == {"a", "b"}
     assert state.collect_rows()["pair_stats"] == []  # dirty marks cleared
+    # A redelivery changes no count, so it makes no Feast row either.
+    _run(state, key, _search("s1", "Shoes", ["a", "b"]))
+    _run(state, key, _feedback("f1", "rs1", "a", "purchase", "2026-03-01T12:30:00.000Z"))
+    assert state.dirty_count == 0
+    assert all(rows == [] for rows in state.collect_rows().values())
 
 
 def test_rebuild_marks_everything_from_the_tables() -> None:
