@@ -1,5 +1,6 @@
-"""`relstream bench streams`: the Faust aggregation path against a raw aiokafka consumer
-and a Faust agent that does nothing (Faust's own per-message cap), and Feast online read
+"""`relstream bench streams`: the Faust aggregation path against a raw aiokafka consumer,
+the processor's per-event logic fed by a plain `getmany` loop (the state's own cap), a
+Faust agent that does nothing (Faust's own per-message cap), and Feast online read
 latency (SQLite and, when `redis-server` exists, Redis).
 
 One run: a synthetic search log is replayed to fresh topics; the baseline is a plain
@@ -48,6 +49,50 @@ async def _aiokafka_consume(bootstrap: str, topic: str, expected: int) -> tuple[
                 break
             n += sum(len(records) for records in batch.values())
         return n, time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+async def _getmany_state(settings: ProcessorSettings, topic: str, expected: int
+                         ) -> tuple[int, float, dict[str, int]]:
+    """The processor's per-event logic (`StreamState`) fed by a plain aiokafka `getmany`
+    loop: plain dict tables, item deltas applied in the same process, Feast rows built at
+    the end but not pushed. No changelog, no second Kafka hop, no Feast: what the state
+    logic itself costs per event once Faust's per-message machinery is gone."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.processor.aggregates import CtrPrior
+    from streams.processor.app import item_partition, policy_params
+    from streams.processor.clock import StreamClock
+    from streams.processor.policy import LabelRequestPolicy
+    from streams.processor.state import StreamState, Tables
+
+    state = StreamState(
+        Tables({}, {}, {}, {}), LabelRequestPolicy(policy_params(settings)),
+        CtrPrior(settings.ctr_prior, settings.ctr_prior_strength),
+        clock=StreamClock(settings.label_clock, max_skew_hours=settings.state_max_skew_hours),
+        slack_hours=settings.state_slack_hours)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p)
+               for p in sorted(_partitions(settings.kafka_bootstrap, topic))]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        n, started = 0, time.perf_counter()
+        while n < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            if not batch:
+                break
+            for tp, records in batch.items():
+                for record in records:
+                    out = state.on_search_log(record.key, record.value, "", tp.partition)
+                    for item_id, delta in out.deltas:
+                        state.on_item_delta(delta, item_partition(item_id))
+                n += len(records)
+        state.collect_rows()
+        return n, time.perf_counter() - started, dict(state.stats)
     finally:
         await consumer.stop()
 
@@ -187,6 +232,11 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path) -> in
         raw_rate = got / secs
         rows.append({"path": "raw aiokafka consume (baseline)", "events": got,
                      "seconds": secs, "events_per_s": raw_rate, "ratio_vs_raw": 1.0})
+        got, secs, state_stats = asyncio.run(_getmany_state(settings, topic, n))
+        rows.append({"path": "getmany → StreamState on plain dicts (deltas in-process, "
+                             "Feast rows built, not pushed; no changelog)",
+                     "events": got, "seconds": secs, "events_per_s": got / secs,
+                     "ratio_vs_raw": got / secs / raw_rate})
         faust = _faust_rate(settings, n, _expected_deltas(log))
         load = os.getloadavg()[0]
         rate = faust["events"] / faust["seconds"]
@@ -209,7 +259,8 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path) -> in
                      notes="events/s over the same topic in the same run; the Faust rate "
                      "spans the worker's first to last event (start-up excluded). Load "
                      f"average during the run: {load:.1f} on {os.cpu_count()} CPUs.",
-                     extra={"worker_stats": faust["stats"], "loadavg_1m": load})
+                     extra={"worker_stats": faust["stats"], "getmany_state_stats": state_stats,
+                            "loadavg_1m": load})
 
         latency: list[dict[str, Any]] = []
         for row in _read_latency(settings.model_copy(

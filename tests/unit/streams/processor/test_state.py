@@ -121,3 +121,34 @@ def test_label_requests_once_per_pair_with_item_snapshot() -> None:
     _catalog(state, "c")
     later = _run(state, b"q", _search("s3", "q", ["c"], "2026-03-01T12:06:00.000Z"))
     assert [r.item_id for r in later] == ["c"]
+
+
+def test_cached_24h_impressions_equal_a_fresh_window_sum() -> None:
+    """The label policy's "impressions before this showing" comes from a per-item cache;
+    over shuffled, late, duplicated and expiring deltas it equals the 24-bucket sum."""
+    import random
+
+    from relstream.core.topics import PARTITIONS
+    from streams.processor import aggregates as agg
+
+    rng = random.Random(5)
+    state = _state(clock="event")
+    hour_ms = agg.HOUR_MS
+    start = 1_000 * hour_ms
+    events = []
+    for n in range(3000):
+        # mostly forward in time, some late by up to 30 h, a day-and-a-half gap midway
+        ts = start + n * hour_ms // 40 + (60 * hour_ms if n > 1500 else 0)
+        if rng.random() < 0.2:
+            ts -= rng.randrange(30 * hour_ms)
+        events.append((f"e{n}", f"i{rng.randrange(12)}", ts, [rng.randrange(1, 3), 0, 0, 0]))
+    events += rng.sample(events, 300)  # redeliveries
+    checked = 0
+    for n, (event_id, item, ts, vec) in enumerate(events):
+        hour = agg.hour_of(ts)
+        fresh = agg.window_sums(lambda h, i=item: state._item_vec(i, h), hour, 0, 4)
+        assert state._item_impressions_24h(item, hour) == fresh.sums["24h"][0]
+        checked += 1
+        state.on_item_delta({"e": event_id, "i": item, "t": ts, "c": vec, "q": None,
+                             "s": 0, "f": 0, "p": n % PARTITIONS}, 0)
+    assert checked == 3300 and state.stats["item_buckets_expired"] > 0
