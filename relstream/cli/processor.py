@@ -33,6 +33,8 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                          "consume/s; Feast online read latency (SQLite, Redis)")
     b.add_argument("--events", type=int, default=2_000, help="search-log events to process")
     b.add_argument("--reads", type=int, default=500, help="online reads per configuration")
+    b.add_argument("--workers", type=int, default=2,
+                   help="also run this many workers in one group (1: skip that row)")
     b.add_argument("--out", type=Path, default=Path("bench-results"))
     b.set_defaults(func=_bench)
 
@@ -75,4 +77,5 @@ def _bench(args: argparse.Namespace) -> int:
     from relstream.tools.bench.streams import run_bench
     from streams.processor.settings import ProcessorSettings
 
-    return run_bench(ProcessorSettings(), events=args.events, reads=args.reads, out=args.out)
+    return run_bench(ProcessorSettings(), events=args.events, reads=args.reads, out=args.out,
+                     workers=args.workers)

@@ -30,6 +30,8 @@ def median(values: Sequence[float]) -> float:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         if value != value:  # NaN
             return "-"

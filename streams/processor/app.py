@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import resource
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -377,7 +378,9 @@ class Processor:
                 "first_event_at": self._first_event_at, "last_event_at": self._last_event_at,
                 "last_delta_at": self._last_delta_at,
                 "stats": dict(self.state.stats), "state": self.state.state_size(),
-                "pushed": self.pushed, "metrics_written": self.metrics.written}
+                "pushed": self.pushed, "metrics_written": self.metrics.written,
+                # Peak resident memory of this process so far (Linux reports KiB).
+                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)

@@ -30,6 +30,10 @@ from relstream.core.reporting import median, percentile, save_results
 from relstream.core.topics import SEARCH_LOG, topic_name
 from streams.processor.settings import ProcessorSettings
 
+ROW_COLUMNS = ("path", "workers", "events", "seconds", "events_per_s", "ratio_vs_raw",
+               "peak_rss_mb", "vs_one_worker")
+"""Every row has these (None where it does not apply: RSS is the worker process's)."""
+
 
 async def _aiokafka_consume(bootstrap: str, topic: str, expected: int) -> tuple[int, float]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -119,36 +123,54 @@ def _expected_deltas(log: Path) -> int:
     return n
 
 
-def _faust_rate(settings: ProcessorSettings, expected: int, deltas: int,
-                timeout_s: float = 900) -> dict[str, Any]:
-    env = dict(os.environ)
-    env.update({"RELSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-                "RELSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-                "RELSTREAM_STATE_DIR": str(settings.state_dir),
-                "RELSTREAM_CLICKHOUSE_URL": "", "RELSTREAM_REDIS_URL": "",
-                "RELSTREAM_PUSH_INTERVAL_S": "1.0"})
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    log = settings.state_dir / "bench-worker.log"
-    proc = subprocess.Popen([sys.executable, "-m", "relstream.cli", "streams", "run"],
-                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    stats_path = settings.state_dir / "streams-stats.json"
-    deadline = time.monotonic() + timeout_s
+def _faust_rate(settings: ProcessorSettings, expected: int, deltas: int, workers: int = 1,
+                timeout_s: float = 1800) -> dict[str, Any]:
+    """`workers` stream processors of one deployment (one consumer group, their own state
+    dirs) on the replayed topic, until together they have handled every event and counted
+    every item delta. Times come from the workers' status files: first event handled to
+    last event / last delta, over all workers."""
+    app_id = f"relstream-streams-{workers}w"
+    procs: list[subprocess.Popen[bytes]] = []
+    dirs = [settings.state_dir / f"{app_id}-{n}" for n in range(workers)]
     try:
+        for state_dir in dirs:
+            env = dict(os.environ)
+            env.update({"RELSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                        "RELSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+                        "RELSTREAM_STREAMS_APP_ID": app_id,
+                        "RELSTREAM_STATE_DIR": str(state_dir),
+                        "RELSTREAM_CLICKHOUSE_URL": "", "RELSTREAM_REDIS_URL": "",
+                        "RELSTREAM_PUSH_INTERVAL_S": "1.0"})
+            state_dir.mkdir(parents=True, exist_ok=True)
+            log = state_dir / "bench-worker.log"
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "relstream.cli", "streams", "run"],
+                env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the worker exited with {proc.returncode}; see {log}")
-            if stats_path.exists():
-                data = json.loads(stats_path.read_text())
-                st = data["stats"]
-                done = st.get("search", 0) + st.get("feedback", 0)
-                if done >= expected and st.get("item_counted", 0) >= deltas:
-                    return {"events": done, "stats": st,
-                            "log_seconds": data["last_event_at"] - data["first_event_at"],
-                            "seconds": data["last_delta_at"] - data["first_event_at"]}
+            for proc, state_dir in zip(procs, dirs, strict=True):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"a worker exited with {proc.returncode}; see "
+                                       f"{state_dir / 'bench-worker.log'}")
+            files = [d / "streams-stats.json" for d in dirs]
+            if all(f.exists() for f in files):
+                data = [json.loads(f.read_text()) for f in files]
+                stats = [d["stats"] for d in data]
+                done = sum(st.get("search", 0) + st.get("feedback", 0) for st in stats)
+                counted = sum(st.get("item_counted", 0) for st in stats)
+                if done >= expected and counted >= deltas:
+                    first = min(d["first_event_at"] for d in data if d["first_event_at"])
+                    return {"events": expected, "stats": stats,
+                            "log_seconds": max(d["last_event_at"] or first
+                                               for d in data) - first,
+                            "seconds": max(d["last_delta_at"] or first for d in data) - first,
+                            "max_rss_mb": [d.get("max_rss_mb") for d in data]}
             time.sleep(0.5)
-        raise RuntimeError(f"the worker did not finish {expected} events in {timeout_s} s")
+        raise RuntimeError(f"{workers} worker(s) did not finish {expected} events in "
+                           f"{timeout_s} s")
     finally:
-        _stop(proc)
+        for proc in procs:
+            _stop(proc)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -206,7 +228,8 @@ def _read_latency(settings: ProcessorSettings, reads: int) -> list[dict[str, Any
     return out
 
 
-def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path) -> int:
+def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path,
+              workers: int = 2) -> int:
     from relstream.core.broker_wait import broker_problem
     from relstream.core.topics import ensure_topics
     from relstream.stack import LocalStack, free_port
@@ -230,32 +253,44 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path) -> in
         rows: list[dict[str, Any]] = []
         got, secs = asyncio.run(_aiokafka_consume(settings.kafka_bootstrap, topic, n))
         raw_rate = got / secs
-        rows.append({"path": "raw aiokafka consume (baseline)", "events": got,
+        rows.append({"path": "raw aiokafka consume (baseline)", "workers": 1, "events": got,
                      "seconds": secs, "events_per_s": raw_rate, "ratio_vs_raw": 1.0})
         got, secs, state_stats = asyncio.run(_getmany_state(settings, topic, n))
         rows.append({"path": "getmany → StreamState on plain dicts (deltas in-process, "
                              "Feast rows built, not pushed; no changelog)",
-                     "events": got, "seconds": secs, "events_per_s": got / secs,
+                     "workers": 1, "events": got, "seconds": secs, "events_per_s": got / secs,
                      "ratio_vs_raw": got / secs / raw_rate})
-        faust = _faust_rate(settings, n, _expected_deltas(log))
+        deltas = _expected_deltas(log)
+        faust = _faust_rate(settings, n, deltas)
         load = os.getloadavg()[0]
         rate = faust["events"] / faust["seconds"]
         log_rate = faust["events"] / faust["log_seconds"]
         rows.append({"path": "Faust search_log agent only (query buckets, deltas out)",
-                     "events": faust["events"], "seconds": faust["log_seconds"],
+                     "workers": 1, "events": faust["events"], "seconds": faust["log_seconds"],
                      "events_per_s": log_rate, "ratio_vs_raw": log_rate / raw_rate})
         rows.append({"path": "Faust whole aggregation path (until every item delta counted)",
-                     "events": faust["events"], "seconds": faust["seconds"],
-                     "events_per_s": rate, "ratio_vs_raw": rate / raw_rate})
+                     "workers": 1, "events": faust["events"], "seconds": faust["seconds"],
+                     "events_per_s": rate, "ratio_vs_raw": rate / raw_rate,
+                     "peak_rss_mb": faust["max_rss_mb"][0]})
+        if workers > 1:
+            many = _faust_rate(settings, n, deltas, workers=workers)
+            many_rate = many["events"] / many["seconds"]
+            rows.append({"path": "Faust whole aggregation path (until every item delta "
+                                 "counted)", "workers": workers, "events": many["events"],
+                         "seconds": many["seconds"], "events_per_s": many_rate,
+                         "ratio_vs_raw": many_rate / raw_rate,
+                         "peak_rss_mb": max(r or 0.0 for r in many["max_rss_mb"]),
+                         "vs_one_worker": many_rate / rate})
         for mode, what in (("events", "stream.events()"),
                            ("take", "stream.take(1000, within=0.2)")):
             ceiling = _ceiling_rate(settings, topic, n, mode)
             ceiling_rate = ceiling["events"] / ceiling["seconds"]
             rows.append({"path": f"Faust agent doing nothing, {what} (Faust's own cap)",
-                         "events": ceiling["events"], "seconds": ceiling["seconds"],
+                         "workers": 1, "events": ceiling["events"], "seconds": ceiling["seconds"],
                          "events_per_s": ceiling_rate, "ratio_vs_raw": ceiling_rate / raw_rate})
-        save_results("streams-throughput", rows, out,
-                     command=f"relstream bench streams --events {events}",
+        rows = [{c: r.get(c) for c in ROW_COLUMNS} for r in rows]
+        save_results("bench-streams", rows, out,
+                     command=f"relstream bench streams --events {events} --workers {workers}",
                      notes="events/s over the same topic in the same run; the Faust rate "
                      "spans the worker's first to last event (start-up excluded). Load "
                      f"average during the run: {load:.1f} on {os.cpu_count()} CPUs.",
@@ -276,7 +311,7 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path) -> in
                 latency += [{"store": "redis", **row} for row in _read_latency(rsettings, reads)]
             finally:
                 stack.stop("redis")
-        save_results("feast-online-latency", latency, out,
+        save_results("bench-feast-latency", latency, out,
                      command=f"relstream bench streams --reads {reads}",
                      notes="get_online_features on item_stats (10 features), 1000 rows "
                      "pushed; SQLite is the baseline."
