@@ -29,6 +29,33 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def parse_seeds(text: str) -> list[int]:
+    """"1-5" → [1, 2, 3, 4, 5]; "3,7,9" → [3, 7, 9]."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        seeds += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds {text!r}: give distinct seeds such as 1-5 or 3,7,9")
+    return seeds
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
+    """Mean of `values` (one per seed) with a t-interval over them: `mean`, `ci_low`,
+    `ci_high`, `n` (the interval is NaN below two values)."""
+    import math
+
+    from scipy import stats
+
+    n = len(values)
+    mean = sum(values) / n if n else math.nan
+    if n < 2:
+        return {"mean": mean, "ci_low": math.nan, "ci_high": math.nan, "n": n}
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"

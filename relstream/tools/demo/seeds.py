@@ -17,20 +17,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from relstream.core.reporting import parse_seeds
+
+__all__ = ["parse_seeds", "pooled", "rule_commit", "run_seeds", "seed_row"]
+
 RULE_MARKER = "PRE-REGISTERED RULE v1"
 WIN_DIFF = 0.05
 ALPHA = 0.05
-
-
-def parse_seeds(text: str) -> list[int]:
-    """"1-5" → [1, 2, 3, 4, 5]; "3,7,9" → [3, 7, 9]."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        lo, sep, hi = part.strip().partition("-")
-        seeds += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds {text!r}: give distinct seeds such as 1-5 or 3,7,9")
-    return seeds
 
 
 def _ndcg(report: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -63,15 +56,11 @@ def seed_row(seed: int, summary: dict[str, Any] | None, error: str = "") -> dict
 
 def pooled(diffs: list[float]) -> dict[str, float]:
     """Mean of the per-seed effects with a 95 % t-interval over seeds."""
-    from scipy import stats
+    from relstream.core.reporting import mean_ci
 
-    n = len(diffs)
-    mean = sum(diffs) / n if n else math.nan
-    if n < 2:
-        return {"diff": mean, "ci_low": math.nan, "ci_high": math.nan, "n": n}
-    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return {"diff": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+    ci = mean_ci(diffs)
+    return {"diff": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
+            "n": ci["n"]}
 
 
 def rule_commit(repo: Path) -> str | None:

@@ -20,6 +20,30 @@ def test_bench_mkd_writes_rows_for_teacher_and_students(data_dir: Path, tmp_path
     assert "| model |" in (out / "mkd.md").read_text()
 
 
+def test_bench_mkd_seeds_gives_each_cell_a_mean_and_interval(data_dir: Path,
+                                                            tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    assert main(["bench", "mkd", "--data", str(data_dir), "--labels",
+                 str(data_dir / "teacher_labels.jsonl"), "--tiny", "--kinds",
+                 "cross_encoder,two_tower", "--presets", "hard,full", "--epochs", "1",
+                 "--batch-size", "4", "--threads", "1", "--seeds", "3,4",
+                 "--out", str(out)]) == 0
+    data = json.loads((out / "mkd-ablation.json").read_text())
+    assert data["n_train_labels"] > 0
+    assert len(data["per_seed"]) == 2 * 2 * 2  # seeds × students × presets
+    teacher, *cells = data["rows"]
+    assert teacher["student"].startswith("teacher") and teacher["losses"] == "-"
+    assert [(r["student"], r["losses"], r["seeds"]) for r in cells] == [
+        ("cross_encoder", "hard", 2), ("cross_encoder", "full", 2),
+        ("two_tower", "hard", 2), ("two_tower", "full", 2)]
+    for row in cells:
+        runs = [r["auc"] for r in data["per_seed"]
+                if (r["student"], r["losses"]) == (row["student"], row["losses"])]
+        assert row["auc_mean"] == sum(runs) / 2
+        low, high = row["auc_ci"]
+        assert low <= row["auc_mean"] <= high
+
+
 def test_bench_serve_models_times_every_backend(tmp_path: Path) -> None:
     assert main(["bench", "serve-models", "--tiny", "--layers", "2", "--items", "4",
                  "--repeats", "2", "--out", str(tmp_path)]) == 0
