@@ -138,6 +138,7 @@ def run_seeds(args: argparse.Namespace) -> int:
                          "tail_auc_mean": tail["mean"],
                          "tail_auc_ci": [tail["ci_low"], tail["ci_high"]],
                          "macro_f1_mean": f1["mean"]})
+    paired = paired_differences(per_seed, kinds, presets)
     notes = (
         f"{len(ds.train)} training / {len(ds.validation)} validation teacher labels "
         f"({', '.join(ds.teacher_models)}); every cell scored on the same "
@@ -152,5 +153,37 @@ def run_seeds(args: argparse.Namespace) -> int:
     save_results("mkd-ablation", rows, args.out,
                  command=f"relstream bench mkd --seeds {args.seeds}", notes=notes,
                  extra={"n_train_labels": len(ds.train), "dataset": ds.describe(),
-                        "per_seed": per_seed, "teacher": teacher})
+                        "paired_vs_hard": paired, "per_seed": per_seed,
+                        "teacher": teacher})
     return 0
+
+
+def paired_differences(per_seed: list[dict[str, Any]], kinds: list[str], presets: list[str],
+                       base: str = "hard") -> list[dict[str, Any]]:
+    """Per student: each preset minus `base` (and `full` minus `cot`, the score term) on the
+    same seed, AUC and tail AUC, as a mean with a 95 % t-interval over seeds: "better" when
+    the interval is above 0, "worse" below (the ablation's verdicts, docs/students.md)."""
+    from relstream.core.reporting import mean_ci
+
+    def by_seed(kind: str, preset: str) -> dict[int, dict[str, Any]]:
+        return {r["seed"]: r for r in per_seed
+                if r["student"] == kind and r["losses"] == preset}
+
+    pairs = [(preset, base) for preset in presets if preset != base]
+    if "full" in presets and "cot" in presets:
+        pairs.append(("full", "cot"))  # the score term, on top of the CoT terms
+    out: list[dict[str, Any]] = []
+    for kind in kinds:
+        for preset, other in pairs:
+            baseline, runs = by_seed(kind, other), by_seed(kind, preset)
+            seeds = sorted(set(runs) & set(baseline))
+            row: dict[str, Any] = {"student": kind, "losses": f"{preset} - {other}",
+                                   "seeds": len(seeds)}
+            for metric in ("auc", "lt_auc"):
+                ci = mean_ci([runs[s][metric] - baseline[s][metric] for s in seeds])
+                verdict = ("better" if ci["ci_low"] > 0 else
+                           "worse" if ci["ci_high"] < 0 else "no difference detected")
+                row[metric] = {"diff": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
+                               "verdict": verdict}
+            out.append(row)
+    return out

@@ -42,6 +42,10 @@ def test_bench_mkd_seeds_gives_each_cell_a_mean_and_interval(data_dir: Path,
         assert row["auc_mean"] == sum(runs) / 2
         low, high = row["auc_ci"]
         assert low <= row["auc_mean"] <= high
+    paired = {(p["student"], p["losses"]): p for p in data["paired_vs_hard"]}
+    assert set(paired) == {("cross_encoder", "full - hard"), ("two_tower", "full - hard")}
+    assert all(p["seeds"] == 2 and p["lt_auc"]["verdict"] in
+               ("better", "worse", "no difference detected") for p in paired.values())
 
 
 def test_bench_serve_models_times_every_backend(tmp_path: Path) -> None:
