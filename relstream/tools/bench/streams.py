@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,18 @@ ROW_COLUMNS = ("path", "workers", "events", "seconds", "events_per_s", "ratio_vs
 """Every row has these (None where it does not apply: RSS is the worker process's)."""
 
 
-async def _aiokafka_consume(bootstrap: str, topic: str, expected: int) -> tuple[int, float]:
+async def _consume_from_start(bootstrap: str, topic: str, expected: int,
+                              handle: Callable[[dict[Any, list[Any]]], None] | None = None
+                              ) -> tuple[int, float]:
+    """Read `topic` from its start with aiokafka `getmany` until `expected` records (or a
+    second without any); `handle` gets each batch. Returns (records, seconds)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        parts = _partitions(bootstrap, topic)
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = [TopicPartition(topic, p) for p in sorted(_partitions(bootstrap, topic))]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         n, started = 0, time.perf_counter()
@@ -51,6 +55,8 @@ async def _aiokafka_consume(bootstrap: str, topic: str, expected: int) -> tuple[
             batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             if not batch:
                 break
+            if handle is not None:
+                handle(batch)
             n += sum(len(records) for records in batch.values())
         return n, time.perf_counter() - started
     finally:
@@ -63,8 +69,6 @@ async def _getmany_state(settings: ProcessorSettings, topic: str, expected: int
     loop: plain dict tables, item deltas applied in the same process, Feast rows built at
     the end but not pushed. No changelog, no second Kafka hop, no Feast: what the state
     logic itself costs per event once Faust's per-message machinery is gone."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     from streams.processor.aggregates import CtrPrior
     from streams.processor.app import item_partition, policy_params
     from streams.processor.clock import StreamClock
@@ -76,29 +80,18 @@ async def _getmany_state(settings: ProcessorSettings, topic: str, expected: int
         CtrPrior(settings.ctr_prior, settings.ctr_prior_strength),
         clock=StreamClock(settings.label_clock, max_skew_hours=settings.state_max_skew_hours),
         slack_hours=settings.state_slack_hours)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p)
-               for p in sorted(_partitions(settings.kafka_bootstrap, topic))]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        n, started = 0, time.perf_counter()
-        while n < expected:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            if not batch:
-                break
-            for tp, records in batch.items():
-                for record in records:
-                    out = state.on_search_log(record.key, record.value, "", tp.partition)
-                    for item_id, delta in out.deltas:
-                        state.on_item_delta(delta, item_partition(item_id))
-                n += len(records)
-        state.collect_rows()
-        return n, time.perf_counter() - started, dict(state.stats)
-    finally:
-        await consumer.stop()
+
+    def handle(batch: dict[Any, list[Any]]) -> None:
+        for tp, records in batch.items():
+            for record in records:
+                out = state.on_search_log(record.key, record.value, "", tp.partition)
+                for item_id, delta in out.deltas:
+                    state.on_item_delta(delta, item_partition(item_id))
+
+    n, seconds = await _consume_from_start(settings.kafka_bootstrap, topic, expected, handle)
+    started = time.perf_counter()
+    state.collect_rows()
+    return n, seconds + time.perf_counter() - started, dict(state.stats)
 
 
 def _partitions(bootstrap: str, topic: str) -> set[int]:
@@ -251,7 +244,7 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path,
         replay_files(settings, None, log)
         topic = topic_name(SEARCH_LOG, settings.topic_prefix)
         rows: list[dict[str, Any]] = []
-        got, secs = asyncio.run(_aiokafka_consume(settings.kafka_bootstrap, topic, n))
+        got, secs = asyncio.run(_consume_from_start(settings.kafka_bootstrap, topic, n))
         raw_rate = got / secs
         rows.append({"path": "raw aiokafka consume (baseline)", "workers": 1, "events": got,
                      "seconds": secs, "events_per_s": raw_rate, "ratio_vs_raw": 1.0})
