@@ -116,7 +116,7 @@ def run_seeds(args: argparse.Namespace) -> int:
                                             train_config, dataset=ds, progress=True)
                 per_seed.append({"seed": seed, "student": kind, "losses": preset,
                                  **{m: report["test"].get(m, math.nan) for m in
-                                    ("auc", "lt_auc", "ndcg@10", "macro_f1", "lt_macro_f1")},
+                                    ("auc", "lt_auc", "ndcg_lin@10", "macro_f1", "lt_macro_f1")},
                                  "steps": report["steps"],
                                  "train_s": report["train_seconds"]})
                 print(json.dumps(per_seed[-1]), flush=True)
