@@ -127,6 +127,8 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     mkd.add_argument("--out", type=Path, default=Path("bench-results"))
     mkd.add_argument("--seeds", metavar="LIST", help="e.g. 0-4: every cell once per seed, "
                      "then mean ± 95 %% CI per cell in mkd-ablation.json")
+    mkd.add_argument("--resume", action="store_true", help="with --seeds: keep the cells "
+                     "OUT/mkd-ablation.partial.json already holds, train only the rest")
     _student_args(mkd)
     _train_args(mkd)
     mkd.set_defaults(func=run_bench_mkd, epochs=2, max_train=3000)

@@ -103,14 +103,22 @@ def run_seeds(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data, args.labels, max_train=args.max_train, seed=seeds[0])
     teacher = evaluate_teacher(ds, dict(DEFAULT_SCORE_WEIGHTS))
     kinds, presets = args.kinds.split(","), args.presets.split(",")
-    per_seed: list[dict[str, Any]] = []
     args.out.mkdir(parents=True, exist_ok=True)
     partial = args.out / "mkd-ablation.partial.json"
+    per_seed: list[dict[str, Any]] = []
+    if getattr(args, "resume", False) and partial.exists():
+        # Cells of a run that was cut short, kept as they were (same labels and settings:
+        # the caller's responsibility); only the missing ones are trained.
+        per_seed = [r for r in json.loads(partial.read_text()) if r["seed"] in seeds]
+        log.info("bench mkd: resuming with %d finished cells from %s", len(per_seed), partial)
+    done = {(r["seed"], r["student"], r["losses"]) for r in per_seed}
     for seed in seeds:
         train_config = train_config_from(argparse.Namespace(**{**vars(args), "seed": seed}))
         for kind in kinds:
             config = student_config_from(argparse.Namespace(**{**vars(args), "kind": kind}))
             for preset in presets:
+                if (seed, kind, preset) in done:
+                    continue
                 log.info("bench mkd: seed %d, %s with %s losses", seed, kind, preset)
                 report = train_and_evaluate(args.data, [], config, LossWeights.preset(preset),
                                             train_config, dataset=ds, progress=True)

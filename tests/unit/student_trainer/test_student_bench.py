@@ -42,6 +42,15 @@ def test_bench_mkd_seeds_gives_each_cell_a_mean_and_interval(data_dir: Path,
         assert row["auc_mean"] == sum(runs) / 2
         low, high = row["auc_ci"]
         assert low <= row["auc_mean"] <= high
+    # A run cut short resumes from its partial file: nothing is trained twice.
+    partial = json.loads((out / "mkd-ablation.partial.json").read_text())
+    assert main(["bench", "mkd", "--data", str(data_dir), "--labels",
+                 str(data_dir / "teacher_labels.jsonl"), "--tiny", "--kinds",
+                 "cross_encoder,two_tower", "--presets", "hard,full", "--epochs", "1",
+                 "--batch-size", "4", "--threads", "1", "--seeds", "3", "--resume",
+                 "--out", str(out)]) == 0
+    again = json.loads((out / "mkd-ablation.json").read_text())
+    assert again["per_seed"] == [r for r in partial if r["seed"] == 3]
     paired = {(p["student"], p["losses"]): p for p in data["paired_vs_hard"]}
     assert set(paired) == {("cross_encoder", "full - hard"), ("two_tower", "full - hard")}
     assert all(p["seeds"] == 2 and p["lt_auc"]["verdict"] in
