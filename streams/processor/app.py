@@ -184,6 +184,7 @@ class Processor:
             # Tables are recovered by now: whatever was counted before a crash but never
             # pushed is pushed on the next tick.
             self._needs_rebuild = True
+            state.on_rebalance()
             state.stats["rebalances"] += 1
 
         @app.timer(interval=self.settings.push_interval_s)

@@ -364,6 +364,11 @@ class StreamState(FeatureRows):
         if cached is not None and cached[0] - agg.WINDOW_HOURS["24h"] < hour <= cached[0]:
             self._impressions_24h[item_id] = (cached[0], cached[1] + impressions)
 
+    def on_rebalance(self) -> None:
+        """Partitions moved: a restored table may hold counts the per-item cache never
+        saw, so the cache starts over (the next push's `rebuild` redoes the rest)."""
+        self._impressions_24h = {}
+
     def state_size(self) -> dict[str, int]:
         """Entries per table (what expiry keeps bounded)."""
         return {"query_hours": len(self.t.query_hours), "item_hours": len(self.t.item_hours),
