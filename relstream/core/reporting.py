@@ -7,6 +7,7 @@ with the same keys, and the first row is usually the baseline.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import statistics
 from collections.abc import Sequence
@@ -43,8 +44,6 @@ def parse_seeds(text: str) -> list[int]:
 def mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
     """Mean of `values` (one per seed) with a t-interval over them: `mean`, `ci_low`,
     `ci_high`, `n` (the interval is NaN below two values)."""
-    import math
-
     from scipy import stats
 
     n = len(values)

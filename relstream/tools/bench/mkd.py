@@ -16,6 +16,10 @@ import logging
 from typing import Any
 
 log = logging.getLogger(__name__)
+LOSSES_NOTE = ("hard = CE(teacher argmax); score = 0.5·CE + 0.5·T²·KL (T=2); cot = CE + "
+               "0.5·dimension heads + 0.5·attention (cross-encoder) or 0.5·CoT-embedding "
+               "(two-tower) alignment; full = score + cot")
+"""What the loss presets are, for the notes of both result files."""
 METRICS = ("auc", "ndcg_lin@10", "macro_f1", "lt_auc", "lt_ndcg_lin@10", "lt_macro_f1")
 
 
@@ -29,6 +33,8 @@ def _row(model: str, losses: str, metrics: dict[str, float], teacher_auc: float 
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "seeds", None):
+        return run_seeds(args)
     from relstream.core.reporting import save_results
     from relstream.core.schemas import DEFAULT_SCORE_WEIGHTS
     from relstream.core.shop_files import LONG_TAIL_MAX_SEARCHES, find
@@ -36,8 +42,6 @@ def run(args: argparse.Namespace) -> int:
     from student_trainer.pipeline import evaluate_teacher, load_dataset
     from student_trainer.runs import train_and_evaluate
 
-    if getattr(args, "seeds", None):
-        return run_seeds(args)
     train_config = train_config_from(args)
     splits_source = ("splits from splits.json" if find(args.data, "splits.json") else
                      "no splits.json: splits derived by query hash, long tail = test queries "
@@ -72,9 +76,7 @@ def run(args: argparse.Namespace) -> int:
         f"(long tail: the split's test_long_tail queries; {splits_source}). "
         f"Students: MiniLM first {args.layers} layers, max_length {args.max_length}, "
         f"{args.epochs} epoch(s), batch {args.batch_size}, seed {args.seed}. "
-        "Losses: hard = CE(teacher argmax); "
-        "score = 0.5·CE + 0.5·T²·KL (T=2); cot = CE + 0.5·dimension heads + 0.5·attention "
-        "(cross-encoder) or 0.5·CoT-embedding (two-tower) alignment; full = score + cot."
+        f"Losses: {LOSSES_NOTE}."
     )
     if simulated:
         notes += (" NOTE: these labels are the simulator's ideal CoT annotations "
@@ -154,9 +156,7 @@ def run_seeds(args: argparse.Namespace) -> int:
         f"Seeds {args.seeds}: mean and 95 % t-interval over seeds. Students: MiniLM first "
         f"{args.layers} layers, max_length {args.max_length}, {args.epochs} epoch(s), batch "
         f"{args.batch_size}, lr {args.lr}; loss weights are the presets' fixed defaults "
-        "(hard = CE on the teacher's argmax; score = 0.5·CE + 0.5·T²·KL, T=2; cot = CE + "
-        "dimension heads + attention / CoT-embedding alignment; full = score + cot), "
-        "chosen before this run; best step by validation loss only."
+        f"({LOSSES_NOTE}), chosen before this run; best step by validation loss only."
     )
     save_results("mkd-ablation", rows, args.out,
                  command=f"relstream bench mkd --seeds {args.seeds}", notes=notes,
