@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic_core import from_json
 
 from relstream.core.schemas import (
     MAX_MESSAGE_BYTES,
+    FeedbackEvent,
     SearchEvent,
     decode_search_log_line,
     ts_millis,
@@ -46,6 +48,12 @@ _US = timedelta(microseconds=1)
 
 def _plain_fields(raw: bytes | str) -> LogFields | None:
     """The fields if the line is plainly valid, else None (meaning: ask pydantic)."""
+    plain = _plain_data(raw)
+    return None if plain is None else plain[0]
+
+
+def _plain_data(raw: bytes | str) -> tuple[LogFields, dict[str, Any]] | None:
+    """`_plain_fields` and the parsed object it read them from."""
     try:
         # pydantic's own JSON parser (jiter), so both paths read the same JSON the same
         # way (NaN, nesting limit, surrogates, duplicate keys); caching the keys makes it
@@ -93,11 +101,11 @@ def _plain_fields(raw: bytes | str) -> LogFields | None:
             digits = seconds + millis
             if digits.isascii() and digits.isdigit() and seconds < "60":
                 us = minute_us + int(seconds) * 1_000_000 + int(millis) * 1000
-                return kind, event_id, request_id, query, int(us / 1_000_000 * 1000)
+                return (kind, event_id, request_id, query, int(us / 1_000_000 * 1000)), data
     ts_ms = _ts_millis(ts)
     if ts_ms is None:
         return None
-    return kind, event_id, request_id, query, ts_ms
+    return (kind, event_id, request_id, query, ts_ms), data
 
 
 _MINUTE_US: dict[str, int] = {}
@@ -133,3 +141,27 @@ def decode_log_fields(raw: bytes | str) -> LogFields:
     query = event.query if isinstance(event, SearchEvent) else None
     return event.type, event.event_id, event.request_id, query, ts_millis(event.ts)
 
+
+
+LogItems = tuple[LogFields, list[str], str | None]
+"""`LogFields` plus what the stream processor counts: the shown item ids in order (a
+search) or the one item acted on (a feedback), and the feedback's action (None for a
+search)."""
+
+
+def decode_log_items(raw: bytes | str) -> LogItems:
+    """`decode_log_fields` for the stream processor: the same acceptance, plus the items
+    and the action, still without a pydantic event for a plainly valid line."""
+    if len(raw) <= MAX_MESSAGE_BYTES:
+        plain = _plain_data(raw)
+        if plain is not None:
+            fields, data = plain
+            if fields[0] == "search":
+                return fields, [shown["item_id"] for shown in data["results"]], None
+            return fields, [data["item_id"]], data["action"]
+    event = decode_search_log_line(raw)  # raises SchemaError saying why
+    fields = (event.type, event.event_id, event.request_id,
+              event.query if isinstance(event, SearchEvent) else None, ts_millis(event.ts))
+    if isinstance(event, FeedbackEvent):
+        return fields, [event.item_id], event.action
+    return fields, [r.item_id for r in event.results], None

@@ -16,11 +16,16 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                      help="label budget in event time (RELSTREAM_LABEL_CLOCK=event): for "
                      "replaying history, which then gets as many label requests as the "
                      "same traffic live; restart without it for live traffic")
+    run.add_argument("--engine", choices=("faust", "batch"),
+                     help="'faust' (one message at a time, changelog-backed tables) or "
+                     "'batch' (getmany batches, partition snapshots; see docs/features.md); "
+                     "default RELSTREAM_STREAMS_ENGINE, else faust")
     run.set_defaults(func=_run)
 
     lag = sub.add_parser("lag", help="how far the processor (or --group) is behind the "
                          "search log; --wait blocks until it has caught up")
-    lag.add_argument("--group", help="consumer group (default: the processor's app id)")
+    lag.add_argument("--group", help="consumer group (default: the processor's app id; "
+                     "with RELSTREAM_STREAMS_ENGINE=batch, that plus '-batch')")
     lag.add_argument("--topic", default="search-log", help="logical topic (search-log)")
     lag.add_argument("--wait", action="store_true",
                      help="poll until every record is committed and the topic stopped growing")
@@ -46,6 +51,16 @@ def _run(args: argparse.Namespace) -> int:
     settings = ProcessorSettings()
     if args.backfill:
         settings = settings.model_copy(update={"label_clock": "event"})
+    if args.engine:
+        settings = settings.model_copy(update={"streams_engine": args.engine})
+    if settings.streams_engine == "batch":
+        import logging
+
+        from streams.batch.engine import run_batch_worker
+
+        logging.getLogger().setLevel(args.loglevel.upper())
+        run_batch_worker(settings)
+        return 0
     run_worker(settings, loglevel=args.loglevel)
     return 0
 
@@ -57,6 +72,8 @@ def _lag(args: argparse.Namespace) -> int:
 
     settings = ProcessorSettings()
     group = args.group or settings.app_id()
+    if not args.group and settings.streams_engine == "batch":
+        group = f"{settings.app_id()}-batch"  # `streams.batch.engine.batch_group`
 
     try:
         if args.wait:

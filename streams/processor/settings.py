@@ -12,6 +12,18 @@ from feature_store.config import FeatureStoreSettings
 class ProcessorSettings(FeatureStoreSettings):
     """Where the processor reads and writes, how often it pushes, how it samples pairs."""
 
+    streams_engine: Literal["faust", "batch"] = Field(
+        "faust", description="'faust': one message at a time through Faust agents and "
+        "changelog-backed tables; 'batch': an aiokafka getmany loop counting thousands of "
+        "events per batch, persisted by partition snapshots (streams/batch, docs/features.md)."
+    )
+    snapshot_interval_s: float = Field(
+        5.0, gt=0, description="Batch engine: seconds between snapshots of each owned "
+        "partition (what a restart re-reads at most)."
+    )
+    batch_max_records: int = Field(
+        20000, ge=1, description="Batch engine: most records one getmany returns."
+    )
     streams_app_id: str = Field(
         "relstream-streams",
         description="Faust app id (consumer group, changelog topic names); the topic prefix "

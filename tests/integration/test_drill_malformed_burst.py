@@ -59,13 +59,15 @@ def _burst(settings: CommonSettings, copies: int) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["faust", "batch"])
 def test_malformed_burst_is_dead_lettered_and_counts_stay_exact(
-        stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path) -> None:
+        stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path,
+        engine: str) -> None:
     from streams.replay import replay_files
 
     catalog, log = simulated_stream(tmp_path)
     expected = expected_counts(log)
-    env = subprocess_env(**EXACT_COUNT_ENV)
+    env = subprocess_env(**EXACT_COUNT_ENV, RELSTREAM_STREAMS_ENGINE=engine)
     worker_log = tmp_path / "worker.log"
     proc = start_on_catalog(stack_settings, env, worker_log, catalog)
     try:

@@ -110,8 +110,10 @@ def counted(settings: CommonSettings) -> int:
     return sum(worker.get(k, 0) for k in ("search", "feedback"))
 
 
+@pytest.mark.parametrize("engine", ["faust", "batch"])
 def test_two_processors_rebalance_and_sigkill(
-        stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path) -> None:
+        stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path,
+        engine: str) -> None:
     catalog, log = simulated_stream(tmp_path)
     expected = expected_counts(log)
     n_searches, _ = query_events(log)
@@ -121,8 +123,10 @@ def test_two_processors_rebalance_and_sigkill(
     repo = stack_settings.state_dir / "feature_repo"
     second = stack_settings.model_copy(update={"state_dir": tmp_path / "state-2"})
     second.state_dir.mkdir()
-    env1 = subprocess_env(**SCALE_OUT_ENV)
-    env2 = subprocess_env(**SCALE_OUT_ENV, RELSTREAM_STATE_DIR=str(second.state_dir),
+    engine_env = {"RELSTREAM_STREAMS_ENGINE": engine, "RELSTREAM_SNAPSHOT_INTERVAL_S": "1"}
+    env1 = subprocess_env(**SCALE_OUT_ENV, **engine_env)
+    env2 = subprocess_env(**SCALE_OUT_ENV, **engine_env,
+                          RELSTREAM_STATE_DIR=str(second.state_dir),
                           RELSTREAM_FEATURE_REPO=str(repo))
     logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
     procs: list[subprocess.Popen[bytes]] = []

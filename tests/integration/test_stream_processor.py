@@ -259,14 +259,19 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["faust", "batch"])
 def test_exact_counts_survive_sigkill(stack_settings: CommonSettings, subprocess_env: Any,
-                                      tmp_path: Path) -> None:
+                                      tmp_path: Path, engine: str) -> None:
+    """Both engines (`streams.processor` and `streams.batch`): killed mid-stream and
+    restarted, Feast ends with exactly the file's counts; the file replayed again moves
+    nothing."""
     from streams.replay import replay_files
 
     catalog, log = simulated_stream(tmp_path)
     expected = expected_counts(log)
     n_searches, n_query_events = query_events(log)
-    env = subprocess_env(**EXACT_COUNT_ENV)
+    env = subprocess_env(**EXACT_COUNT_ENV, RELSTREAM_STREAMS_ENGINE=engine,
+                         RELSTREAM_SNAPSHOT_INTERVAL_S="1")
     worker_log = tmp_path / "worker.log"
     proc = start_on_catalog(stack_settings, env, worker_log, catalog)
     try:
@@ -341,8 +346,10 @@ def _classified_traffic(log: Path, tail_searches: int = 3, new_impressions: int 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["faust", "batch"])
 def test_label_requests_deduped_within_budget_and_tilted(
-        stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path) -> None:
+        stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path,
+        engine: str) -> None:
     from relstream.core.schemas import CatalogItem, LabelRequest, decode_event
     from relstream.core.topics import LABEL_REQUESTS
     from streams.replay import replay_files
@@ -350,7 +357,7 @@ def test_label_requests_deduped_within_budget_and_tilted(
 
     catalog, log = write_stream(tmp_path, seed=11)
     budget, burst = 30.0, 10.0
-    env = subprocess_env(RELSTREAM_PUSH_INTERVAL_S="0.5",
+    env = subprocess_env(RELSTREAM_PUSH_INTERVAL_S="0.5", RELSTREAM_STREAMS_ENGINE=engine,
                          RELSTREAM_LABEL_BUDGET_PER_MINUTE=str(budget),
                          RELSTREAM_LABEL_BURST=str(burst))
     traffic = _classified_traffic(log)

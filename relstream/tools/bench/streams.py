@@ -116,13 +116,13 @@ def _expected_deltas(log: Path) -> int:
     return n
 
 
-def _faust_rate(settings: ProcessorSettings, expected: int, deltas: int, workers: int = 1,
-                timeout_s: float = 1800) -> dict[str, Any]:
+def _worker_rate(settings: ProcessorSettings, expected: int, deltas: int, workers: int = 1,
+                 engine: str = "faust", timeout_s: float = 1800) -> dict[str, Any]:
     """`workers` stream processors of one deployment (one consumer group, their own state
     dirs) on the replayed topic, until together they have handled every event and counted
     every item delta. Times come from the workers' status files: first event handled to
     last event / last delta, over all workers."""
-    app_id = f"relstream-streams-{workers}w"
+    app_id = f"relstream-streams-{engine}-{workers}w"
     procs: list[subprocess.Popen[bytes]] = []
     dirs = [settings.state_dir / f"{app_id}-{n}" for n in range(workers)]
     try:
@@ -131,6 +131,7 @@ def _faust_rate(settings: ProcessorSettings, expected: int, deltas: int, workers
             env.update({"RELSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
                         "RELSTREAM_TOPIC_PREFIX": settings.topic_prefix,
                         "RELSTREAM_STREAMS_APP_ID": app_id,
+                        "RELSTREAM_STREAMS_ENGINE": engine,
                         "RELSTREAM_STATE_DIR": str(state_dir),
                         "RELSTREAM_CLICKHOUSE_URL": "", "RELSTREAM_REDIS_URL": "",
                         "RELSTREAM_PUSH_INTERVAL_S": "1.0"})
@@ -254,7 +255,23 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path,
                      "workers": 1, "events": got, "seconds": secs, "events_per_s": got / secs,
                      "ratio_vs_raw": got / secs / raw_rate})
         deltas = _expected_deltas(log)
-        faust = _faust_rate(settings, n, deltas)
+        batch = _worker_rate(settings, n, deltas, engine="batch")
+        batch_rate = batch["events"] / batch["seconds"]
+        rows.append({"path": "batch engine whole aggregation path (until every item delta "
+                             "counted)", "workers": 1, "events": batch["events"],
+                     "seconds": batch["seconds"], "events_per_s": batch_rate,
+                     "ratio_vs_raw": batch_rate / raw_rate,
+                     "peak_rss_mb": batch["max_rss_mb"][0]})
+        if workers > 1:
+            many = _worker_rate(settings, n, deltas, workers=workers, engine="batch")
+            many_rate = many["events"] / many["seconds"]
+            rows.append({"path": "batch engine whole aggregation path (until every item "
+                                 "delta counted)", "workers": workers,
+                         "events": many["events"], "seconds": many["seconds"],
+                         "events_per_s": many_rate, "ratio_vs_raw": many_rate / raw_rate,
+                         "peak_rss_mb": max(r or 0.0 for r in many["max_rss_mb"]),
+                         "vs_one_worker": many_rate / batch_rate})
+        faust = _worker_rate(settings, n, deltas)
         load = os.getloadavg()[0]
         rate = faust["events"] / faust["seconds"]
         log_rate = faust["events"] / faust["log_seconds"]
@@ -266,7 +283,7 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path,
                      "events_per_s": rate, "ratio_vs_raw": rate / raw_rate,
                      "peak_rss_mb": faust["max_rss_mb"][0]})
         if workers > 1:
-            many = _faust_rate(settings, n, deltas, workers=workers)
+            many = _worker_rate(settings, n, deltas, workers=workers)
             many_rate = many["events"] / many["seconds"]
             rows.append({"path": "Faust whole aggregation path (until every item delta "
                                  "counted)", "workers": workers, "events": many["events"],
@@ -287,7 +304,8 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path,
                      notes="events/s over the same topic in the same run; the Faust rate "
                      "spans the worker's first to last event (start-up excluded). Load "
                      f"average during the run: {load:.1f} on {os.cpu_count()} CPUs.",
-                     extra={"worker_stats": faust["stats"], "getmany_state_stats": state_stats,
+                     extra={"worker_stats": faust["stats"], "batch_worker_stats": batch["stats"],
+                            "getmany_state_stats": state_stats,
                             "loadavg_1m": load})
 
         latency: list[dict[str, Any]] = []
