@@ -176,7 +176,7 @@ def test_bad_lines_are_dead_letters_not_errors() -> None:
     batch = [(b"q", b"{not json", 0), (b"q", b'{"type": "search"}', 1)]
     deltas, dead = state.count_search_log(batch, 0, "search-log")
     assert deltas == {} and len(dead) == 2
-    assert all(d.reason and d.location.startswith("search-log/0/") for d in dead)
+    assert all(d.reason and (d.location or "").startswith("search-log/0/") for d in dead)
     good = [0, "e", "i", 3_600_000, [1, 0, 0, 0], "q", 1, 1]
     for bad in ([[0, "e", "i"]], [good, [*good[:4], ["1", 0, 0, 0], *good[5:]]], {"d": 1}):
         with pytest.raises(ValueError):  # the engine dead-letters the whole message
