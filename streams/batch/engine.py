@@ -37,7 +37,6 @@ import json
 import logging
 import resource
 import signal
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -58,6 +57,7 @@ from relstream.core.topics import (
     topic_name,
 )
 from streams.batch import snapshots
+from streams.batch.pusher import PushProcess
 from streams.batch.state import BatchState
 from streams.processor.aggregates import CtrPrior
 from streams.processor.app import policy_params
@@ -118,7 +118,7 @@ def aiokafka_config(settings: ProcessorSettings) -> dict[str, Any]:
 class BatchWorker:
     """One worker of the batch engine: consumer, producer, state, pushes."""
 
-    def __init__(self, settings: ProcessorSettings, store: Any = None) -> None:
+    def __init__(self, settings: ProcessorSettings) -> None:
         self.settings = settings
         prefix = settings.topic_prefix
         self.search_topic = topic_name(SEARCH_LOG, prefix)
@@ -134,7 +134,7 @@ class BatchWorker:
             clock=StreamClock(settings.label_clock,
                               max_skew_hours=settings.state_max_skew_hours),
             slack_hours=settings.state_slack_hours)
-        self._store = store
+        self.pusher = PushProcess(settings)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feast-push")
         self.owned: set[int] = set()
         self.positions: dict[tuple[str, int], int] = {}
@@ -151,7 +151,6 @@ class BatchWorker:
         self._first_event_at: float | None = None
         self._last_event_at: float | None = None
         self._last_delta_at: float | None = None
-        self.pushed: dict[str, int] = {}
         self.consumer: Any = None
         self.producer: Any = None
 
@@ -199,8 +198,21 @@ class BatchWorker:
                     await self._snapshot(set(self.owned))
             await self.consumer.stop()
             await self.producer.stop()
-            await self.push()
+            await self._final_push()
             self._executor.shutdown(wait=True)
+
+    async def _final_push(self, timeout_s: float = 60.0) -> None:
+        """On a clean stop: push what is dirty, wait for the push process to finish."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and (self.state.dirty_count
+                                                or self.pusher.in_flight):
+            await self.push()
+            await asyncio.sleep(0.2)
+        for rows in self.pusher.close():
+            self.state.mark_dirty(rows)
+        if self.state.dirty_count:
+            log.warning("%d aggregates not pushed to Feast before stopping; the next "
+                        "start pushes every aggregate again", self.state.dirty_count)
 
     # --- one batch ----------------------------------------------------------------------
 
@@ -413,48 +425,33 @@ class BatchWorker:
                 log.exception("push failed")
 
     async def push(self) -> None:
-        """Changed aggregates to Feast (and the offline files), metrics to ClickHouse, the
-        status file; as the Faust worker's `Processor.push`."""
+        """Changed aggregates to Feast (through the push process) and the offline files,
+        metrics to ClickHouse, the status file; as the Faust worker's `Processor.push`."""
         loop = asyncio.get_running_loop()
-        if self._store is None:
-            self._store = await loop.run_in_executor(self._executor, self._open_store)
-        state = self.state
+        state, pusher = self.state, self.pusher
+        for rows in pusher.poll():
+            state.mark_dirty(rows)
         if time.monotonic() - self._last_full_sync >= self.settings.full_sync_interval_s:
             self._last_full_sync = time.monotonic()
             state.mark_all_dirty()
-        rows = state.collect_rows(self.settings.push_max_rows or None)
-        for view, view_rows in rows.items():
-            if view != "item_content":
-                for row in view_rows:
-                    self.metrics.aggregate(view, row)
-        try:
-            await loop.run_in_executor(self._executor, self._push_sync, rows)
-        except Exception as exc:  # Feast down or misconfigured: retry next tick
-            log.warning("pushing aggregates to Feast failed, will retry: %s", exc)
-            state.mark_dirty(rows)
-        interval = self.settings.offline_flush_interval_s
-        if interval > 0:
+        if pusher.can_take() and state.dirty_count:
+            rows = state.collect_rows(self.settings.push_max_rows or None)
             for view, view_rows in rows.items():
-                self._offline.setdefault(view, []).extend(view_rows)
-            if time.monotonic() - self._offline_flushed >= interval:
-                self._offline_flushed = time.monotonic()
-                batch, self._offline = self._offline, {}
-                await loop.run_in_executor(self._executor, self._append_offline, batch)
+                if view != "item_content":
+                    for row in view_rows:
+                        self.metrics.aggregate(view, row)
+            pusher.submit(rows)
+            interval = self.settings.offline_flush_interval_s
+            if interval > 0:
+                for view, view_rows in rows.items():
+                    self._offline.setdefault(view, []).extend(view_rows)
+        interval = self.settings.offline_flush_interval_s
+        if interval > 0 and time.monotonic() - self._offline_flushed >= interval:
+            self._offline_flushed = time.monotonic()
+            batch, self._offline = self._offline, {}
+            await loop.run_in_executor(self._executor, self._append_offline, batch)
         await loop.run_in_executor(self._executor, self.metrics.flush)
         await loop.run_in_executor(self._executor, self._write_stats)
-
-    def _open_store(self) -> Any:
-        from feature_store.config import apply_repo
-
-        return apply_repo(self.settings)
-
-    def _push_sync(self, rows: dict[str, list[dict[str, Any]]]) -> None:
-        from feature_store.client import push_rows
-
-        for view, view_rows in rows.items():
-            if view_rows:
-                push_rows(self._store, view, view_rows)
-                self.pushed[view] = self.pushed.get(view, 0) + len(view_rows)
 
     def _append_offline(self, batch: dict[str, list[dict[str, Any]]]) -> None:
         from feature_store.config import repo_dir
@@ -476,7 +473,9 @@ class BatchWorker:
                 "first_event_at": self._first_event_at, "last_event_at": self._last_event_at,
                 "last_delta_at": self._last_delta_at,
                 "stats": dict(self.state.stats), "state": self.state.state_size(),
-                "pushed": self.pushed, "metrics_written": self.metrics.written,
+                "pushed": self.pusher.pushed, "push_in_flight": self.pusher.in_flight,
+                "push_restarts": self.pusher.restarts, "dirty": self.state.dirty_count,
+                "metrics_written": self.metrics.written,
                 "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
@@ -498,18 +497,16 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 def run_batch_worker(settings: ProcessorSettings) -> None:
     """Run the batch engine until SIGTERM/SIGINT (creates its topics first)."""
-    from feature_store.config import apply_repo
     from relstream.core.broker_wait import wait_for_broker
     from relstream.core.topics import ensure_topics
 
     wait_for_broker(settings.kafka_client_config(), "stream processor")
     ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
     ensure_batch_topics(settings)
-    sys.setswitchinterval(0.0005)  # see `run_worker`: the push thread holds the GIL
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     install_repeat_filter(settings.log_repeat_interval_s)
     for name in ("aiokafka", "kafka"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    worker = BatchWorker(settings, store=apply_repo(settings))
+    worker = BatchWorker(settings)  # its push process applies the Feast repo
     asyncio.run(worker.run())
     log.info("batch engine stopped: %s", dict(worker.state.stats))

@@ -40,8 +40,10 @@ from streams.processor.state import StreamState, Tables
 
 HOUR_MS = agg.HOUR_MS
 Delta = list[Any]
-"""[source offset, event id, item id, ts ms, 4-vector, query or None, searches (0/1),
-the query's searches in 24 h]: one item delta, as sent (JSON lists, not objects)."""
+"""One event's deltas for the items of one target partition, as sent (JSON lists, not
+objects): [source offset, event id, ts ms, query or None, the query's searches in 24 h,
+item ids, impressions per item (None: one each) or None, the feedback's 4-vector (None: a
+search, whose items each count impressions)]."""
 Record = tuple[bytes | None, bytes, int]
 """(key, value, offset) of one search-log record."""
 
@@ -109,17 +111,16 @@ class BatchState(StreamState):
                 hour_ids = seen_hours[hour] = []
             hour_ids.append(event_id)
             query: str | None
-            vecs: dict[str, list[int]]
+            counts: list[int] | None = None  # impressions per item, when one repeats
+            action_vec: list[int] | None = None
             if action is None:
                 query = normalize_query(raw_query or "")
-                vecs = {}
-                for item_id in items:  # an item listed twice counts twice
-                    vec = vecs.get(item_id)
-                    if vec is None:
-                        vecs[item_id] = [1, 0, 0, 0]
-                    else:
-                        vec[0] += 1
                 searches = 1
+                if len(set(items)) != len(items):  # an item listed twice counts twice
+                    repeats: dict[str, int] = {}
+                    for item_id in items:
+                        repeats[item_id] = repeats.get(item_id, 0) + 1
+                    items, counts = list(repeats), list(repeats.values())
             else:
                 # Feedback is keyed by its search's query; a feedback whose search was
                 # never seen is keyed by its request id and counts for the item only.
@@ -127,7 +128,7 @@ class BatchState(StreamState):
                 if query is None or query == request_id:
                     query = None
                     stats["orphan_feedback"] += 1
-                vecs = {items[0]: agg.action_vector(action)}
+                action_vec = agg.action_vector(action)
                 searches = 0
             freq = 0
             if query is not None:
@@ -139,22 +140,29 @@ class BatchState(StreamState):
                 if ts > bucket["t"]:
                     bucket["t"] = ts
                 qvec, pairs = bucket["q"], bucket["p"]
-                qvec[0] += searches
-                for item_id, vec in vecs.items():
+                if action_vec is None:
+                    qvec[0] += 1
+                    for n, item_id in enumerate(items):
+                        shown = 1 if counts is None else counts[n]
+                        pair = pairs.get(item_id)
+                        if pair is None:
+                            pairs[item_id] = [shown, 0, 0, 0, ts]
+                        else:
+                            pair[0] += shown
+                            if ts > pair[4]:
+                                pair[4] = ts
+                        qvec[1] += shown
+                        dirty_pairs.add((query, item_id))
+                else:
+                    item_id = items[0]
                     pair = pairs.get(item_id)
                     if pair is None:
                         pair = pairs[item_id] = [0, 0, 0, 0, ts]
                     elif ts > pair[4]:
                         pair[4] = ts
-                    a, b, c, d = vec
-                    pair[0] += a
-                    pair[1] += b
-                    pair[2] += c
-                    pair[3] += d
-                    qvec[1] += a
-                    qvec[2] += b
-                    qvec[3] += c
-                    qvec[4] += d
+                    for k in range(4):
+                        pair[k] += action_vec[k]
+                        qvec[1 + k] += action_vec[k]
                     dirty_pairs.add((query, item_id))
                 dirty_queries.add(query)
                 counted += 1
@@ -165,12 +173,29 @@ class BatchState(StreamState):
                 self.clock.observe(partition, ts)
                 ref_ms = ts
                 horizon = ts // HOUR_MS - keep + 1
-            for item_id, vec in vecs.items():
-                target = item_part(item_id)
+            # One delta per target partition and event, naming its items there.
+            if len(items) == 1:
+                target = item_part(items[0])
                 out = deltas.get(target)
                 if out is None:
                     out = deltas[target] = []
-                out.append([offset, event_id, item_id, ts, vec, query, searches, freq])
+                out.append([offset, event_id, ts, query, freq, items, counts, action_vec])
+                continue
+            groups: dict[int, list[int]] = {}
+            for n, item_id in enumerate(items):
+                target = item_part(item_id)
+                group = groups.get(target)
+                if group is None:
+                    groups[target] = [n]
+                else:
+                    group.append(n)
+            for target, positions in groups.items():
+                out = deltas.get(target)
+                if out is None:
+                    out = deltas[target] = []
+                out.append([offset, event_id, ts, query, freq, [items[n] for n in positions],
+                            None if counts is None else [counts[n] for n in positions],
+                            None])
         stats["query_counted"] += counted
         stats["duplicates"] += duplicates
         stats["expired"] += expired
@@ -245,56 +270,60 @@ class BatchState(StreamState):
         item_hours = self.t.item_hours
         catalog = self.t.catalog
         src = str(source)  # JSON object keys in a snapshot are strings
-        offers: dict[tuple[str, str], tuple[Delta, int]] = {}
+        offers: dict[tuple[str, str], tuple[Delta, str, int]] = {}
         if deltas:
             # Expiry is judged per message: by the clock after all of its deltas.
-            self.clock.observe_delta(partition, source, max(d[3] for d in deltas))
+            self.clock.observe_delta(partition, source, max(d[2] for d in deltas))
         horizon = self.retention.horizon_hour(self.clock.delta_reference_ms(partition))
         dirty_items, index_add = self.dirty_items, self.item_index.add
         impressions_24h, count_impressions = self._item_impressions_24h, self._count_impressions
         counted = duplicates = expired = no_catalog = 0
         for delta in deltas:
-            offset, _, item_id, ts, vec, query, searches, _ = delta
+            offset, _, ts, query, _, items, shown, action_vec = delta
             hour = ts // HOUR_MS
             if horizon is not None and hour < horizon:
-                expired += 1
+                expired += len(items)
                 continue
-            bkey = f"{item_id}{agg.KEY_SEP}{hour}"
-            bucket = item_hours.get(bkey)
-            if bucket is None:
-                bucket = item_hours[bkey] = {"c": [0, 0, 0, 0], "t": ts, "w": {}}
-                index_add(hour, item_id, partition)
-            elif ts > bucket["t"]:
-                bucket["t"] = ts
-            marks = bucket["w"]
-            if marks.get(src, -1) >= offset:
-                duplicates += 1
-                stats["requests_skipped_duplicate"] += bool(searches)
-                continue
-            marks[src] = offset
-            counts = bucket["c"]
-            a, b, c, d = vec
-            counts[0] += a
-            counts[1] += b
-            counts[2] += c
-            counts[3] += d
-            impressions_before = impressions_24h(item_id, hour)
-            count_impressions(item_id, hour, a)
-            dirty_items.add(item_id)
-            counted += 1
-            if searches and query is not None and (query, item_id) not in offers:
-                if item_id not in catalog:
-                    no_catalog += 1  # not marked: asked again next time, as in `_offer`
+            for n, item_id in enumerate(items):
+                bkey = f"{item_id}{agg.KEY_SEP}{hour}"
+                bucket = item_hours.get(bkey)
+                if bucket is None:
+                    bucket = item_hours[bkey] = {"c": [0, 0, 0, 0], "t": ts, "w": {}}
+                    index_add(hour, item_id, partition)
+                elif ts > bucket["t"]:
+                    bucket["t"] = ts
+                marks = bucket["w"]
+                if marks.get(src, -1) >= offset:
+                    duplicates += 1
+                    stats["requests_skipped_duplicate"] += action_vec is None
                     continue
-                offers[(query, item_id)] = (delta, impressions_before)
+                marks[src] = offset
+                counts = bucket["c"]
+                impressions_before = impressions_24h(item_id, hour)
+                if action_vec is None:
+                    impressions = 1 if shown is None else shown[n]
+                    counts[0] += impressions
+                    count_impressions(item_id, hour, impressions)
+                else:
+                    for k in range(4):
+                        counts[k] += action_vec[k]
+                    count_impressions(item_id, hour, action_vec[0])
+                dirty_items.add(item_id)
+                counted += 1
+                if action_vec is None and query is not None \
+                        and (query, item_id) not in offers:
+                    if item_id not in catalog:
+                        no_catalog += 1  # not marked: asked again next time, as in `_offer`
+                        continue
+                    offers[(query, item_id)] = (delta, item_id, impressions_before)
         stats["item_counted"] += counted
         stats["duplicate_deltas"] += duplicates
         stats["expired_deltas"] += expired
         stats["requests_no_catalog"] += no_catalog
         requests = []
-        for delta, impressions_before in offers.values():
-            request = self._offer({"e": delta[1], "i": delta[2], "t": delta[3],
-                                   "q": delta[5], "f": delta[7]}, impressions_before,
+        for delta, item_id, impressions_before in offers.values():
+            request = self._offer({"e": delta[1], "i": item_id, "t": delta[2],
+                                   "q": delta[3], "f": delta[4]}, impressions_before,
                                   partition)
             if request is not None:
                 requests.append(request)
@@ -423,10 +452,13 @@ def _check_deltas(deltas: Any) -> None:
         raise ValueError("deltas: expected a list")
     for d in deltas:
         if not (type(d) is list and len(d) == 8 and type(d[0]) is int and type(d[1]) is str
-                and type(d[2]) is str and type(d[3]) is int and type(d[4]) is list
-                and len(d[4]) == 4 and all(type(x) is int for x in d[4])
-                and (d[5] is None or type(d[5]) is str) and type(d[6]) is int
-                and type(d[7]) is int):
+                and type(d[2]) is int and (d[3] is None or type(d[3]) is str)
+                and type(d[4]) is int and type(d[5]) is list and d[5]
+                and all(type(i) is str for i in d[5])
+                and (d[6] is None or (type(d[6]) is list and len(d[6]) == len(d[5])
+                                      and all(type(x) is int for x in d[6])))
+                and (d[7] is None or (type(d[7]) is list and len(d[7]) == 4 and len(d[5]) == 1
+                                      and all(type(x) is int for x in d[7])))):
             raise ValueError(f"not an item delta: {str(d)[:200]}")
 
 

@@ -177,8 +177,8 @@ def test_bad_lines_are_dead_letters_not_errors() -> None:
     deltas, dead = state.count_search_log(batch, 0, "search-log")
     assert deltas == {} and len(dead) == 2
     assert all(d.reason and (d.location or "").startswith("search-log/0/") for d in dead)
-    good = [0, "e", "i", 3_600_000, [1, 0, 0, 0], "q", 1, 1]
-    for bad in ([[0, "e", "i"]], [good, [*good[:4], ["1", 0, 0, 0], *good[5:]]], {"d": 1}):
+    good = [0, "e", 3_600_000, "q", 1, ["i"], None, [1, 0, 0, 0]]
+    for bad in ([[0, "e", "i"]], [good, [*good[:7], ["1", 0, 0, 0]]], {"d": 1}):
         with pytest.raises(ValueError):  # the engine dead-letters the whole message
             state.count_deltas(bad, 0, 0)  # type: ignore[arg-type]
     assert state.stats["item_counted"] == 0, "part of a bad message was counted"
