@@ -61,8 +61,9 @@ def _split_log(log: Path, out_dir: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["faust", "batch"])
 def test_counts_exact_across_broker_restart(stack_settings: CommonSettings,
-                                            tmp_path: Path) -> None:
+                                            tmp_path: Path, engine: str) -> None:
     from streams.replay import replay_files
 
     own = stack_settings.model_copy(update={
@@ -73,7 +74,7 @@ def test_counts_exact_across_broker_restart(stack_settings: CommonSettings,
     catalog, log = simulated_stream(tmp_path)
     expected = expected_counts(log)
     first, second = _split_log(log, tmp_path)
-    env = settings_env(own, **EXACT_COUNT_ENV)
+    env = settings_env(own, **EXACT_COUNT_ENV, RELSTREAM_STREAMS_ENGINE=engine)
     worker_log = tmp_path / "worker.log"
     proc = start_worker(env, worker_log)
     restarts = 0
