@@ -133,7 +133,8 @@ class BatchWorker:
             CtrPrior(settings.ctr_prior, settings.ctr_prior_strength), self.metrics,
             clock=StreamClock(settings.label_clock,
                               max_skew_hours=settings.state_max_skew_hours),
-            slack_hours=settings.state_slack_hours)
+            slack_hours=settings.state_slack_hours,
+            max_seen_ids=settings.dedup_ids_per_partition)
         self.pusher = PushProcess(settings)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feast-push")
         self.owned: set[int] = set()

@@ -53,7 +53,7 @@ def _dead(reason: str, raw: bytes, location: str) -> DeadLetter:
 
 
 class BatchState(StreamState):
-    def __init__(self, *args: Any, max_seen_ids: int = 2_000_000, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_seen_ids: int = 500_000, **kwargs: Any) -> None:
         """`StreamState`'s arguments minus the tables (plain dicts here). `max_seen_ids`:
         most event ids remembered per partition for deduplication; past it the oldest
         hours are forgotten first (a duplicate older than that is counted again)."""

@@ -24,6 +24,11 @@ class ProcessorSettings(FeatureStoreSettings):
     batch_max_records: int = Field(
         20000, ge=1, description="Batch engine: most records one getmany returns."
     )
+    dedup_ids_per_partition: int = Field(
+        500_000, ge=1000, description="Batch engine: most event ids each search-log "
+        "partition remembers for deduplication (those of the kept hours; past this the "
+        "oldest hours go first, and a duplicate older than what is kept is counted again)."
+    )
     streams_app_id: str = Field(
         "relstream-streams",
         description="Faust app id (consumer group, changelog topic names); the topic prefix "

@@ -182,3 +182,15 @@ def test_bad_lines_are_dead_letters_not_errors() -> None:
         with pytest.raises(ValueError):  # the engine dead-letters the whole message
             state.count_deltas(bad, 0, 0)  # type: ignore[arg-type]
     assert state.stats["item_counted"] == 0, "part of a bad message was counted"
+
+
+def test_seen_ids_are_bounded(tmp_path: Path) -> None:
+    """Memory: past `max_seen_ids` a partition forgets its oldest hours of event ids."""
+    parts = _records(tmp_path / "log.jsonl", 3000)
+    state = BatchState(LabelRequestPolicy(PARAMS), CtrPrior(), clock=StreamClock("event"),
+                       max_seen_ids=200)
+    _feed(state, parts, chunk=100)
+    assert all(len(ids) <= 200 for ids in state.seen.values())
+    assert state.stats["seen_ids_dropped_over_cap"] > 0
+    assert sum(len(h) for hours in state._seen_hours.values() for h in hours.values()) \
+        == sum(len(ids) for ids in state.seen.values())
