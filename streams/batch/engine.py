@@ -178,6 +178,13 @@ class BatchWorker:
         pusher = asyncio.ensure_future(self._push_loop())
         clean = False
         try:
+            # Join the group once Feast is imported and the repo applied in the push
+            # process (~10 s), as the Faust worker does: a backlog counted meanwhile
+            # could not be pushed anyway.
+            while not self.pusher.ready and not self._stopping.is_set():
+                for rows in self.pusher.poll():
+                    self.state.mark_dirty(rows)
+                await asyncio.sleep(0.2)
             self.consumer.subscribe([self.search_topic, self.delta_topic, self.catalog_topic],
                                     listener=_Listener(self))
             while not self._stopping.is_set():
