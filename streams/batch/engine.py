@@ -459,7 +459,8 @@ class BatchWorker:
             batch, self._offline = self._offline, {}
             await loop.run_in_executor(self._executor, self._append_offline, batch)
         await loop.run_in_executor(self._executor, self.metrics.flush)
-        await loop.run_in_executor(self._executor, self._write_stats)
+        if pusher.ready:  # the first status file says "started, Feast ready", as Faust's
+            await loop.run_in_executor(self._executor, self._write_stats)
 
     def _append_offline(self, batch: dict[str, list[dict[str, Any]]]) -> None:
         from feature_store.config import repo_dir
