@@ -113,9 +113,14 @@ class Layout:
 
 
 def group_ids(settings: CommonSettings) -> dict[str, str]:
-    """Consumer groups, prefixed like the topics so two demos on one broker stay apart."""
+    """Consumer groups, prefixed like the topics so two demos on one broker stay apart
+    (the stream processor's follows its engine, `RELSTREAM_STREAMS_ENGINE`)."""
+    from streams.processor.settings import ProcessorSettings
+
     p = settings.topic_prefix
-    return {"streams": f"{p}relstream-streams", "teacher": f"{p}teacher-workers",
+    engine = ProcessorSettings(**settings.model_dump()).streams_engine
+    streams = f"{p}relstream-streams" + ("-batch" if engine == "batch" else "")
+    return {"streams": streams, "teacher": f"{p}teacher-workers",
             "trainer": f"{p}online-trainer"}
 
 
