@@ -35,7 +35,6 @@ import asyncio
 import gc
 import json
 import logging
-import resource
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -64,7 +63,7 @@ from streams.processor.app import policy_params
 from streams.processor.clock import StreamClock
 from streams.processor.metrics import MetricsWriter
 from streams.processor.policy import LabelRequestPolicy
-from streams.processor.progress import install_repeat_filter
+from streams.processor.progress import install_repeat_filter, peak_rss_mb
 from streams.processor.settings import ProcessorSettings
 
 log = logging.getLogger(__name__)
@@ -294,7 +293,7 @@ class BatchWorker:
         """Write the snapshot of each of `partitions`, then commit the offsets it covers."""
         from aiokafka import TopicPartition
 
-        self._last_snapshot = time.monotonic()
+        started = time.monotonic()
         commits = {}
         # Where the label-request topic ends now: a worker restoring these snapshots
         # reads the requests sent after them, so it does not send them again.
@@ -326,6 +325,9 @@ class BatchWorker:
                 if offsets[name] is not None:
                     commits[TopicPartition(topic, p)] = offsets[name]
             self.state.stats["snapshots"] += 1
+            self.state.stats["snapshot_bytes"] += sum(len(c) for c in chunks)
+        self._last_snapshot = time.monotonic()
+        self.state.stats["snapshot_ms"] += int((self._last_snapshot - started) * 1000)
         if commits:
             try:
                 # Bounded: a commit may wait for a rebalance, whose callbacks wait for
@@ -485,7 +487,7 @@ class BatchWorker:
                 "pushed": self.pusher.pushed, "push_in_flight": self.pusher.in_flight,
                 "push_restarts": self.pusher.restarts, "dirty": self.state.dirty_count,
                 "metrics_written": self.metrics.written,
-                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                "max_rss_mb": peak_rss_mb()}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import resource
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,12 @@ from streams.processor.clock import StreamClock, key_partition
 from streams.processor.gap_guard import GapGuard, faust_committed
 from streams.processor.metrics import MetricsWriter
 from streams.processor.policy import LabelRequestPolicy, PolicyParams
-from streams.processor.progress import Progress, install_repeat_filter, progress_log
+from streams.processor.progress import (
+    Progress,
+    install_repeat_filter,
+    peak_rss_mb,
+    progress_log,
+)
 from streams.processor.settings import ProcessorSettings
 from streams.processor.state import Outputs, StreamState, Tables
 
@@ -381,7 +385,7 @@ class Processor:
                 "stats": dict(self.state.stats), "state": self.state.state_size(),
                 "pushed": self.pushed, "metrics_written": self.metrics.written,
                 # Peak resident memory of this process so far (Linux reports KiB).
-                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                "max_rss_mb": peak_rss_mb()}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)
