@@ -28,10 +28,18 @@ def _serve(settings: Any, inbox: Any, outbox: Any) -> None:
     from feature_store.client import push_rows
     from feature_store.config import apply_repo
 
+    parent = multiprocessing.parent_process()
     store = apply_repo(settings)
     outbox.put(("ready", None, None))
     while True:
-        item = inbox.get()
+        try:
+            item = inbox.get(timeout=1.0)
+        except queue.Empty:
+            # A SIGKILLed worker cannot stop its child: without this check the child
+            # lived on (found after a day of drills: a dozen idle Feast processes).
+            if parent is not None and not parent.is_alive():
+                return
+            continue
         if item is None:
             return
         batch_id, rows = item
