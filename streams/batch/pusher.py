@@ -21,13 +21,19 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Rows = dict[str, list[dict[str, Any]]]
+PUSH_NICENESS = 10
 
 
 def _serve(settings: Any, inbox: Any, outbox: Any) -> None:
     """The child: open the store, then push each row set it is given."""
+    import os
+
     from feature_store.client import push_rows
     from feature_store.config import apply_repo
 
+    # Counting must keep up with the stream; pushes coalesce while they wait (an entity
+    # changed many times is pushed once), so on a busy machine the pushes yield.
+    os.nice(PUSH_NICENESS)
     parent = multiprocessing.parent_process()
     store = apply_repo(settings)
     outbox.put(("ready", None, None))
