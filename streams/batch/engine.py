@@ -59,7 +59,7 @@ from streams.batch import snapshots
 from streams.batch.pusher import PushProcess
 from streams.batch.state import BatchState
 from streams.processor.aggregates import CtrPrior
-from streams.processor.app import policy_params
+from streams.processor.app import append_offline_rows, policy_params
 from streams.processor.clock import StreamClock
 from streams.processor.metrics import MetricsWriter
 from streams.processor.policy import LabelRequestPolicy
@@ -465,16 +465,7 @@ class BatchWorker:
             await loop.run_in_executor(self._executor, self._write_stats)
 
     def _append_offline(self, batch: dict[str, list[dict[str, Any]]]) -> None:
-        from feature_store.config import repo_dir
-        from feature_store.offline import append_offline
-
-        data = repo_dir(self.settings) / "data"
-        for view, view_rows in batch.items():
-            try:
-                append_offline(data, view, view_rows)
-            except Exception as exc:  # a full disk must not stop the stream
-                log.warning("appending %d offline rows to %s failed: %s",
-                            len(view_rows), view, exc)
+        append_offline_rows(self.settings, batch)
 
     def _write_stats(self) -> None:
         """The same status file as the Faust worker's (`streams-stats.json`)."""

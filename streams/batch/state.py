@@ -26,10 +26,8 @@ from typing import Any
 
 from relstream.core.errors import SchemaError
 from relstream.core.schemas import (
-    CatalogEvent,
     DeadLetter,
     LabelRequest,
-    decode_event,
     normalize_query,
     ts_millis,
 )
@@ -335,13 +333,9 @@ class BatchState(StreamState):
     def count_catalog(self, raw: bytes, partition: int, location: str) -> list[DeadLetter]:
         """One catalog record of catalog `partition` (`StreamState.on_catalog`, and which
         partition the item belongs to, so a revoked partition's items can be dropped)."""
-        try:
-            event = decode_event(raw)
-            if not isinstance(event, CatalogEvent):
-                raise SchemaError(f"unexpected event type {event.type!r} on the catalog topic")
-        except SchemaError as exc:
-            self.stats["dead_lettered"] += 1
-            return [_dead(str(exc), raw, location)]
+        event = self.decode_catalog(raw, location)
+        if isinstance(event, DeadLetter):
+            return [event]
         item_id = event.item.item_id
         self.t.catalog[item_id] = {"item": event.item.model_dump(mode="json"),
                                    "t": ts_millis(event.ts)}

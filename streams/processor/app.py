@@ -361,19 +361,7 @@ class Processor:
                 self.pushed[view] = self.pushed.get(view, 0) + len(view_rows)
 
     def _append_offline(self, batch: dict[str, list[dict[str, Any]]]) -> None:
-        """Training rows: what was pushed online, one new parquet part per view and flush.
-        Best effort: rows buffered when the worker dies are not rewritten after restart,
-        but the online values and the next rows of each entity are."""
-        from feature_store.config import repo_dir
-        from feature_store.offline import append_offline
-
-        data = repo_dir(self.settings) / "data"
-        for view, view_rows in batch.items():
-            try:
-                append_offline(data, view, view_rows)
-            except Exception as exc:  # a full disk must not stop the stream
-                log.warning("appending %d offline rows to %s failed: %s",
-                            len(view_rows), view, exc)
+        append_offline_rows(self.settings, batch)
 
     def _write_stats(self) -> None:
         """A small JSON file others (tests, the bench, people) can read while it runs."""
@@ -389,6 +377,23 @@ class Processor:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)
+
+
+def append_offline_rows(settings: ProcessorSettings,
+                        batch: dict[str, list[dict[str, Any]]]) -> None:
+    """Training rows: what was pushed online, one new parquet part per view and flush.
+    Best effort: rows buffered when the worker dies are not rewritten after restart, but
+    the online values and the next rows of each entity are."""
+    from feature_store.config import repo_dir
+    from feature_store.offline import append_offline
+
+    data = repo_dir(settings) / "data"
+    for view, view_rows in batch.items():
+        try:
+            append_offline(data, view, view_rows)
+        except Exception as exc:  # a full disk must not stop the stream
+            log.warning("appending %d offline rows to %s failed: %s",
+                        len(view_rows), view, exc)
 
 
 def item_partition(item_id: str) -> int:

@@ -284,15 +284,22 @@ class StreamState(FeatureRows):
 
     # --- catalog (partitioned by item) ----------------------------------------------------
 
-    def on_catalog(self, raw: bytes, location: str) -> Outputs:
-        out = Outputs()
+    def decode_catalog(self, raw: bytes, location: str) -> CatalogEvent | DeadLetter:
+        """A catalog record's event, or its dead letter (counted)."""
         try:
             event = decode_event(raw)
             if not isinstance(event, CatalogEvent):
                 raise SchemaError(f"unexpected event type {event.type!r} on the catalog topic")
         except SchemaError as exc:
             self.stats["dead_lettered"] += 1
-            out.dead.append(_dead(str(exc), raw, location))
+            return _dead(str(exc), raw, location)
+        return event
+
+    def on_catalog(self, raw: bytes, location: str) -> Outputs:
+        out = Outputs()
+        event = self.decode_catalog(raw, location)
+        if isinstance(event, DeadLetter):
+            out.dead.append(event)
             return out
         self.t.catalog[event.item.item_id] = {"item": event.item.model_dump(mode="json"),
                                               "t": ts_millis(event.ts)}
