@@ -182,6 +182,21 @@ class CommonSettings(BaseSettings):
             config["ssl_cafile"] = str(self.kafka_ssl_cafile)
         return config
 
+    def aiokafka_config(self) -> dict[str, Any]:
+        """`kafka_client_config` spelled for aiokafka (same servers and security)."""
+        config = self.kafka_client_config()
+        out: dict[str, Any] = {"bootstrap_servers": config["bootstrap_servers"],
+                               "security_protocol": config["security_protocol"]}
+        if "sasl_mechanism" in config:
+            out.update(sasl_mechanism=config["sasl_mechanism"],
+                       sasl_plain_username=config["sasl_plain_username"],
+                       sasl_plain_password=config["sasl_plain_password"])
+        if config["security_protocol"].endswith("SSL"):
+            import ssl
+
+            out["ssl_context"] = ssl.create_default_context(cafile=config.get("ssl_cafile"))
+        return out
+
     def faust_credentials(self) -> Any:
         """The same security for Faust's aiokafka driver (`broker_credentials`), or None."""
         protocol = self.kafka_security_protocol

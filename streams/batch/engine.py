@@ -14,19 +14,20 @@ persists state by snapshots instead of a changelog write per change:
 - **Snapshots** (`snapshots`): every `snapshot_interval_s`, on revocation and on shutdown,
   each owned partition's state and the offsets it covers go to a compacted topic; then the
   group commits those offsets (what `relstream streams lag` reads). A worker that takes a
-  partition over (after a SIGKILL, a rebalance) restores its snapshot and reads the search
-  log and the deltas from the snapshot's offsets: the records after it are counted again
-  into state that never saw them, so counts stay exact. Deltas sent a second time carry
-  the same source offsets and are skipped by the item buckets' watermarks.
+  partition over (after a SIGKILL, a rebalance) restores its snapshot and resumes at the
+  group's committed offsets (the snapshot's, or older): records the snapshot counted are
+  recognised by its seen ids, the rest are counted into state that never saw them, so
+  counts stay exact. Deltas sent a second time carry the same source offsets and are
+  skipped by the item buckets' watermarks.
 - **Partitions**: the range assignor gives a worker the same partition numbers of the
   search log, the item deltas and the catalog (four each), as Faust co-partitions its
   tables; a partition's snapshot holds its search-log side and its item side.
-- **Label requests** are at least once across a crash: those admitted after the last
-  snapshot may be sent again when the worker that restores it counts the same deltas
-  (their ids are deterministic per pair and source event).
+- **Label requests**: a snapshot records where the label-request topic ended; the worker
+  that restores it reads the requests sent after it and counts their pairs as requested,
+  so counting the same deltas again sends none twice.
 
-Feast pushes, offline part files, ClickHouse rows and the status file work as in the
-Faust worker (`streams.processor.app`), from one worker thread.
+Feast pushes go through a child process (`pusher`); offline part files, ClickHouse rows
+and the status file work as in the Faust worker (`streams.processor.app`).
 """
 
 from __future__ import annotations
@@ -98,22 +99,6 @@ def batch_group(settings: ProcessorSettings) -> str:
     return f"{settings.app_id()}-batch"
 
 
-def aiokafka_config(settings: ProcessorSettings) -> dict[str, Any]:
-    """`kafka_client_config` spelled for aiokafka (same servers and security)."""
-    config = settings.kafka_client_config()
-    out: dict[str, Any] = {"bootstrap_servers": config["bootstrap_servers"],
-                           "security_protocol": config["security_protocol"]}
-    if "sasl_mechanism" in config:
-        out.update(sasl_mechanism=config["sasl_mechanism"],
-                   sasl_plain_username=config["sasl_plain_username"],
-                   sasl_plain_password=config["sasl_plain_password"])
-    if config["security_protocol"].endswith("SSL"):
-        import ssl
-
-        out["ssl_context"] = ssl.create_default_context(cafile=config.get("ssl_cafile"))
-    return out
-
-
 class BatchWorker:
     """One worker of the batch engine: consumer, producer, state, pushes."""
 
@@ -160,7 +145,7 @@ class BatchWorker:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
         from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
-        common = aiokafka_config(self.settings)
+        common = self.settings.aiokafka_config()
         self.producer = AIOKafkaProducer(**common, acks="all", linger_ms=5,
                                          max_batch_size=512 * 1024)
         self.consumer = AIOKafkaConsumer(
@@ -293,6 +278,9 @@ class BatchWorker:
         """Write the snapshot of each of `partitions`, then commit the offsets it covers."""
         from aiokafka import TopicPartition
 
+        if not partitions:
+            self._last_snapshot = time.monotonic()
+            return
         started = time.monotonic()
         commits = {}
         # Where the label-request topic ends now: a worker restoring these snapshots
@@ -364,7 +352,7 @@ class BatchWorker:
         """Read partition `p`'s snapshot (if any) into the state."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        reader = AIOKafkaConsumer(**aiokafka_config(self.settings), enable_auto_commit=False)
+        reader = AIOKafkaConsumer(**self.settings.aiokafka_config(), enable_auto_commit=False)
         await reader.start()
         try:
             tp = TopicPartition(self.snapshot_topic, p)
@@ -399,7 +387,7 @@ class BatchWorker:
 
         if not ends:
             return 0
-        reader = AIOKafkaConsumer(**aiokafka_config(self.settings), enable_auto_commit=False)
+        reader = AIOKafkaConsumer(**self.settings.aiokafka_config(), enable_auto_commit=False)
         await reader.start()
         found = 0
         try:
@@ -439,6 +427,7 @@ class BatchWorker:
         metrics to ClickHouse, the status file; as the Faust worker's `Processor.push`."""
         loop = asyncio.get_running_loop()
         state, pusher = self.state, self.pusher
+        interval = self.settings.offline_flush_interval_s
         for rows in pusher.poll():
             state.mark_dirty(rows)
         if time.monotonic() - self._last_full_sync >= self.settings.full_sync_interval_s:
@@ -451,11 +440,9 @@ class BatchWorker:
                     for row in view_rows:
                         self.metrics.aggregate(view, row)
             pusher.submit(rows)
-            interval = self.settings.offline_flush_interval_s
             if interval > 0:
                 for view, view_rows in rows.items():
                     self._offline.setdefault(view, []).extend(view_rows)
-        interval = self.settings.offline_flush_interval_s
         if interval > 0 and time.monotonic() - self._offline_flushed >= interval:
             self._offline_flushed = time.monotonic()
             batch, self._offline = self._offline, {}

@@ -4,15 +4,15 @@ Feast rows, counted a batch of records at a time.
 What differs from the per-message Faust path (`streams.processor.state`):
 
 - **Search log**: one call per (partition, batch). Each line is decoded without a pydantic
-  event (`decode_log_items`), counted into its (query, hour) bucket, and its item deltas
-  are grouped per target item partition: one Kafka message per partition and batch.
+  event (`decode_log_items`), counted into its (query, hour) bucket, and sent on as one
+  delta per target item partition (`Delta`: the event's items there).
 - **Deduplication**: a bounded set of the event ids each search-log partition counted in
   the kept hours (`seen`), instead of an id list inside every bucket (those lists were
-  rewritten whole at every change, and scanned per message). A record read again after a
-  crash is not a duplicate here: the state it is read into is a snapshot from before it
-  (`snapshot`), so it is counted exactly once. Item buckets keep, per source partition, the
-  highest search-log offset counted (`w`): a delta sent again by a source partition that
-  restarted from an older snapshot is at or below it and is skipped.
+  rewritten whole at every change, and scanned per message). It travels in the snapshot,
+  so a record read again after a restore is skipped if the snapshot counted it and
+  counted if not. Item buckets keep, per source partition, the highest search-log offset
+  counted (`w`): a delta sent again by a source partition that restarted from an older
+  snapshot is at or below it and is skipped.
 - **Label candidates**: each (query, item) pair is offered to the policy once per batch of
   deltas (its first showing in the batch), not once per showing.
 - **Snapshots**: everything of one partition (its query buckets, item buckets, requested
@@ -34,7 +34,7 @@ from relstream.core.schemas import (
 from streams.log_fields import decode_log_items
 from streams.processor import aggregates as agg
 from streams.processor.clock import key_partition
-from streams.processor.state import StreamState, Tables
+from streams.processor.state import StreamState, Tables, dead_letter
 
 HOUR_MS = agg.HOUR_MS
 Delta = list[Any]
@@ -44,10 +44,6 @@ item ids, impressions per item (None: one each) or None, the feedback's 4-vector
 search, whose items each count impressions)]."""
 Record = tuple[bytes | None, bytes, int]
 """(key, value, offset) of one search-log record."""
-
-
-def _dead(reason: str, raw: bytes, location: str) -> DeadLetter:
-    return DeadLetter.of("streams-processor", reason, raw, location)
 
 
 class BatchState(StreamState):
@@ -62,7 +58,7 @@ class BatchState(StreamState):
         self._seen_hours: dict[int, dict[int, list[str]]] = {}
         self._searches_24h: dict[str, tuple[int, int]] = {}
         """query → (hour, its searches in the 24 h window ending there), as for items."""
-        self._item_parts: dict[str, int] = {}
+        self.item_partitions: dict[str, int] = {}
         self.catalog_part: dict[str, int] = {}
         """item id → the catalog partition its entry came from."""
 
@@ -79,7 +75,7 @@ class BatchState(StreamState):
         seen_hours = self._seen_hours.setdefault(partition, {})
         query_hours = self.t.query_hours
         dirty_pairs, dirty_queries = self.dirty_pairs, self.dirty_queries
-        item_part, index_add = self._item_part, self.query_index.add
+        item_part, index_add = self.item_partition, self.query_index.add
         keep = self.retention.keep_hours
         ref_ms = self.clock.reference_ms(partition)
         horizon = None if ref_ms is None else ref_ms // HOUR_MS - keep + 1
@@ -91,7 +87,7 @@ class BatchState(StreamState):
                     decode_log_items(raw)
             except SchemaError as exc:
                 stats["dead_lettered"] += 1
-                dead.append(_dead(str(exc), raw, f"{topic}/{partition}/{offset}"))
+                dead.append(dead_letter(str(exc), raw, f"{topic}/{partition}/{offset}"))
                 continue
             stats[kind] += 1
             if event_id in seen:
@@ -201,27 +197,24 @@ class BatchState(StreamState):
         self._expire_seen(partition)
         return deltas, dead
 
-    def item_partition(self, item_id: str) -> int:
-        """The item-delta (and catalog) partition of `item_id`."""
-        return self._item_part(item_id)
-
     def mark_requested(self, request: LabelRequest) -> None:
         """A request found sent after this partition's snapshot: the pair counts as
         requested, as if this state had sent it."""
-        pkey = f"{normalize_query(request.query)}{agg.KEY_SEP}{request.item_id}"
+        pkey = request.pair_key
         requested_at = ts_millis(request.ts)
         if requested_at > self.t.requested.get(pkey, -1):
             self.t.requested[pkey] = requested_at
             self.requested_index.add(agg.hour_of(requested_at), pkey,
-                                     self._item_part(request.item_id))
+                                     self.item_partition(request.item_id))
         self.stats["requests_found_after_snapshot"] += 1
 
-    def _item_part(self, item_id: str) -> int:
-        part = self._item_parts.get(item_id)
+    def item_partition(self, item_id: str) -> int:
+        """The item-delta (and catalog) partition of `item_id` (murmur2, cached)."""
+        part = self.item_partitions.get(item_id)
         if part is None:
-            if len(self._item_parts) >= 1_000_000:
-                self._item_parts = {}  # bounded: ids come from untrusted logs
-            part = self._item_parts[item_id] = key_partition(item_id)
+            if len(self.item_partitions) >= 1_000_000:
+                self.item_partitions = {}  # bounded: ids come from untrusted logs
+            part = self.item_partitions[item_id] = key_partition(item_id)
         return part
 
     def _count_search(self, query: str, hour: int, searches: int) -> int:
@@ -336,12 +329,8 @@ class BatchState(StreamState):
         event = self.decode_catalog(raw, location)
         if isinstance(event, DeadLetter):
             return [event]
-        item_id = event.item.item_id
-        self.t.catalog[item_id] = {"item": event.item.model_dump(mode="json"),
-                                   "t": ts_millis(event.ts)}
-        self.catalog_part[item_id] = partition
-        self.dirty_content[item_id] = (event.item, event.ts)
-        self.stats["catalog"] += 1
+        self.store_catalog(event)
+        self.catalog_part[event.item.item_id] = partition
         return []
 
     # --- snapshots --------------------------------------------------------------------

@@ -70,7 +70,8 @@ class Tables:
     requested: Table
 
 
-def _dead(reason: str, raw: bytes, location: str) -> DeadLetter:
+def dead_letter(reason: str, raw: bytes, location: str) -> DeadLetter:
+    """A dead letter of the stream processor (either engine)."""
     return DeadLetter.of("streams-processor", reason, raw, location)
 
 
@@ -134,7 +135,7 @@ class StreamState(FeatureRows):
             event = decode_event(raw)
         except SchemaError as exc:
             self.stats["dead_lettered"] += 1
-            out.dead.append(_dead(str(exc), raw, location))
+            out.dead.append(dead_letter(str(exc), raw, location))
             return out
         if isinstance(event, SearchEvent):
             query: str | None = normalize_query(event.query)
@@ -152,7 +153,7 @@ class StreamState(FeatureRows):
             searches = 0
         else:
             self.stats["dead_lettered"] += 1
-            out.dead.append(_dead(f"unexpected event type {event.type!r} on the search log "
+            out.dead.append(dead_letter(f"unexpected event type {event.type!r} on the search log "
                                   "(expected 'search' or 'feedback')", raw, location))
             return out
         self.stats[event.type] += 1
@@ -292,7 +293,7 @@ class StreamState(FeatureRows):
                 raise SchemaError(f"unexpected event type {event.type!r} on the catalog topic")
         except SchemaError as exc:
             self.stats["dead_lettered"] += 1
-            return _dead(str(exc), raw, location)
+            return dead_letter(str(exc), raw, location)
         return event
 
     def on_catalog(self, raw: bytes, location: str) -> Outputs:
@@ -300,12 +301,16 @@ class StreamState(FeatureRows):
         event = self.decode_catalog(raw, location)
         if isinstance(event, DeadLetter):
             out.dead.append(event)
-            return out
+        else:
+            self.store_catalog(event)
+        return out
+
+    def store_catalog(self, event: CatalogEvent) -> None:
+        """Keep a catalog item for label requests and the feature store."""
         self.t.catalog[event.item.item_id] = {"item": event.item.model_dump(mode="json"),
                                               "t": ts_millis(event.ts)}
         self.dirty_content[event.item.item_id] = (event.item, event.ts)
         self.stats["catalog"] += 1
-        return out
 
     # --- expiry -------------------------------------------------------------------------
 
