@@ -34,12 +34,19 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                      help="with --wait: give up (exit 1) after this many seconds (0: never)")
     lag.set_defaults(func=_lag)
 
-    b = bench.add_parser("streams", help="Faust aggregation events/s beside raw aiokafka "
-                         "consume/s; Feast online read latency (SQLite, Redis)")
+    b = bench.add_parser("streams", help="stream-processor events/s (batch engine, Faust) "
+                         "beside raw aiokafka consume/s; Feast online read latency")
     b.add_argument("--events", type=int, default=2_000, help="search-log events to process")
     b.add_argument("--reads", type=int, default=500, help="online reads per configuration")
     b.add_argument("--workers", type=int, default=2,
                    help="also run this many workers in one group (1: skip that row)")
+    b.add_argument("--engines", default="batch,faust",
+                   help="comma-separated engines to measure (the Faust rows take minutes "
+                   "at 200,000 events); raw consume is always measured")
+    b.add_argument("--zipf-queries", type=int, default=20_000,
+                   help="query pool of the second (Zipf) workload the batch engine runs")
+    b.add_argument("--repeats", type=int, default=1,
+                   help="runs of each batch-engine configuration (rows give the median)")
     b.add_argument("--out", type=Path, default=Path("bench-results"))
     b.set_defaults(func=_bench)
 
@@ -94,5 +101,11 @@ def _bench(args: argparse.Namespace) -> int:
     from relstream.tools.bench.streams import run_bench
     from streams.processor.settings import ProcessorSettings
 
+    engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
+    unknown = set(engines) - {"batch", "faust"}
+    if unknown or not engines:
+        print(f"error: --engines takes batch and/or faust, got {args.engines!r}")
+        return 2
     return run_bench(ProcessorSettings(), events=args.events, reads=args.reads, out=args.out,
-                     workers=args.workers)
+                     workers=args.workers, engines=engines, zipf_queries=args.zipf_queries,
+                     repeats=max(1, args.repeats))

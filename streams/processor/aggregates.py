@@ -12,8 +12,9 @@ Windows, as of the entity's latest event time `t` (hour bucket `H = floor(t / 1 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 HOUR_MS = 3_600_000
@@ -152,8 +153,6 @@ def feature_row(row: WindowRow, names: tuple[str, ...], prior: CtrPrior) -> dict
     latest event time. (After 999 events in the same millisecond the version saturates;
     the next later event then brings the row up to date.)
     """
-    from datetime import UTC, datetime, timedelta
-
     out: dict[str, Any] = {}
     for window, vec in row.sums.items():
         named = dict(zip(names, vec, strict=True))
@@ -163,3 +162,67 @@ def feature_row(row: WindowRow, names: tuple[str, ...], prior: CtrPrior) -> dict
                               .replace(microsecond=(row.latest_ms % 1000) * 1000)
                               + timedelta(microseconds=row.version_us()))
     return out
+
+
+class RowMaker:
+    """`feature_row(window_sums(...))` for many entities as of one instant, ~4x faster.
+
+    `collect_rows` makes a row for every dirty entity at every push, and at a stream's
+    pace that was two thirds of the batch engine's CPU (200,000 events: 24 s of rows
+    against 11 s of counting): each row looked up 24 hourly buckets through a closure,
+    zipped names per window and built a datetime. Here column names and the row time are
+    worked out once, and the caller passes only the buckets that exist (with their age in
+    hours; 0 is the clock's hour), so a query's buckets are found once for the query and
+    all of its pairs."""
+
+    def __init__(self, now_ms: int, prior: CtrPrior) -> None:
+        self.hour = now_ms // HOUR_MS
+        self.windows = tuple(WINDOW_HOURS.values())
+        self._smoothing = (prior.strength * prior.prior, prior.strength)
+        self._base = (datetime.fromtimestamp(now_ms / 1000, UTC)
+                      .replace(microsecond=(now_ms % 1000) * 1000))
+        self._stamps: dict[int, datetime] = {}
+        self._version_window = list(WINDOW_HOURS).index("24h")
+        self._columns: dict[tuple[str, ...], tuple[list[str], int, int]] = {}
+
+    def ages(self) -> range:
+        """Ages in hours of the longest window's buckets (0: the clock's hour)."""
+        return range(max(self.windows))
+
+    def row(self, aged: list[tuple[int, Sequence[int]]], names: tuple[str, ...],
+            head: dict[str, Any]) -> dict[str, Any]:
+        """`head` (the join keys) plus the stats columns of one entity, from its buckets as
+        (age in hours, count vector); only the first `len(names)` counts are read."""
+        width = len(names)
+        zeros = (0,) * width
+        if len(aged) == 1:  # the common case: one bucket, counts copied not summed
+            age, vec = aged[0]
+            counts = vec[:width]
+            sums = [counts if age < hours else zeros for hours in self.windows]
+        else:
+            sums = []
+            for hours in self.windows:
+                vecs = [vec for age, vec in aged if age < hours]
+                sums.append(zeros if not vecs else vecs[0][:width] if len(vecs) == 1
+                            else [sum(col) for col in zip(*vecs, strict=True)][:width])
+        found = self._columns.get(names)
+        if found is None:
+            found = self._columns[names] = (
+                [f"{name}_{window}" for window in WINDOW_HOURS
+                 for name in (*names, "ctr")] + ["event_timestamp"],
+                names.index("clicks"), names.index("impressions"))
+        columns, clicks, impressions = found
+        pseudo_clicks, strength = self._smoothing
+        values: list[Any] = []
+        for total in sums:
+            values += total
+            # `CtrPrior.ctr`, inlined (called twice per row).
+            values.append((total[clicks] + pseudo_clicks) / (total[impressions] + strength))
+        # As `WindowRow.version_us`: the version grows with the 24 h total.
+        version = min(999, sum(sums[self._version_window]))
+        stamp = self._stamps.get(version)
+        if stamp is None:
+            stamp = self._stamps[version] = self._base + timedelta(microseconds=version)
+        values.append(stamp)
+        head.update(zip(columns, values, strict=True))
+        return head

@@ -9,8 +9,8 @@ idle query's 1 h count falls to 0 in Feast.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, MutableMapping
-from functools import partial
 from typing import Any
 
 from feature_store.client import item_content_row
@@ -23,23 +23,15 @@ from streams.processor.expiry import HourIndex
 Rows = dict[str, list[dict[str, Any]]]
 
 
-def _split_set(values: set[Any], n: int) -> tuple[set[Any], set[Any]]:
-    """(up to `n` of `values`, the rest)."""
-    if n <= 0:
-        return set(), values
+def _take(values: set[Any], n: int) -> set[Any]:
+    """Remove up to `n` elements from `values` and return them. In place: a push of 5,000
+    rows out of a backlog of 700,000 used to copy the other 695,000 (`values - chosen`),
+    and that was a tenth of the batch engine's time while Feast caught up."""
     if len(values) <= n:
-        return values, set()
-    chosen: set[Any] = set()
-    for value in values:
-        if len(chosen) >= n:
-            break
-        chosen.add(value)
-    return chosen, values - chosen
-
-
-def _split_dict(values: dict[str, Any], n: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    keys, rest = _split_set(set(values), n)
-    return {k: values[k] for k in keys}, {k: values[k] for k in rest}
+        taken = set(values)
+        values.clear()
+        return taken
+    return {values.pop() for _ in range(max(n, 0))}
 
 
 class FeatureRows:
@@ -121,30 +113,51 @@ class FeatureRows:
         self.dirty_content = {}
         if now is None:
             return rows  # nothing counted yet, so no stats to write
-        hour = agg.hour_of(now)
+        maker = agg.RowMaker(now, self.prior)
+        hour = maker.hour
+        get_query, get_item, sep = self._get_query_hour, self._get_item_hour, agg.KEY_SEP
+        # The hour indexes say which entities have a bucket in which hour, so a row looks
+        # up only the buckets that exist (a dict membership test per hour of the window,
+        # instead of building 24 keys), and a query's buckets once for it and its pairs.
+        query_hours = [(age, held) for age in maker.ages()
+                       if (held := self.query_index.hours.get(hour - age))]
+        item_hours = [(age, held) for age in maker.ages()
+                      if (held := self.item_index.hours.get(hour - age))]
+        query_buckets: dict[str, list[tuple[int, Any]]] = {}
+
+        def buckets_of(q: str) -> list[tuple[int, Any]]:
+            found = query_buckets.get(q)
+            if found is None:
+                found = query_buckets[q] = [
+                    (age, b) for age, held in query_hours
+                    if q in held and (b := get_query(f"{q}{sep}{hour - age}"))]
+            return found
+
         for q in self.dirty_queries:
-            sums = agg.window_sums(partial(self._query_vec, q), hour, now, 5)
-            rows[QUERY_STATS].append({"query": q, **agg.feature_row(
-                sums, agg.QUERY_COUNT_NAMES, self.prior)})
+            rows[QUERY_STATS].append(maker.row(
+                [(age, b["q"]) for age, b in buckets_of(q)], agg.QUERY_COUNT_NAMES,
+                {"query": q}))
         for q, i in self.dirty_pairs:
-            sums = agg.window_sums(partial(self._pair_vec, q, i), hour, now, 4)
-            rows[PAIR_STATS].append({"query": q, "item_id": i, **agg.feature_row(
-                sums, agg.COUNT_NAMES, self.prior)})
+            rows[PAIR_STATS].append(maker.row(
+                [(age, v) for age, b in buckets_of(q) if (v := b["p"].get(i))],
+                agg.COUNT_NAMES, {"query": q, "item_id": i}))
         for i in self.dirty_items:
-            sums = agg.window_sums(partial(self._item_vec, i), hour, now, 4)
-            rows[ITEM_STATS].append({"item_id": i, **agg.feature_row(
-                sums, agg.COUNT_NAMES, self.prior)})
+            rows[ITEM_STATS].append(maker.row(
+                [(age, b["c"]) for age, held in item_hours
+                 if i in held and (b := get_item(f"{i}{sep}{hour - age}"))],
+                agg.COUNT_NAMES, {"item_id": i}))
         self.dirty_queries, self.dirty_items, self.dirty_pairs = set(), set(), set()
         return rows
 
     def _collect_some(self, rows: Rows, limit: int) -> Rows:
-        content, self.dirty_content = _split_dict(self.dirty_content, limit)
+        content = {k: self.dirty_content.pop(k)
+                   for k in list(itertools.islice(self.dirty_content, limit))}
         limit -= len(content)
-        queries, self.dirty_queries = _split_set(self.dirty_queries, limit)
+        queries = _take(self.dirty_queries, limit)
         limit -= len(queries)
-        items, self.dirty_items = _split_set(self.dirty_items, limit)
+        items = _take(self.dirty_items, limit)
         limit -= len(items)
-        pairs, self.dirty_pairs = _split_set(self.dirty_pairs, limit)
+        pairs = _take(self.dirty_pairs, limit)
         # The same rows as a full collect, over the chosen entities only.
         rest = (self.dirty_queries, self.dirty_items, self.dirty_pairs, self.dirty_content)
         self.dirty_queries, self.dirty_items, self.dirty_pairs = queries, items, pairs

@@ -31,8 +31,9 @@ from relstream.core.reporting import median, percentile, save_results
 from relstream.core.topics import SEARCH_LOG, topic_name
 from streams.processor.settings import ProcessorSettings
 
-ROW_COLUMNS = ("path", "workers", "events", "seconds", "events_per_s", "ratio_vs_raw",
-               "peak_rss_mb", "vs_one_worker")
+ROW_COLUMNS = ("path", "workload", "workers", "events", "seconds", "events_per_s",
+               "ratio_vs_raw", "runs", "range", "peak_rss_mb", "vs_one_worker",
+               "rows_pushed")
 """Every row has these (None where it does not apply: RSS is the worker process's)."""
 
 
@@ -117,12 +118,15 @@ def _expected_deltas(log: Path) -> int:
 
 
 def _worker_rate(settings: ProcessorSettings, expected: int, deltas: int, workers: int = 1,
-                 engine: str = "faust", timeout_s: float = 1800) -> dict[str, Any]:
+                 engine: str = "faust", redis_url: str = "", timeout_s: float = 1800
+                 ) -> dict[str, Any]:
     """`workers` stream processors of one deployment (one consumer group, their own state
     dirs) on the replayed topic, until together they have handled every event and counted
     every item delta (and, for the batch engine, until Feast holds every row: nothing
     dirty, no push in flight). Times come from the workers' status files: first event
-    handled to last event / last delta / Feast caught up, over all workers."""
+    handled to last event / last delta / Feast caught up, over all workers. `redis_url`:
+    Feast's online store (empty: SQLite in each worker's state dir). The periodic full
+    sync is off: it would push every entity again and count against Feast's rate."""
     app_id = f"relstream-streams-{engine}-{workers}w"
     procs: list[subprocess.Popen[bytes]] = []
     dirs = [settings.state_dir / f"{app_id}-{n}" for n in range(workers)]
@@ -134,8 +138,9 @@ def _worker_rate(settings: ProcessorSettings, expected: int, deltas: int, worker
                         "RELSTREAM_STREAMS_APP_ID": app_id,
                         "RELSTREAM_STREAMS_ENGINE": engine,
                         "RELSTREAM_STATE_DIR": str(state_dir),
-                        "RELSTREAM_CLICKHOUSE_URL": "", "RELSTREAM_REDIS_URL": "",
-                        "RELSTREAM_PUSH_INTERVAL_S": "1.0"})
+                        "RELSTREAM_CLICKHOUSE_URL": "", "RELSTREAM_REDIS_URL": redis_url,
+                        "RELSTREAM_PUSH_INTERVAL_S": "1.0",
+                        "RELSTREAM_FULL_SYNC_INTERVAL_S": "86400"})
             state_dir.mkdir(parents=True, exist_ok=True)
             log = state_dir / "bench-worker.log"
             procs.append(subprocess.Popen(
@@ -180,6 +185,32 @@ def _worker_rate(settings: ProcessorSettings, expected: int, deltas: int, worker
     finally:
         for proc in procs:
             _stop(proc)
+
+
+def _faust_rows(settings: ProcessorSettings, n: int, deltas: int, workers: int,
+                raw_rate: float, rows: list[dict[str, Any]]) -> list[dict[str, int]]:
+    """The Faust worker's rows (appended to `rows`); returns its one-worker stats."""
+    faust = _worker_rate(settings, n, deltas)
+    rate = faust["events"] / faust["seconds"]
+    log_rate = faust["events"] / faust["log_seconds"]
+    rows.append({"path": "Faust search_log agent only (query buckets, deltas out)",
+                 "workload": "uniform", "workers": 1, "events": faust["events"],
+                 "seconds": faust["log_seconds"], "events_per_s": log_rate,
+                 "ratio_vs_raw": log_rate / raw_rate})
+    rows.append({"path": "Faust whole aggregation path (until every item delta counted)",
+                 "workload": "uniform", "workers": 1, "events": faust["events"],
+                 "seconds": faust["seconds"], "events_per_s": rate,
+                 "ratio_vs_raw": rate / raw_rate, "peak_rss_mb": faust["max_rss_mb"][0]})
+    if workers > 1:
+        many = _worker_rate(settings, n, deltas, workers=workers)
+        many_rate = many["events"] / many["seconds"]
+        rows.append({"path": "Faust whole aggregation path (until every item delta "
+                             "counted)", "workload": "uniform", "workers": workers,
+                     "events": many["events"], "seconds": many["seconds"],
+                     "events_per_s": many_rate, "ratio_vs_raw": many_rate / raw_rate,
+                     "peak_rss_mb": max(r or 0.0 for r in many["max_rss_mb"]),
+                     "vs_one_worker": many_rate / rate})
+    return list(faust["stats"])
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -237,125 +268,181 @@ def _read_latency(settings: ProcessorSettings, reads: int) -> list[dict[str, Any
     return out
 
 
-def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path,
-              workers: int = 2) -> int:
-    from relstream.core.broker_wait import broker_problem
+def _batch_rows(settings: ProcessorSettings, log: Path, workers: int, redis: Any,
+                workload: str, repeats: int = 1
+                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Replay `log` to fresh topics, read it raw (the baseline), then run the batch
+    engine on one worker and on `workers`, `repeats` times each (alternating, so slow
+    spells of a noisy machine spread over both): until every item delta is counted, and
+    until Feast holds every row. Rows give the median run and the range. Returns the rows
+    and the first one-worker run."""
     from relstream.core.topics import ensure_topics
+    from streams.replay import replay_files
+
+    ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
+    n = sum(1 for _ in log.open("rb"))
+    replay_files(settings, None, log)
+    topic = topic_name(SEARCH_LOG, settings.topic_prefix)
+    got, secs = asyncio.run(_consume_from_start(settings.kafka_bootstrap, topic, n))
+    raw_rate = got / secs
+    rows: list[dict[str, Any]] = [{
+        "path": "raw aiokafka consume (baseline)", "workload": workload, "workers": 1,
+        "events": got, "seconds": secs, "events_per_s": raw_rate, "ratio_vs_raw": 1.0}]
+    deltas = _expected_deltas(log)
+    store = "Redis" if redis is not None else "SQLite"
+    counts = (1, workers) if workers > 1 else (1,)
+    runs: dict[int, list[dict[str, Any]]] = {w: [] for w in counts}
+    for _ in range(repeats):
+        for w in counts:
+            runs[w].append(_worker_rate(settings, n, deltas, workers=w, engine="batch",
+                                        redis_url=redis.url() if redis is not None else ""))
+    medians: dict[tuple[int, str], float] = {}
+    for w in counts:
+        whole = [r["events"] / r["seconds"] for r in runs[w]]
+        feast = [r["events"] / r["feast_seconds"] for r in runs[w]]
+        medians[w, "whole"], medians[w, "feast"] = median(whole), median(feast)
+        for kind, rates, what in (
+                ("whole", whole, "batch engine whole aggregation path (until every item "
+                                 "delta counted)"),
+                ("feast", feast, f"batch engine, until Feast ({store} online store) holds "
+                                 "every row")):
+            rate = medians[w, kind]
+            row: dict[str, Any] = {
+                "path": what, "workload": workload, "workers": w, "events": n,
+                "seconds": n / rate, "events_per_s": rate, "ratio_vs_raw": rate / raw_rate,
+                "runs": len(rates), "range": f"{min(rates):,.0f}–{max(rates):,.0f}"}
+            if kind == "whole":
+                row["peak_rss_mb"] = max(x or 0.0 for r in runs[w] for x in r["max_rss_mb"])
+                row["rows_pushed"] = median([sum(sum(p.values()) for p in r["pushed"])
+                                             for r in runs[w]])
+            if w > 1:
+                row["vs_one_worker"] = rate / medians[1, kind]
+            rows.append(row)
+    return rows, runs[1][0]
+
+
+class _Redis:
+    """A private redis-server for the Feast rows, emptied before each run."""
+
+    def __init__(self, tmp: Path) -> None:
+        from relstream.stack import LocalStack, free_port
+
+        self.base = f"redis://127.0.0.1:{free_port()}"
+        self.stack = LocalStack(ProcessorSettings(state_dir=tmp / "redis",
+                                                  redis_url=f"{self.base}/0"))
+        self.stack.start_redis()
+
+    def url(self) -> str:
+        import redis
+
+        url = f"{self.base}/0"
+        redis.Redis.from_url(url).flushall()
+        return url
+
+    def stop(self) -> None:
+        self.stack.stop("redis")
+
+
+def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path,
+              workers: int = 2, engines: tuple[str, ...] = ("batch", "faust"),
+              zipf_queries: int = 20_000, repeats: int = 1) -> int:
+    from relstream.core.broker_wait import broker_problem
     from relstream.stack import LocalStack, free_port
     from relstream.tools.synthetic_log import write_synthetic_log
-    from streams.replay import replay_files
 
     tmp = Path(tempfile.mkdtemp(prefix="relstream-bench-streams-"))
     private: LocalStack | None = None
-    settings = base.model_copy(update={"state_dir": tmp / "state",
-                                       "topic_prefix": f"bench-{uuid.uuid4().hex[:8]}-"})
+    redis: _Redis | None = None
+    prefix = f"bench-{uuid.uuid4().hex[:8]}-"
+    settings = base.model_copy(update={"state_dir": tmp / "state", "topic_prefix": prefix})
     if broker_problem(settings.kafka_client_config(), timeout_s=3.0) is not None:
         settings = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
         private = LocalStack(settings.model_copy(update={"state_dir": tmp / "stack"}))
         private.start_kafka()
     try:
-        ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
+        if shutil.which("redis-server"):
+            redis = _Redis(tmp)  # what docker-compose deploys; SQLite is the fallback
         log = tmp / "search_log.jsonl"
         n = write_synthetic_log(log, events, seed=1, items=2000)
-        replay_files(settings, None, log)
         topic = topic_name(SEARCH_LOG, settings.topic_prefix)
         rows: list[dict[str, Any]] = []
-        got, secs = asyncio.run(_consume_from_start(settings.kafka_bootstrap, topic, n))
-        raw_rate = got / secs
-        rows.append({"path": "raw aiokafka consume (baseline)", "workers": 1, "events": got,
-                     "seconds": secs, "events_per_s": raw_rate, "ratio_vs_raw": 1.0})
+        batch: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        if "batch" in engines:
+            rows, batch = _batch_rows(settings, log, workers, redis, "uniform", repeats)
+            zlog = tmp / "search_log_zipf.jsonl"
+            write_synthetic_log(zlog, events, seed=1, items=2000, queries=zipf_queries)
+            zrows, zipf = _batch_rows(settings.model_copy(update={
+                "state_dir": tmp / "state-zipf", "topic_prefix": f"{prefix}zipf-"}),
+                zlog, workers, redis, f"zipf {zipf_queries} queries", repeats)
+            rows += zrows
+            extra.update({"batch_worker_stats": batch["stats"],
+                          "batch_rows_pushed": batch["pushed"],
+                          "zipf_batch_rows_pushed": zipf["pushed"]})
+        else:
+            from relstream.core.topics import ensure_topics
+            from streams.replay import replay_files
+
+            ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
+            replay_files(settings, None, log)
+            got, secs = asyncio.run(_consume_from_start(settings.kafka_bootstrap, topic, n))
+            rows.append({"path": "raw aiokafka consume (baseline)", "workload": "uniform",
+                         "workers": 1, "events": got, "seconds": secs,
+                         "events_per_s": got / secs, "ratio_vs_raw": 1.0})
+        raw_rate = rows[0]["events_per_s"]
         got, secs, state_stats = asyncio.run(_getmany_state(settings, topic, n))
-        rows.append({"path": "getmany → StreamState on plain dicts (deltas in-process, "
-                             "Feast rows built, not pushed; no changelog)",
-                     "workers": 1, "events": got, "seconds": secs, "events_per_s": got / secs,
-                     "ratio_vs_raw": got / secs / raw_rate})
-        deltas = _expected_deltas(log)
-        batch = _worker_rate(settings, n, deltas, engine="batch")
-        batch_rate = batch["events"] / batch["seconds"]
-        rows.append({"path": "batch engine whole aggregation path (until every item delta "
-                             "counted)", "workers": 1, "events": batch["events"],
-                     "seconds": batch["seconds"], "events_per_s": batch_rate,
-                     "ratio_vs_raw": batch_rate / raw_rate,
-                     "peak_rss_mb": batch["max_rss_mb"][0]})
-        feast_rate = batch["events"] / batch["feast_seconds"]
-        rows.append({"path": "batch engine, until Feast (SQLite online store) holds every "
-                             "row", "workers": 1, "events": batch["events"],
-                     "seconds": batch["feast_seconds"], "events_per_s": feast_rate,
-                     "ratio_vs_raw": feast_rate / raw_rate})
-        if workers > 1:
-            many = _worker_rate(settings, n, deltas, workers=workers, engine="batch")
-            many_rate = many["events"] / many["seconds"]
-            rows.append({"path": "batch engine whole aggregation path (until every item "
-                                 "delta counted)", "workers": workers,
-                         "events": many["events"], "seconds": many["seconds"],
-                         "events_per_s": many_rate, "ratio_vs_raw": many_rate / raw_rate,
-                         "peak_rss_mb": max(r or 0.0 for r in many["max_rss_mb"]),
-                         "vs_one_worker": many_rate / batch_rate})
-            many_feast = many["events"] / many["feast_seconds"]
-            rows.append({"path": "batch engine, until Feast (SQLite online store) holds "
-                                 "every row", "workers": workers, "events": many["events"],
-                         "seconds": many["feast_seconds"], "events_per_s": many_feast,
-                         "ratio_vs_raw": many_feast / raw_rate,
-                         "vs_one_worker": many_feast / feast_rate})
-        faust = _worker_rate(settings, n, deltas)
+        rows.insert(1, {"path": "getmany → StreamState on plain dicts (deltas in-process, "
+                                "Feast rows built, not pushed; no changelog)",
+                        "workload": "uniform", "workers": 1, "events": got, "seconds": secs,
+                        "events_per_s": got / secs, "ratio_vs_raw": got / secs / raw_rate})
+        extra["getmany_state_stats"] = state_stats
+        if "faust" in engines:
+            extra["worker_stats"] = _faust_rows(settings, n, _expected_deltas(log), workers,
+                                                raw_rate, rows)
+            for mode, what in (("events", "stream.events()"),
+                               ("take", "stream.take(1000, within=0.2)")):
+                ceiling = _ceiling_rate(settings, topic, n, mode)
+                rate = ceiling["events"] / ceiling["seconds"]
+                rows.append({"path": f"Faust agent doing nothing, {what} (Faust's own cap)",
+                             "workload": "uniform", "workers": 1, "events": ceiling["events"],
+                             "seconds": ceiling["seconds"], "events_per_s": rate,
+                             "ratio_vs_raw": rate / raw_rate})
         load = os.getloadavg()[0]
-        rate = faust["events"] / faust["seconds"]
-        log_rate = faust["events"] / faust["log_seconds"]
-        rows.append({"path": "Faust search_log agent only (query buckets, deltas out)",
-                     "workers": 1, "events": faust["events"], "seconds": faust["log_seconds"],
-                     "events_per_s": log_rate, "ratio_vs_raw": log_rate / raw_rate})
-        rows.append({"path": "Faust whole aggregation path (until every item delta counted)",
-                     "workers": 1, "events": faust["events"], "seconds": faust["seconds"],
-                     "events_per_s": rate, "ratio_vs_raw": rate / raw_rate,
-                     "peak_rss_mb": faust["max_rss_mb"][0]})
-        if workers > 1:
-            many = _worker_rate(settings, n, deltas, workers=workers)
-            many_rate = many["events"] / many["seconds"]
-            rows.append({"path": "Faust whole aggregation path (until every item delta "
-                                 "counted)", "workers": workers, "events": many["events"],
-                         "seconds": many["seconds"], "events_per_s": many_rate,
-                         "ratio_vs_raw": many_rate / raw_rate,
-                         "peak_rss_mb": max(r or 0.0 for r in many["max_rss_mb"]),
-                         "vs_one_worker": many_rate / rate})
-        for mode, what in (("events", "stream.events()"),
-                           ("take", "stream.take(1000, within=0.2)")):
-            ceiling = _ceiling_rate(settings, topic, n, mode)
-            ceiling_rate = ceiling["events"] / ceiling["seconds"]
-            rows.append({"path": f"Faust agent doing nothing, {what} (Faust's own cap)",
-                         "workers": 1, "events": ceiling["events"], "seconds": ceiling["seconds"],
-                         "events_per_s": ceiling_rate, "ratio_vs_raw": ceiling_rate / raw_rate})
         rows = [{c: r.get(c) for c in ROW_COLUMNS} for r in rows]
         save_results("bench-streams", rows, out,
-                     command=f"relstream bench streams --events {events} --workers {workers}",
-                     notes="events/s over the same topic in the same run; the Faust rate "
-                     "spans the worker's first to last event (start-up excluded). Load "
-                     f"average during the run: {load:.1f} on {os.cpu_count()} CPUs.",
-                     extra={"worker_stats": faust["stats"], "batch_worker_stats": batch["stats"],
-                            "batch_rows_pushed": batch["pushed"],
-                            "getmany_state_stats": state_stats,
-                            "loadavg_1m": load})
+                     command=f"relstream bench streams --events {events} --workers {workers}"
+                     + (f" --engines {','.join(engines)}"
+                        if tuple(engines) != ("batch", "faust") else "")
+                     + (f" --repeats {repeats}" if repeats > 1 else ""),
+                     notes="events/s over the same topic in the same run; a worker's rate "
+                     "spans its first to last event (start-up excluded); batch-engine rows "
+                     "are the median of `runs` runs (range: slowest–fastest). Workload "
+                     "'uniform': "
+                     "nearly every search a new query and every pair new (worst case for "
+                     f"Feast writes); 'zipf': {zipf_queries:,} queries of Zipf popularity, "
+                     "each with its own result list. Feast online store: "
+                     f"{'Redis' if redis is not None else 'SQLite (redis-server missing)'}; "
+                     "the full sync is off during the runs. Load average at the end: "
+                     f"{load:.1f} on {os.cpu_count()} CPUs.",
+                     extra={**extra, "loadavg_1m": load})
 
         latency: list[dict[str, Any]] = []
         for row in _read_latency(settings.model_copy(
                 update={"state_dir": tmp / "feast-sqlite", "redis_url": ""}), reads):
             latency.append({"store": "sqlite", **row})
-        if shutil.which("redis-server"):
-            rsettings = settings.model_copy(update={
-                "state_dir": tmp / "feast-redis",
-                "redis_url": f"redis://127.0.0.1:{free_port()}/0"})
-            stack = LocalStack(rsettings)
-            stack.start_redis()
-            try:
-                latency += [{"store": "redis", **row} for row in _read_latency(rsettings, reads)]
-            finally:
-                stack.stop("redis")
+        if redis is not None:
+            rsettings = settings.model_copy(update={"state_dir": tmp / "feast-redis",
+                                                    "redis_url": redis.url()})
+            latency += [{"store": "redis", **row} for row in _read_latency(rsettings, reads)]
         save_results("bench-feast-latency", latency, out,
                      command=f"relstream bench streams --reads {reads}",
                      notes="get_online_features on item_stats (10 features), 1000 rows "
                      "pushed; SQLite is the baseline."
-                     + ("" if shutil.which("redis-server") else " Redis skipped: "
+                     + ("" if redis is not None else " Redis skipped: "
                         "redis-server not installed."))
     finally:
+        if redis is not None:
+            redis.stop()
         if private is not None:
             private.stop("kafka")
         shutil.rmtree(tmp, ignore_errors=True)

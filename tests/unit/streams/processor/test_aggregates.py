@@ -50,6 +50,28 @@ def test_ctr_prior_and_feature_row() -> None:
     assert out["event_timestamp"] == datetime(2026, 3, 1, 12, 0, 0, 123_037, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("names", [agg.COUNT_NAMES, agg.QUERY_COUNT_NAMES])
+def test_row_maker_gives_feature_row_of_window_sums(names: tuple[str, ...]) -> None:
+    """The fast path of `collect_rows` against the plain definition, on random buckets
+    (some outside every window, a pair vector with its trailing timestamp)."""
+    import random
+
+    rng = random.Random(7)
+    prior = agg.CtrPrior(prior=0.05, strength=20)
+    for trial in range(200):
+        now = rng.randrange(1000 * H, 1100 * H)
+        hour = now // H
+        buckets = {h: [rng.randrange(0, 40) for _ in names] + [now]
+                   for h in rng.sample(range(hour - 30, hour + 1), rng.randrange(0, 8))}
+        expected = agg.feature_row(agg.window_sums(
+            lambda h, b=buckets: b[h][:len(names)] if h in b else None, hour, now,
+            len(names)), names, prior)
+        maker = agg.RowMaker(now, prior)
+        got = maker.row([(hour - h, v) for h, v in buckets.items() if hour - h in maker.ages()],
+                        names, {})
+        assert got == expected, trial
+
+
 def test_bucket_keys_round_trip() -> None:
     key = agg.bucket_key("usb c charger", 123)
     assert agg.split_bucket_key(key) == ("usb c charger", 123)
