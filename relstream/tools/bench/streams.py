@@ -127,7 +127,9 @@ def _worker_rate(settings: ProcessorSettings, expected: int, deltas: int, worker
     handled to last event / last delta / Feast caught up, over all workers. `redis_url`:
     Feast's online store (empty: SQLite in each worker's state dir). The periodic full
     sync is off: it would push every entity again and count against Feast's rate."""
-    app_id = f"relstream-streams-{engine}-{workers}w"
+    # A fresh app id per run: a repeat under the same id would resume at the offsets its
+    # group committed before (and find the previous run's status files).
+    app_id = f"relstream-streams-{engine}-{workers}w-{uuid.uuid4().hex[:6]}"
     procs: list[subprocess.Popen[bytes]] = []
     dirs = [settings.state_dir / f"{app_id}-{n}" for n in range(workers)]
     try:
