@@ -70,10 +70,11 @@ from streams.processor.settings import ProcessorSettings
 log = logging.getLogger(__name__)
 
 DELTA_CHUNK = 4000
+"""Most deltas in one message (~350 KB): a batch's deltas for one partition are split."""
 SNAPSHOT_MAX_SHARE = 0.03
+"""Most of the worker's time snapshots may take (`BatchWorker._snapshot_every`)."""
 PUSH_POLL_S = 0.1
 """How often the push loop looks whether the push process has room for a waiting backlog."""
-"""Most deltas in one message (~350 KB): a batch's deltas for one partition are split."""
 
 
 def delta_topic_name(settings: ProcessorSettings) -> str:
@@ -449,20 +450,17 @@ class BatchWorker:
         """Changed aggregates to Feast (through the push process) and the offline files,
         metrics to ClickHouse, the status file; as the Faust worker's `Processor.push`."""
         loop = asyncio.get_running_loop()
-        state, pusher = self.state, self.pusher
         interval = self.settings.offline_flush_interval_s
-        for rows in pusher.poll():
-            state.mark_dirty(rows)
         if time.monotonic() - self._last_full_sync >= self.settings.full_sync_interval_s:
             self._last_full_sync = time.monotonic()
-            state.mark_all_dirty()
-        self._submit_rows()
+            self.state.mark_all_dirty()
+        self._submit_rows()  # takes the push process's answers first
         if interval > 0 and time.monotonic() - self._offline_flushed >= interval:
             self._offline_flushed = time.monotonic()
             batch, self._offline = self._offline, {}
             await loop.run_in_executor(self._executor, self._append_offline, batch)
         await loop.run_in_executor(self._executor, self.metrics.flush)
-        if pusher.ready:  # the first status file says "started, Feast ready", as Faust's
+        if self.pusher.ready:  # the first status file says "started, Feast ready", as Faust's
             await loop.run_in_executor(self._executor, self._write_stats)
 
     def _submit_rows(self) -> None:

@@ -50,19 +50,6 @@ class FeatureRows:
     dirty_pairs: set[tuple[str, str]]
     dirty_content: dict[str, tuple[CatalogItem, Any]]
 
-    def _query_vec(self, query: str, hour: int) -> list[int] | None:
-        bucket = self._get_query_hour(agg.bucket_key(query, hour))
-        return bucket["q"] if bucket else None
-
-    def _pair_vec(self, query: str, item_id: str, hour: int) -> list[int] | None:
-        bucket = self._get_query_hour(agg.bucket_key(query, hour))
-        vec = bucket["p"].get(item_id) if bucket else None
-        return vec[:4] if vec else None
-
-    def _item_vec(self, item_id: str, hour: int) -> list[int] | None:
-        bucket = self._get_item_hour(agg.bucket_key(item_id, hour))
-        return bucket["c"] if bucket else None
-
     def _mark_query_hour(self, query: str, hour: int) -> None:
         """The query and its pairs of that hour are dirty."""
         self.dirty_queries.add(query)

@@ -355,7 +355,7 @@ class StreamState(FeatureRows):
 
     def _query_searches_24h(self, query: str, hour: int) -> int:
         """The query's searches in the 24 h window ending at `hour` (first counts only:
-        `window_sums` adds whole vectors, ~10x the time, and this runs per search)."""
+        summing whole vectors took ~10x the time, and this runs per search)."""
         get, sep = self._get_query_hour, agg.KEY_SEP
         total = 0
         for h in range(hour - agg.WINDOW_HOURS["24h"] + 1, hour + 1):

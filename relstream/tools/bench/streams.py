@@ -270,14 +270,9 @@ def _read_latency(settings: ProcessorSettings, reads: int) -> list[dict[str, Any
     return out
 
 
-def _batch_rows(settings: ProcessorSettings, log: Path, workers: int, redis: Any,
-                workload: str, repeats: int = 1
-                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Replay `log` to fresh topics, read it raw (the baseline), then run the batch
-    engine on one worker and on `workers`, `repeats` times each (alternating, so slow
-    spells of a noisy machine spread over both): until every item delta is counted, and
-    until Feast holds every row. Rows give the median run and the range. Returns the rows
-    and the first one-worker run."""
+def _replay_raw(settings: ProcessorSettings, log: Path, workload: str
+                ) -> tuple[int, dict[str, Any]]:
+    """Replay `log` to fresh topics and read it back raw: (events, the baseline row)."""
     from relstream.core.topics import ensure_topics
     from streams.replay import replay_files
 
@@ -286,10 +281,22 @@ def _batch_rows(settings: ProcessorSettings, log: Path, workers: int, redis: Any
     replay_files(settings, None, log)
     topic = topic_name(SEARCH_LOG, settings.topic_prefix)
     got, secs = asyncio.run(_consume_from_start(settings.kafka_bootstrap, topic, n))
-    raw_rate = got / secs
-    rows: list[dict[str, Any]] = [{
-        "path": "raw aiokafka consume (baseline)", "workload": workload, "workers": 1,
-        "events": got, "seconds": secs, "events_per_s": raw_rate, "ratio_vs_raw": 1.0}]
+    return n, {"path": "raw aiokafka consume (baseline)", "workload": workload,
+               "workers": 1, "events": got, "seconds": secs, "events_per_s": got / secs,
+               "ratio_vs_raw": 1.0}
+
+
+def _batch_rows(settings: ProcessorSettings, log: Path, workers: int, redis: Any,
+                workload: str, repeats: int = 1
+                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Replay `log` to fresh topics, read it raw (the baseline), then run the batch
+    engine on one worker and on `workers`, `repeats` times each (alternating, so slow
+    spells of a noisy machine spread over both): until every item delta is counted, and
+    until Feast holds every row. Rows give the median run and the range. Returns the rows
+    and the first one-worker run."""
+    n, raw = _replay_raw(settings, log, workload)
+    raw_rate = raw["events_per_s"]
+    rows: list[dict[str, Any]] = [raw]
     deltas = _expected_deltas(log)
     store = "Redis" if redis is not None else "SQLite"
     counts = (1, workers) if workers > 1 else (1,)
@@ -382,15 +389,7 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path,
                           "batch_rows_pushed": batch["pushed"],
                           "zipf_batch_rows_pushed": zipf["pushed"]})
         else:
-            from relstream.core.topics import ensure_topics
-            from streams.replay import replay_files
-
-            ensure_topics(settings.kafka_client_config(), settings.topic_prefix)
-            replay_files(settings, None, log)
-            got, secs = asyncio.run(_consume_from_start(settings.kafka_bootstrap, topic, n))
-            rows.append({"path": "raw aiokafka consume (baseline)", "workload": "uniform",
-                         "workers": 1, "events": got, "seconds": secs,
-                         "events_per_s": got / secs, "ratio_vs_raw": 1.0})
+            rows.append(_replay_raw(settings, log, "uniform")[1])
         raw_rate = rows[0]["events_per_s"]
         got, secs, state_stats = asyncio.run(_getmany_state(settings, topic, n))
         rows.insert(1, {"path": "getmany → StreamState on plain dicts (deltas in-process, "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -32,26 +32,56 @@ def test_item_bucket_dedup() -> None:
     assert b["c"] == [1, 0, 0, 1] and b["t"] == 9
 
 
+def _row(buckets: dict[int, list[int]], now_ms: int, names: tuple[str, ...],
+         prior: agg.CtrPrior) -> dict:
+    """`RowMaker.row` of the buckets (hour → counts) in the window of `now_ms`."""
+    maker = agg.RowMaker(now_ms, prior)
+    return maker.row([(maker.hour - h, v) for h, v in buckets.items()
+                      if maker.hour - h in maker.ages()], names, {})
+
+
 def test_window_sums_cover_latest_hour_and_23_before() -> None:
     buckets = {100: [1, 1, 0, 0], 99: [2, 0, 0, 0], 77: [4, 0, 0, 0], 76: [8, 0, 0, 0]}
-    row = agg.window_sums(buckets.get, 100, 100 * H + 5, 4)
-    assert row.sums["1h"] == [1, 1, 0, 0]
-    assert row.sums["24h"] == [7, 1, 0, 0]  # 77..100; 76 is 24 h + before
+    row = _row(buckets, 100 * H + 5, agg.COUNT_NAMES, agg.CtrPrior())
+    assert [row[f"{c}_1h"] for c in agg.COUNT_NAMES] == [1, 1, 0, 0]
+    assert [row[f"{c}_24h"] for c in agg.COUNT_NAMES] == [7, 1, 0, 0]  # 77..100; 76 is out
 
 
 def test_ctr_prior_and_feature_row() -> None:
     prior = agg.CtrPrior(prior=0.1, strength=10)
     assert prior.ctr(0, 0) == pytest.approx(0.1)
     assert prior.ctr(5, 10) == pytest.approx(6 / 20)
-    row = agg.WindowRow(1_772_366_400_123, {"1h": [10, 5, 1, 0], "24h": [30, 5, 1, 1]})
-    out = agg.feature_row(row, agg.COUNT_NAMES, prior)
+    now = 1_772_366_400_123
+    # 1 h sums [10, 5, 1, 0]; 24 h sums [30, 5, 1, 1] (a bucket 5 hours back adds the rest)
+    hour = now // H
+    out = _row({hour: [10, 5, 1, 0], hour - 5: [20, 0, 0, 1]}, now, agg.COUNT_NAMES, prior)
     assert out["impressions_1h"] == 10 and out["purchases_24h"] == 1
     assert out["ctr_1h"] == pytest.approx(0.3) and out["ctr_24h"] == pytest.approx(6 / 40)
     assert out["event_timestamp"] == datetime(2026, 3, 1, 12, 0, 0, 123_037, tzinfo=UTC)
 
 
+def _plain_row(buckets: dict[int, list[int]], now_ms: int, names: tuple[str, ...],
+               prior: agg.CtrPrior) -> dict:
+    """The row by its definition, written plainly: window sums ending at the clock's hour,
+    names per window, CTR, and the time plus a version of the 24 h total."""
+    hour = now_ms // H
+    out: dict = {}
+    for window, hours in agg.WINDOW_HOURS.items():
+        sums = [sum(buckets[h][k] for h in range(hour - hours + 1, hour + 1) if h in buckets)
+                for k in range(len(names))]
+        named = dict(zip(names, sums, strict=True))
+        out.update({f"{name}_{window}": value for name, value in named.items()})
+        out[f"ctr_{window}"] = prior.ctr(named["clicks"], named["impressions"])
+        if window == "24h":
+            version = min(999, sum(sums))
+    out["event_timestamp"] = (datetime.fromtimestamp(now_ms / 1000, UTC)
+                              .replace(microsecond=(now_ms % 1000) * 1000)
+                              + timedelta(microseconds=version))
+    return out
+
+
 @pytest.mark.parametrize("names", [agg.COUNT_NAMES, agg.QUERY_COUNT_NAMES])
-def test_row_maker_gives_feature_row_of_window_sums(names: tuple[str, ...]) -> None:
+def test_row_maker_gives_the_plain_definition(names: tuple[str, ...]) -> None:
     """The fast path of `collect_rows` against the plain definition, on random buckets
     (some outside every window, a pair vector with its trailing timestamp)."""
     import random
@@ -63,13 +93,8 @@ def test_row_maker_gives_feature_row_of_window_sums(names: tuple[str, ...]) -> N
         hour = now // H
         buckets = {h: [rng.randrange(0, 40) for _ in names] + [now]
                    for h in rng.sample(range(hour - 30, hour + 1), rng.randrange(0, 8))}
-        expected = agg.feature_row(agg.window_sums(
-            lambda h, b=buckets: b[h][:len(names)] if h in b else None, hour, now,
-            len(names)), names, prior)
-        maker = agg.RowMaker(now, prior)
-        got = maker.row([(hour - h, v) for h, v in buckets.items() if hour - h in maker.ages()],
-                        names, {})
-        assert got == expected, trial
+        assert _row(buckets, now, names, prior) == _plain_row(buckets, now, names, prior), \
+            trial
 
 
 def test_bucket_keys_round_trip() -> None:
