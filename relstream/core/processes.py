@@ -19,6 +19,11 @@ from typing import Any
 
 import psutil
 
+RESTART_EXIT_CODE = 75
+"""The exit code (EX_TEMPFAIL) of a long-running component asking to be started again: it
+found itself stuck where a fresh process is not (streams.processor.recovery). Deployments
+restart it (docker-compose's `restart: unless-stopped`, the demo's supervisor)."""
+
 _WAIT_ROUND_S = 0.1
 """How long one `psutil.wait_procs` call waits before zombies are set aside (see
 `wait_gone`)."""

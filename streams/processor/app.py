@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from relstream.core.processes import RESTART_EXIT_CODE
 from relstream.core.topics import (
     CATALOG,
     DEAD_LETTER,
@@ -40,6 +42,7 @@ from streams.processor.progress import (
     peak_rss_mb,
     progress_log,
 )
+from streams.processor.recovery import RecoveryStall, nudge, stuck_partitions
 from streams.processor.settings import ProcessorSettings
 from streams.processor.state import Outputs, StreamState, Tables
 
@@ -254,11 +257,48 @@ class Processor:
     async def _watch_recovery(self) -> None:
         """Report the tables' restore until it is over (or never started in a minute)."""
         deadline = time.monotonic() + 60.0
+        stall = RecoveryStall(self.settings.recovery_stall_s)
         while self.app.in_recovery or (self._recovery_progress is None
                                        and time.monotonic() < deadline):
             self.report_recovery()
+            await self._check_stall(stall)
             await asyncio.sleep(1.0)
         self.report_recovery()
+
+    async def _check_stall(self, stall: RecoveryStall) -> None:
+        """Nudge a restore that stopped moving, then restart the worker if it stays stuck
+        (see `streams.processor.recovery`)."""
+        if not self.app.in_recovery:
+            return
+        tables: Any = self.app.tables  # the TableManager; its type lacks `recovery`
+        recovery = tables.recovery
+        action = stall.update(recovery.active_remaining_total(), time.monotonic())
+        if action is None:
+            return
+        stuck = stuck_partitions(recovery)
+        where = ", ".join(f"{tp.topic}/{tp.partition} {n}"
+                          for tp, n in sorted(stuck.items())[:6])
+        if action == "nudge":
+            self.state.stats["recovery_nudges"] += 1
+            log.warning("restoring the tables made no progress for %.0f s (%d records left "
+                        "in %d changelog partitions: %s): asking Faust to fetch them again",
+                        stall.stall_s, sum(stuck.values()), len(stuck), where)
+            at_end = await nudge(self.app, recovery)
+            if at_end:
+                log.warning("the consumer had read past the end of %s: only transaction "
+                            "markers were left there, marked restored",
+                            ", ".join(f"{tp.topic}/{tp.partition}" for tp in at_end))
+            return
+        log.error("restoring the tables is still stuck after a nudge (%d records left: %s): "
+                  "exiting with code %d to be restarted; every count is in the changelogs "
+                  "and source topics, and a fresh worker restores them",
+                  sum(stuck.values()), where, RESTART_EXIT_CODE)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stderr.flush()
+        # Not SystemExit: Faust's services would try to stop in order, waiting on the very
+        # restore that is stuck. A hard exit is what the SIGKILL drills show is safe.
+        os._exit(RESTART_EXIT_CODE)
 
     def report_recovery(self) -> None:
         """A progress line while the tables are restored from their changelogs (Faust

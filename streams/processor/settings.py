@@ -46,6 +46,12 @@ class ProcessorSettings(FeatureStoreSettings):
         10.0, description="Seconds between progress lines on stderr while the tables are "
         "restored from their changelogs and while every aggregate is pushed after a restart."
     )
+    recovery_stall_s: float = Field(
+        60.0, gt=0, description="Faust engine: seconds the restore of the tables from their "
+        "changelogs may make no progress before the worker nudges Faust to fetch again; "
+        "after as long again without progress the worker exits with code 75 to be "
+        "restarted (streams/processor/recovery.py)."
+    )
     log_repeat_interval_s: float = Field(
         30.0, description="A warning that repeats (numbers aside) is logged at most once per "
         "this many seconds, with the count held back; 0 logs every one."

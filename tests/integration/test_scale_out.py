@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from relstream.core.processes import RESTART_EXIT_CODE
 from relstream.core.schemas import LabelRequest, TeacherLabel, decode_event, utcnow
 from relstream.core.settings import CommonSettings
 from relstream.core.topics import LABEL_REQUESTS, SEARCH_LOG, TEACHER_LABELS
@@ -47,13 +48,13 @@ from tests.integration.test_stream_processor import (
     start_worker,
     stats,
     stop,
-    wait_for,
     wait_until,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SCALE_OUT_ENV = {**EXACT_COUNT_ENV, "RELSTREAM_OFFLINE_FLUSH_INTERVAL_S": "1"}
+SCALE_OUT_ENV = {**EXACT_COUNT_ENV, "RELSTREAM_OFFLINE_FLUSH_INTERVAL_S": "1",
+                 "RELSTREAM_RECOVERY_STALL_S": "20"}
 """The exact-count settings, offline rows flushed every second: both workers write part
 files into the one repo they share (`feature_store.offline`)."""
 
@@ -157,20 +158,38 @@ def test_two_processors_rebalance_and_sigkill(
         # The joiner dies: the first worker takes back partitions it gave away, over the
         # copies of their buckets it still holds in memory (Faust's memory store forgets
         # only what it restored, not what it wrote), and whatever the joiner counted since.
-        survivor = procs[0]
         procs[1].send_signal(signal.SIGKILL)
         procs[1].wait()
         assert replay.left > 0, "the kill came after the whole stream"
         # Part three: the rest, paced, while the survivor takes the dead one's partitions.
+        # A Faust restore that stalls there (seen once in CI: "0/397 records" for minutes)
+        # makes the survivor exit with RESTART_EXIT_CODE (streams.processor.recovery); it
+        # is started again, as docker-compose's restart policy does, and the counts must
+        # still come out exact.
+        restarts = 0
+
+        def survivor_running() -> None:
+            nonlocal restarts
+            code = procs[0].poll()
+            if code == RESTART_EXIT_CODE and restarts < 3:
+                restarts += 1
+                procs[0] = start_worker(env1, logs[0])
+            elif code is not None:
+                raise AssertionError(f"the survivor exited with {code}")
+
         replay.feed_until(lambda: replay.left == 0, replay.left, 120, "the rest of the replay",
-                          lambda: None, interval_s=0.5)
-        assert wait_for(counts_exact(stack_settings, expected), 180,
-                        "exact counts in Feast", survivor) is True
+                          survivor_running, interval_s=0.5)
+        assert wait_until(counts_exact(stack_settings, expected), 180,
+                          "exact counts in Feast", survivor_running) is True
         after = stats(stack_settings)["stats"]
         print("before the kill, counters and table sizes:",
               {k: (v["stats"], v["state"]) for k, v in before.items()},
-              f"\nthe survivor's counters after: {after}")
-        assert after.get("rebalances", 0) >= 3, "the survivor never took the partitions back"
+              f"\nthe survivor's counters after: {after}; restarted {restarts} times")
+        # A restarted survivor is a new process: it got every partition at its first
+        # assignment, so its own count of rebalances says nothing about the take-back.
+        if restarts == 0:
+            assert after.get("rebalances", 0) >= 3, \
+                "the survivor never took the partitions back"
     finally:
         replay.close()
         for proc in procs:

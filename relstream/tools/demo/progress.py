@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from relstream.core.processes import RESTART_EXIT_CODE
 from relstream.core.settings import CommonSettings
 from relstream.core.topics import (
     DEAD_LETTER,
@@ -86,7 +87,11 @@ class Progress:
         return text + (f"  {extra}" if extra else "")
 
     def tick(self, phase: str, extra: str = "", force: bool = False) -> None:
-        """Print the status line at most every `every_s` seconds, and report dead children."""
+        """Print the status line at most every `every_s` seconds, restart the children that
+        ask for it, and report dead children."""
+        for child in self.supervisor.revive():
+            print(f"!! {child.name} asked to be restarted (exit code {RESTART_EXIT_CODE}); "
+                  f"started again, see {child.log_path}", flush=True)
         for child in self.supervisor.dead():
             if child.name not in self._reported_dead:
                 self._reported_dead.add(child.name)

@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Any
 
 from relstream.core.errors import RelstreamError
-from relstream.core.processes import group_alive, stop_group
+from relstream.core.processes import RESTART_EXIT_CODE, group_alive, stop_group
 from relstream.core.retry import Backoff, NotYet, retry
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,9 @@ class Child:
     argv: list[str]
     proc: subprocess.Popen[bytes]
     log_path: Path
+    env: dict[str, str] | None = None
+    cwd: Path | None = None
+    restarts: int = 0
     started: float = field(default_factory=time.monotonic)
     stopped_with: str | None = None
     """How it ended when we stopped it: 'SIGTERM', 'SIGKILL' or 'exited'."""
@@ -89,7 +92,8 @@ class Supervisor:
             raise SupervisorError(f"cannot start {name} ({argv[0]}): {exc}") from exc
         finally:
             out.close()  # the child has its own descriptor now
-        child = Child(name, list(argv), proc, log_path)
+        child = Child(name, list(argv), proc, log_path, dict(env) if env is not None else None,
+                      cwd)
         self.children[name] = child
         log.info("started %s (pid %d), log %s", name, proc.pid, log_path)
         return child
@@ -142,6 +146,20 @@ class Supervisor:
                 f"{name} was not ready within {timeout_s:.0f} s; last lines of "
                 f"{child.log_path}:\n{child.log_tail()}") from None
         return time.monotonic() - began
+
+    def revive(self) -> list[Child]:
+        """Start again every child that exited asking for it (`RESTART_EXIT_CODE`: a stream
+        processor whose table restore stalled), as docker-compose's restart policy does;
+        returns the new children."""
+        revived = []
+        for child in list(self.children.values()):
+            if child.stopped_with is None and child.returncode() == RESTART_EXIT_CODE:
+                log.warning("%s exited with code %d (it asks to be restarted): starting it "
+                            "again", child.name, RESTART_EXIT_CODE)
+                new = self.start(child.name, child.argv, env=child.env, cwd=child.cwd)
+                new.restarts = child.restarts + 1
+                revived.append(new)
+        return revived
 
     def dead(self) -> list[Child]:
         """Children that exited while they were supposed to run."""

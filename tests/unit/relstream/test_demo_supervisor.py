@@ -80,3 +80,36 @@ def test_wait_ready_fails_when_the_child_exits_or_time_runs_out(tmp_path: Path) 
     with pytest.raises(SupervisorError, match="was not ready within"):
         sup.wait_ready("slow", probe, timeout_s=0.3, poll_s=0.05)
     sup.stop_all()
+
+
+# Exits asking for a restart the first time (no marker file yet), then stays up.
+_FLAKY = """
+import pathlib, sys, time
+marker = pathlib.Path(sys.argv[1])
+if not marker.exists():
+    marker.touch()
+    sys.exit(int(sys.argv[2]))
+time.sleep(120)
+"""
+
+
+def test_a_child_asking_for_a_restart_is_started_again_and_others_are_not(
+        tmp_path: Path) -> None:
+    from relstream.core.processes import RESTART_EXIT_CODE
+
+    sup = Supervisor(tmp_path / "logs")
+    sup.start("flaky", [sys.executable, "-c", _FLAKY, str(tmp_path / "m1"),
+                        str(RESTART_EXIT_CODE)], env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    sup.start("broken", [sys.executable, "-c", _FLAKY, str(tmp_path / "m2"), "3"])
+    try:
+        for name in ("flaky", "broken"):
+            sup.children[name].proc.wait(timeout=30)
+        revived = sup.revive()
+        assert [c.name for c in revived] == ["flaky"]
+        assert revived[0].restarts == 1 and revived[0].alive()
+        assert revived[0].env == {"PATH": "/usr/bin:/bin"} and revived[0].cwd == tmp_path
+        assert [c.name for c in sup.dead()] == ["broken"]  # any other exit is reported
+        assert sup.revive() == []  # running now: nothing to do
+    finally:
+        sup.stop_all()
+    assert sup.leftovers() == []
