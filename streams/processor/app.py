@@ -283,11 +283,11 @@ class Processor:
             log.warning("restoring the tables made no progress for %.0f s (%d records left "
                         "in %d changelog partitions: %s): asking Faust to fetch them again",
                         stall.stall_s, sum(stuck.values()), len(stuck), where)
-            at_end = await nudge(self.app, recovery)
-            if at_end:
-                log.warning("the consumer had read past the end of %s: only transaction "
-                            "markers were left there, marked restored",
-                            ", ".join(f"{tp.topic}/{tp.partition}" for tp in at_end))
+            markers = await nudge(self.app, recovery, self.settings.kafka_client_config())
+            if markers:
+                log.warning("nothing but transaction markers is left to restore in %s "
+                            "(read with a plain consumer): marked restored",
+                            ", ".join(f"{tp.topic}/{tp.partition}" for tp in markers))
             return
         log.error("restoring the tables is still stuck after a nudge (%d records left: %s): "
                   "exiting with code %d to be restarted; every count is in the changelogs "

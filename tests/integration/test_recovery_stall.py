@@ -4,9 +4,9 @@
 The stall is made the way Kafka makes one: a changelog partition whose last offset is a
 transaction marker. A marker occupies an offset but is never delivered, so a
 non-transactional Faust app waits for it forever ("No event received for active tp",
-remaining 1). The worker must notice (no progress for `recovery_stall_s`), see that its
-consumer has read past the partition's end, finish the restore and count the stream
-exactly.
+remaining 1). The worker must notice (no progress for `recovery_stall_s`), find with a
+plain consumer that nothing but the marker is left there, finish the restore and count
+the stream exactly.
 """
 
 from __future__ import annotations
@@ -92,9 +92,30 @@ def test_a_restore_stuck_on_a_transaction_marker_is_nudged_and_counts_exactly(
         assert wait_for(counts_exact(stack_settings, expected), 180,
                         "exact counts in Feast after the nudge", proc) is True
         text = worker_log.read_text(errors="replace")
-        assert re.search(rf"read past the end of .*{re.escape(changelog)}/{partition}", text), \
-            "the nudge did not say which partition it found read to its end"
+        assert re.search(rf"nothing but transaction markers .*{re.escape(changelog)}/"
+                         rf"{partition}", text), \
+            "the nudge did not say which partition held only a marker"
         assert "exiting with code" not in text
     finally:
         stop(proc)
         print(worker_log.read_text(errors="replace")[-3000:])
+
+
+def test_records_between_counts_records_not_markers(stack_settings: CommonSettings) -> None:
+    """The check that tells a marker from missing records, on a partition of three records
+    and a commit marker."""
+    from kafka import KafkaProducer
+
+    from streams.processor.recovery import records_between
+
+    topic = f"{stack_settings.topic_prefix}marker-check"
+    producer = KafkaProducer(**stack_settings.kafka_client_config())
+    for n in range(2):
+        producer.send(topic, key=b"k", value=str(n).encode(), partition=0)
+    producer.flush()
+    producer.close()
+    _end_with_a_marker(stack_settings, topic)  # offset 2: a copy of offset 1; 3: the marker
+    kafka = stack_settings.kafka_client_config()
+    assert records_between(kafka, topic, 0, -1, 3) == 3
+    assert records_between(kafka, topic, 0, 1, 3) == 1
+    assert records_between(kafka, topic, 0, 2, 3) == 0  # only the marker is left
