@@ -40,7 +40,12 @@ class Lag:
 
 def group_lag(settings: CommonSettings, group: str, logical_topic: str) -> Lag:
     """One reading of `group`'s lag on the (prefixed) topic."""
-    topic = topic_name(logical_topic, settings.topic_prefix)
+    return topic_lag(settings, group, topic_name(logical_topic, settings.topic_prefix))
+
+
+def topic_lag(settings: CommonSettings, group: str, topic: str) -> Lag:
+    """One reading of `group`'s lag on `topic`, named as on the broker (an engine's
+    internal topic, such as the batch engine's item deltas)."""
     config = settings.kafka_client_config()
     consumer = KafkaConsumer(**config, enable_auto_commit=False)
     admin = KafkaAdminClient(**config)

@@ -1,4 +1,5 @@
-"""`relstream streams run` (the Faust worker) and `relstream bench streams`."""
+"""`relstream streams run` (the stream processor, either engine), `relstream streams lag`
+and `relstream bench streams`."""
 
 from __future__ import annotations
 
@@ -7,25 +8,25 @@ from pathlib import Path
 
 
 def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
-    streams = commands.add_parser("streams", help="the stream processor (Faust)")
+    streams = commands.add_parser("streams", help="the stream processor")
     sub = streams.add_subparsers(dest="streams_command", metavar="ACTION", required=True)
     run = sub.add_parser("run", help="aggregate the search log into Feast and sample label "
                          "requests; runs until SIGTERM")
-    run.add_argument("--loglevel", default="WARNING", help="Faust worker log level")
+    run.add_argument("--loglevel", default="WARNING", help="worker log level")
     run.add_argument("--backfill", action="store_true",
                      help="label budget in event time (RELSTREAM_LABEL_CLOCK=event): for "
                      "replaying history, which then gets as many label requests as the "
                      "same traffic live; restart without it for live traffic")
-    run.add_argument("--engine", choices=("faust", "batch"),
-                     help="'faust' (one message at a time, changelog-backed tables) or "
-                     "'batch' (getmany batches, partition snapshots; see docs/features.md); "
-                     "default RELSTREAM_STREAMS_ENGINE, else faust")
+    run.add_argument("--engine", choices=("batch", "faust"),
+                     help="'batch' (getmany batches, partition snapshots; see "
+                     "docs/features.md) or 'faust' (one message at a time, changelog-backed "
+                     "tables); default RELSTREAM_STREAMS_ENGINE, else batch")
     run.set_defaults(func=_run)
 
     lag = sub.add_parser("lag", help="how far the processor (or --group) is behind the "
                          "search log; --wait blocks until it has caught up")
-    lag.add_argument("--group", help="consumer group (default: the processor's app id; "
-                     "with RELSTREAM_STREAMS_ENGINE=batch, that plus '-batch')")
+    lag.add_argument("--group", help="consumer group (default: the processor's: its app id plus "
+                     "'-batch', or the app id alone with RELSTREAM_STREAMS_ENGINE=faust)")
     lag.add_argument("--topic", default="search-log", help="logical topic (search-log)")
     lag.add_argument("--wait", action="store_true",
                      help="poll until every record is committed and the topic stopped growing")

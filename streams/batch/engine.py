@@ -75,6 +75,10 @@ SNAPSHOT_MAX_SHARE = 0.03
 """Most of the worker's time snapshots may take (`BatchWorker._snapshot_every`)."""
 PUSH_POLL_S = 0.1
 """How often the push loop looks whether the push process has room for a waiting backlog."""
+FINAL_PUSH_S = 5.0
+"""How long a stopping worker keeps pushing dirty rows before it stops the push process:
+what is left is pushed by the next start, which restores every entity dirty. A stop must
+fit in a grace period (docker stop's is 10 s, the demo supervisor's 20 s) before SIGKILL."""
 
 
 def delta_topic_name(settings: ProcessorSettings) -> str:
@@ -197,8 +201,10 @@ class BatchWorker:
             await self._final_push()
             self._executor.shutdown(wait=True)
 
-    async def _final_push(self, timeout_s: float = 60.0) -> None:
-        """On a clean stop: push what is dirty, wait for the push process to finish."""
+    async def _final_push(self, timeout_s: float = FINAL_PUSH_S) -> None:
+        """On a stop: push what is dirty for at most `timeout_s`, then stop the push
+        process; what is left is pushed by the next start (every aggregate is)."""
+        self.pusher.closing = True  # a push process that died now is not replaced
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and (self.state.dirty_count
                                                 or self.pusher.in_flight):

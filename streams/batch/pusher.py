@@ -27,6 +27,7 @@ PUSH_NICENESS = 10
 def _serve(settings: Any, inbox: Any, outbox: Any) -> None:
     """The child: open the store, then push each row set it is given."""
     import os
+    import signal
 
     from feature_store.client import push_rows
     from feature_store.config import apply_repo
@@ -34,6 +35,12 @@ def _serve(settings: Any, inbox: Any, outbox: Any) -> None:
     # Counting must keep up with the stream; pushes coalesce while they wait (an entity
     # changed many times is pushed once), so on a busy machine the pushes yield.
     os.nice(PUSH_NICENESS)
+    # A stop signal goes to the worker's whole process group (docker stop, the demo's
+    # supervisor, Ctrl-C). The worker stops this child itself, after a last push through
+    # it; dying on the signal first made the worker start another child (a Feast import,
+    # ~10 s) to push through, and run past its grace period into a SIGKILL.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     _die_with_parent(parent)
     store = apply_repo(settings)
@@ -88,6 +95,8 @@ class PushProcess:
         self.ready = False
         self.pushed: dict[str, int] = {}
         self.restarts = 0
+        self.closing = False
+        """Set when the worker stops: a dead child is not replaced any more."""
         self._start()
 
     def _start(self) -> None:
@@ -126,7 +135,7 @@ class PushProcess:
                 log.warning("pushing aggregates to Feast failed, will retry: %s", detail)
                 if rows is not None:
                     failed.append(rows)
-        if restart and not self._proc.is_alive():
+        if restart and not self.closing and not self._proc.is_alive():
             log.warning("the Feast push process exited (%s); starting another",
                         self._proc.exitcode)
             failed += list(self._pending.values())
@@ -139,8 +148,10 @@ class PushProcess:
     def in_flight(self) -> int:
         return len(self._pending)
 
-    def close(self, timeout_s: float = 30.0) -> list[Rows]:
-        """Let the child finish what it was given; returns what it could not write."""
+    def close(self, timeout_s: float = 5.0) -> list[Rows]:
+        """Let the child finish what it was given (killed after `timeout_s`); returns what
+        it could not write."""
+        self.closing = True
         self._inbox.put(None)
         self._proc.join(timeout_s)
         if self._proc.is_alive():

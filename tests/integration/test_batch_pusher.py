@@ -1,9 +1,11 @@
-"""The batch engine's Feast push process (`streams.batch.pusher`) writes rows it is given
-and does not outlive a SIGKILLed worker."""
+"""The batch engine's Feast push process (`streams.batch.pusher`) writes rows it is given,
+outlives a SIGTERM sent to its worker's process group (the worker closes it) and does not
+outlive a SIGKILLed worker."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -47,6 +49,11 @@ def test_push_process_pushes_and_dies_with_its_parent(stack_settings: CommonSett
         while not pusher.ready and time.monotonic() < deadline:
             assert pusher.poll() == []
             time.sleep(0.2)
+        # A stop signal to the worker's process group reaches the child too: it must keep
+        # serving until the worker closes it (the worker's last push goes through it).
+        os.kill(pusher._proc.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        assert pusher._proc.is_alive(), "the push process died of the group's SIGTERM"
         row = {"query": "red shoes", "event_timestamp": datetime.now(UTC),
                **{f: (0.5 if f.startswith("ctr") else 7) for f in stat_fields(QUERY_STATS)}}
         pusher.submit({QUERY_STATS: [row]})

@@ -70,7 +70,8 @@ def test_a_restore_stuck_on_a_transaction_marker_is_nudged_and_counts_exactly(
 
     catalog, log = simulated_stream(tmp_path)
     expected = expected_counts(log)
-    env = subprocess_env(**EXACT_COUNT_ENV, RELSTREAM_RECOVERY_STALL_S="3")
+    env = subprocess_env(**EXACT_COUNT_ENV, RELSTREAM_STREAMS_ENGINE="faust",
+                         RELSTREAM_RECOVERY_STALL_S="3")
     worker_log = tmp_path / "worker.log"
     # A first worker counts the catalog into its table (changelog records to copy).
     proc = start_on_catalog(stack_settings, env, worker_log, catalog)

@@ -213,8 +213,10 @@ def test_two_processors_rebalance_and_sigkill(
     print(f"{len(requests)} label requests for {len(by_pair)} pairs, {n_searches} searches")
 
 
+@pytest.mark.parametrize("engine", ["faust", "batch"])
 def test_two_live_processors_keep_feast_exact(
-        stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path) -> None:
+        stack_settings: CommonSettings, subprocess_env: Any, tmp_path: Path,
+        engine: str) -> None:
     """Both workers alive: once they have caught up, Feast must hold the file's counts
     and keep holding them (no kill here, so no recovery hides what a worker pushes)."""
     catalog, log = simulated_stream(tmp_path)
@@ -222,7 +224,9 @@ def test_two_live_processors_keep_feast_exact(
     replay = PacedReplay(stack_settings, log, chunk=8)
     second = stack_settings.model_copy(update={"state_dir": tmp_path / "state-2"})
     second.state_dir.mkdir()
-    env2 = subprocess_env(**SCALE_OUT_ENV, RELSTREAM_STATE_DIR=str(second.state_dir),
+    env1 = subprocess_env(**SCALE_OUT_ENV, RELSTREAM_STREAMS_ENGINE=engine)
+    env2 = subprocess_env(**SCALE_OUT_ENV, RELSTREAM_STREAMS_ENGINE=engine,
+                          RELSTREAM_STATE_DIR=str(second.state_dir),
                           RELSTREAM_FEATURE_REPO=str(stack_settings.state_dir / "feature_repo"))
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -232,8 +236,8 @@ def test_two_live_processors_keep_feast_exact(
                 raise AssertionError(f"worker {n} exited with {proc.returncode}")
 
     try:
-        procs.append(start_on_catalog(stack_settings, subprocess_env(**SCALE_OUT_ENV),
-                                      tmp_path / "worker-1.log", catalog))
+        procs.append(start_on_catalog(stack_settings, env1, tmp_path / "worker-1.log",
+                                      catalog))
         first_part = len(replay.rows) * 6 // 10
         replay.feed(first_part)
         wait_until(lambda: counted(stack_settings) >= first_part, 120,
