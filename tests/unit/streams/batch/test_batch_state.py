@@ -194,3 +194,24 @@ def test_seen_ids_are_bounded(tmp_path: Path) -> None:
     assert state.stats["seen_ids_dropped_over_cap"] > 0
     assert sum(len(h) for hours in state._seen_hours.values() for h in hours.values()) \
         == sum(len(ids) for ids in state.seen.values())
+
+
+def test_a_delta_message_spanning_days_is_judged_delta_by_delta() -> None:
+    """A backfill's batch of one search-log partition can span days. Its deltas must be
+    judged by the clock as each is counted, as the per-message engine judges them, not by
+    the message's latest: with the other sources already 60 h on, the older deltas of the
+    message were taken as behind the kept hours and not counted (found on a 3-day shop:
+    9,198 of 83,918 item deltas)."""
+    hour_ms = 3_600_000
+    t0 = 1_772_323_200_000  # 2026-03-01T00:00Z
+    state = _batch()
+    for source in (1, 2, 3):  # the other search-log partitions are 60 h on already
+        state.count_deltas([[0, f"s{source}", t0 + 60 * hour_ms, "q", 1, ["sku-x"], None,
+                             None]], source, 2)
+    spanning = [[n, f"e{n}", t0 + n * hour_ms, "q", 1, [f"sku-{n}"], None, None]
+                for n in range(60)]
+    state.count_deltas(spanning, 0, 2)
+    assert state.stats["expired_deltas"] == 0
+    assert state.stats["item_counted"] == 3 + 60
+    # The clock ends where one message at a time would leave it.
+    assert state.clock.delta_ms[2][0] == t0 + 59 * hour_ms
