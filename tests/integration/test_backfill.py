@@ -107,7 +107,10 @@ def test_backfill_labels_a_replayed_history_once(
         wait_for(lambda: caught_up(stack_settings, engine, n_listings), 240,
                  "every listing handled", proc)
         first = label_request_pairs(stack_settings)
-        assert len(set(first)) >= 0.5 * len(pairs), (
+        # The event-time budget (120/min of three days) covers every pair; a listing the
+        # worker wrongly took as behind the kept hours is a pair never asked about (the
+        # batch engine's first version lost 1,357 of 24,705 that way on a 3-day shop).
+        assert len(set(first)) == len(pairs), (
             f"{len(set(first))} pairs requested of {len(pairs)} shown; "
             f"worker: {stats(stack_settings)['stats']}")
 
