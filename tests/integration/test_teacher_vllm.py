@@ -140,7 +140,13 @@ def test_server_down_at_start_and_restarted_mid_stream(stack_settings: CommonSet
     settings = _worker_settings(stack_settings, vllm_teacher, teacher_batch_max=4)
     requests = _requests(n_rounds=2)  # every pair requested twice, as a stream would
     distinct = {r.pair_key for r in requests}
-    _produce(stack_settings, requests)
+    # The later pairs arrive only once the server is down again: with all of them queued
+    # at the start, a fast server labelled every pair before the test saw the first label
+    # (a CI run), and the kill came too late to matter.
+    early_pairs = sorted(distinct)[:8]
+    early = [r for r in requests if r.pair_key in early_pairs]
+    late = [r for r in requests if r.pair_key not in early_pairs]
+    _produce(stack_settings, early)
     vllm_teacher.kill()  # down before the worker starts
     stop = threading.Event()
     result: dict[str, Any] = {}
@@ -162,6 +168,7 @@ def test_server_down_at_start_and_restarted_mid_stream(stack_settings: CommonSet
             time.sleep(0.2)
         assert _labels(stack_settings), "no label after the server came up"
         vllm_teacher.kill()  # mid-stream: some pairs are still to do
+        _produce(stack_settings, late)
         done_before_restart = {label.pair_key for label in _labels(stack_settings)}
         assert done_before_restart < distinct, "the kill came too late to matter"
         time.sleep(4)
