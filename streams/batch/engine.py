@@ -508,6 +508,7 @@ class BatchWorker:
                 "first_event_at": self._first_event_at, "last_event_at": self._last_event_at,
                 "last_delta_at": self._last_delta_at,
                 "stats": dict(self.state.stats), "state": self.state.state_size(),
+                "snapshot_every_s": round(self._snapshot_every(), 2),
                 "pushed": self.pusher.pushed, "push_in_flight": self.pusher.in_flight,
                 "push_restarts": self.pusher.restarts, "dirty": self.state.dirty_count,
                 "metrics_written": self.metrics.written,
