@@ -112,13 +112,18 @@ class Layout:
         return self.out / "state" / child
 
 
-def group_ids(settings: CommonSettings) -> dict[str, str]:
-    """Consumer groups, prefixed like the topics so two demos on one broker stay apart
-    (the stream processor's follows its engine, `RELSTREAM_STREAMS_ENGINE`)."""
+def streams_engine(settings: CommonSettings) -> str:
+    """The stream processor's engine, `batch` or `faust` (`RELSTREAM_STREAMS_ENGINE`)."""
     from streams.processor.settings import ProcessorSettings
 
+    return ProcessorSettings(**settings.model_dump()).streams_engine
+
+
+def group_ids(settings: CommonSettings) -> dict[str, str]:
+    """Consumer groups, prefixed like the topics so two demos on one broker stay apart
+    (the stream processor's follows its engine)."""
     p = settings.topic_prefix
-    engine = ProcessorSettings(**settings.model_dump()).streams_engine
+    engine = streams_engine(settings)
     streams = f"{p}relstream-streams" + ("-batch" if engine == "batch" else "")
     return {"streams": streams, "teacher": f"{p}teacher-workers",
             "trainer": f"{p}online-trainer"}

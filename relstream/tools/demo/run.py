@@ -132,7 +132,7 @@ class Demo:
             up["streams"] = self.start_child(
                 kids.streams_spec(s, layout, plan, budget),
                 lambda: group_stable(s.kafka_client_config(), groups["streams"]),
-                f"Faust, label budget {budget:.0f}/min")
+                f"{kids.streams_engine(s)} engine, label budget {budget:.0f}/min")
         else:
             self.skip("streams", "`relstream streams run` is not installed: no features and "
                       "no label requests")
