@@ -139,7 +139,7 @@ class BatchWorker:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._last_snapshot = time.monotonic()
-        self._snapshot_took = 0.0
+        self._snapshot_encoding_s = 0.0
         self._last_full_sync = time.monotonic()
         self._offline: dict[str, list[dict[str, Any]]] = {}
         self._offline_flushed = time.monotonic()
@@ -296,7 +296,7 @@ class BatchWorker:
         slowed by the broker (the label topic's offsets) and stretched the interval past
         the whole test, so a restart re-read the log from its start."""
         interval = self.settings.snapshot_interval_s
-        return min(max(interval, self._snapshot_took / SNAPSHOT_MAX_SHARE),
+        return min(max(interval, self._snapshot_encoding_s / SNAPSHOT_MAX_SHARE),
                    interval * SNAPSHOT_MAX_STRETCH)
 
     async def _snapshot(self, partitions: set[int]) -> None:
@@ -343,7 +343,7 @@ class BatchWorker:
             self.state.stats["snapshots"] += 1
             self.state.stats["snapshot_bytes"] += sum(len(c) for c in chunks)
         self._last_snapshot = time.monotonic()
-        self._snapshot_took = encoding
+        self._snapshot_encoding_s = encoding
         self.state.stats["snapshot_ms"] += int((self._last_snapshot - started) * 1000)
         if commits:
             try:

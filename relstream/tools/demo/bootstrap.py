@@ -136,7 +136,6 @@ def bootstrap_version_1(world: World, plan: DemoPlan, registry_root: Path, model
         if result is None or better_on_validation(trained.best_metrics, result.best_metrics):
             result, kept = trained, train_config
     assert result is not None  # bootstrap_candidates >= 1 (the plan checks it)
-    train_config = kept
     facts["train_seconds"] = round(time.monotonic() - started, 1)
     facts["steps"] = result.steps
     facts["validation"] = result.best_metrics
@@ -144,7 +143,7 @@ def bootstrap_version_1(world: World, plan: DemoPlan, registry_root: Path, model
     staged = stage_candidate(
         registry_root, model_name, result.student, tokenizer, metrics=result.best_metrics,
         config={"bootstrap": True, "loss_weights": weights.to_dict(),
-                "train_config": train_config.to_dict()},
+                "train_config": kept.to_dict()},
         training_window={"pairs": len(parts["train"]), "source": "pre-launch history"},
         parent_version=None, validation=parts["validation"])
     if staged.error is not None:

@@ -13,7 +13,7 @@ from streams.batch.engine import SNAPSHOT_MAX_SHARE, SNAPSHOT_MAX_STRETCH, Batch
 def _every(interval_s: float, took_s: float) -> float:
     # Only the two attributes it reads; a real BatchWorker starts a Feast push process.
     worker = SimpleNamespace(settings=SimpleNamespace(snapshot_interval_s=interval_s),
-                             _snapshot_took=took_s)
+                             _snapshot_encoding_s=took_s)
     return BatchWorker._snapshot_every(worker)  # type: ignore[arg-type]
 
 

@@ -51,7 +51,7 @@ def test_the_initialisation_kept_is_the_one_agreeing_best_with_the_teacher() -> 
     assert better_on_validation(best, good)
     # equal agreement: the lower soft cross-entropy; a run without metrics never wins
     assert better_on_validation({"val_teacher_acc": 0.7, "val_soft_ce": 0.5},
-                   {"val_teacher_acc": 0.7, "val_soft_ce": 0.6})
+                                {"val_teacher_acc": 0.7, "val_soft_ce": 0.6})
     nan = float("nan")
     assert not better_on_validation({"val_teacher_acc": nan, "val_soft_ce": nan}, weak)
     assert better_on_validation(weak, {"val_teacher_acc": nan, "val_soft_ce": nan})
