@@ -58,9 +58,13 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                       help="scale both replay phases' wall time by 1/X (e.g. 2 = twice as fast)")
     demo.add_argument("--bootstrap-labels", type=int, default=None, metavar="N",
                       help="train version 1 offline on N teacher labels of the pre-launch "
-                      "history before the stream starts (0: off, the plan's default)")
+                      "history before the stream starts (0: off; default 800 quick, 1,500 full)")
+    demo.add_argument("--knockoffs", type=float, default=None, metavar="PER_ITEM",
+                      help="other sellers' listings titled after the new brand, per launched "
+                      "item (the drift a good version 1 loses on; default 2, tiny 0)")
     demo.add_argument("--student-lr", type=float, default=None, metavar="LR",
-                      help="encoder learning rate of the continuous trainer (default 3e-4)")
+                      help="encoder learning rate of the continuous trainer (default 1e-4; "
+                      "tiny 3e-4)")
     demo.set_defaults(func=run)
 
 
@@ -78,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         plan = replace(plan, teacher=args.teacher)
     if args.bootstrap_labels is not None:
         plan = replace(plan, bootstrap_labels=args.bootstrap_labels)
+    if args.knockoffs is not None:
+        plan = replace(plan, knockoffs=args.knockoffs)
     if args.student_lr is not None:
         plan = replace(plan, student_lr=args.student_lr)
     if args.speedup:

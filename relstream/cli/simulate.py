@@ -36,6 +36,9 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                    help="drift scenario (default steady)")
     p.add_argument("--change-at", type=float, default=0.5, metavar="FRACTION",
                    help="where in the time range the scenario's change happens (default 0.5)")
+    p.add_argument("--knockoffs", type=float, default=0.0, metavar="PER_ITEM",
+                   help="new-brand: other sellers' listings titled after the launched brand, "
+                        "per launched item (default 0)")
     p.add_argument("--start", default="2026-03-02T00:00:00Z", help="first timestamp (RFC 3339)")
     p.add_argument("--users", type=int, default=None, help="distinct users (default searches/5)")
     p.add_argument("--cot-share", type=float, default=0.1,
@@ -68,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     config = SimConfig(
         out=args.out, seed=args.seed, items=20_000 if args.items is None else args.items,
         days=args.days, searches=args.searches,
-        scenario=args.scenario, change_at_frac=args.change_at, start=args.start,
+        scenario=args.scenario, change_at_frac=args.change_at, knockoffs=args.knockoffs,
+        start=args.start,
         users=args.users, cot_share=args.cot_share, results_per_search=args.results,
         family=family.id)
     began = time.perf_counter()

@@ -61,6 +61,11 @@ class DemoPlan:
     machine, and it must reach the launch while the experiment runs."""
     change_at: float = 0.35
     """Launch of the new brand, as a share of the world's time range."""
+    knockoffs: float = 2.0
+    """Other sellers' listings titled after the new brand ("Norio Vertex 9 style running
+    shoes", brand field their own), per launched item, launched with it
+    (`relstream.tools.simulator.knockoffs`): the drift a good version 1 loses on. Without
+    them a good version 1 mostly generalises across the launch (docs/demo.md)."""
     # --- replay
     pre_seconds: float = 150.0
     """Wall seconds the pre-launch replay takes."""
@@ -141,6 +146,7 @@ class DemoPlan:
             (0 < self.days <= 60, f"days={self.days}: expected 0 < days <= 60"),
             (self.searches >= 10, f"searches={self.searches}: need at least 10"),
             (0.05 <= self.change_at <= 0.95, f"change_at={self.change_at}: expected 0.05..0.95"),
+            (0 <= self.knockoffs <= 5, f"knockoffs={self.knockoffs}: expected 0..5"),
             (self.pre_seconds > 0 and self.post_seconds > 0,
              "pre_seconds and post_seconds must be > 0"),
             (self.label_budget_per_minute > 0 and self.stand_in_budget_per_minute > 0,
@@ -195,7 +201,8 @@ QUICK = DemoPlan(
 initialisations, ~1.3 min each)."""
 
 TINY = replace(
-    QUICK, mode="tiny", items=300, searches=600, pre_seconds=12.0, post_seconds=20.0,
+    QUICK, mode="tiny", items=300, searches=600, knockoffs=0.0, pre_seconds=12.0,
+    post_seconds=20.0,
     first_version_timeout_s=40.0, teacher="lexical", bootstrap_labels=0,
     student_encoder="tiny", student_lr=3e-4, gate_every_labels=4, gate_every_minutes=0.2,
     batch_size=4, traffic_rps=4.0, holdout_every=5, min_validation=4,

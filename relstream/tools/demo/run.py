@@ -80,7 +80,8 @@ class Demo:
             f"{time.monotonic() - t0:.1f} s: new brand {world.new_brand!r} launches at "
             f"{(world.change_at - world.start) / world.seconds:.0%} of the stream; "
             f"{world.pre_events} events before, {world.post_events} after; "
-            f"{len(world.new_brand_queries)} new-brand queries")
+            f"{len(world.new_brand_queries)} new-brand queries, {world.knockoffs} knock-off "
+            f"listings launch with it")
         return world
 
     def start_stack(self) -> None:

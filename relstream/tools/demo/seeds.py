@@ -100,7 +100,8 @@ def _one_run(plan: Any, seed: int, out: Path, log: Path) -> str:
     import sys
 
     argv = [sys.executable, "-m", "relstream.cli", "demo", "--seed", str(seed), "--out",
-            str(out), "--bootstrap-labels", str(plan.bootstrap_labels)]
+            str(out), "--bootstrap-labels", str(plan.bootstrap_labels),
+            "--knockoffs", str(plan.knockoffs)]
     if plan.mode != "full":
         argv.append(f"--{plan.mode}")
     if plan.teacher != "llm":

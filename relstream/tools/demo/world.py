@@ -24,6 +24,8 @@ class World:
     change_at: float
     new_brand: str
     new_brand_queries: list[str]
+    knockoffs: int
+    """Other sellers' listings titled after the new brand, launched with it."""
     pre_log: Path
     post_log: Path
     pre_events: int
@@ -49,7 +51,7 @@ def _epoch(text: str) -> float:
 def _wanted(plan: DemoPlan) -> dict[str, object]:
     return {"seed": plan.seed, "items": plan.items, "days": plan.days,
             "searches": plan.searches, "scenario": "new-brand",
-            "change_at_frac": plan.change_at}
+            "change_at_frac": plan.change_at, "knockoffs": plan.knockoffs}
 
 
 def make_world(plan: DemoPlan, out: Path) -> tuple[World, bool]:
@@ -62,13 +64,14 @@ def make_world(plan: DemoPlan, out: Path) -> tuple[World, bool]:
     reuse = False
     if scenario_file.is_file():
         config = json.loads(scenario_file.read_text()).get("config", {})
+        config.setdefault("knockoffs", 0.0)  # not written when 0
         reuse = all(config.get(k) == v for k, v in _wanted(plan).items())
     if not reuse:
         from relstream.tools.simulator.world import simulate
 
         simulate(SimConfig(out=out, seed=plan.seed, items=plan.items, days=plan.days,
                            searches=plan.searches, scenario="new-brand",
-                           change_at_frac=plan.change_at))
+                           change_at_frac=plan.change_at, knockoffs=plan.knockoffs))
         generated = True
     scenario = load_scenario(out)
     if not scenario.get("change_at") or not scenario.get("new_brand"):
@@ -78,7 +81,7 @@ def make_world(plan: DemoPlan, out: Path) -> tuple[World, bool]:
     n_pre, n_post = split_log(out / "search_log.jsonl", change_at, pre, post)
     return World(out, _epoch(scenario["start"]), _epoch(scenario["end"]), change_at,
                  scenario["new_brand"], list(scenario.get("new_brand_queries", [])),
-                 pre, post, n_pre, n_post), generated
+                 len(scenario.get("knockoff_item_ids", [])), pre, post, n_pre, n_post), generated
 
 
 def split_log(log: Path, change_at: float, pre: Path, post: Path) -> tuple[int, int]:

@@ -28,6 +28,9 @@ class SimConfig:
     start: str = "2026-03-02T00:00:00Z"
     change_at_frac: float = 0.5
     """Where in the time range a drift scenario's change happens (0..1)."""
+    knockoffs: float = 0.0
+    """`new-brand` only: other sellers' listings titled after the launched brand, per
+    launched item (`relstream.tools.simulator.knockoffs`); 0 = none."""
     brands: int = 320
     results_per_search: int = 10
     candidate_pool: int = 24
@@ -56,6 +59,8 @@ class SimConfig:
             raise SimulatorError(f"scenario {self.scenario!r} is not one of {SCENARIOS}")
         if not 0.05 <= self.change_at_frac <= 0.95:
             raise SimulatorError(f"change_at_frac={self.change_at_frac}: expected 0.05..0.95")
+        if not 0 <= self.knockoffs <= 5:
+            raise SimulatorError(f"knockoffs={self.knockoffs}: expected 0..5 per launched item")
         if self.brands < 20:
             raise SimulatorError(f"brands={self.brands}: expected at least 20")
         if not 1 <= self.results_per_search <= self.candidate_pool:
@@ -104,4 +109,6 @@ class SimConfig:
         if not self.family:
             # family 0 worlds keep the exact scenario.json they had before families existed
             out.pop("family")
+        if not self.knockoffs:
+            out.pop("knockoffs")  # worlds without knock-offs keep their scenario.json too
         return out

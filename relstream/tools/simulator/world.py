@@ -29,6 +29,7 @@ from relstream.tools.simulator.cot_writer import cot_line
 from relstream.tools.simulator.families import get_family
 from relstream.tools.simulator.family import Family
 from relstream.tools.simulator.ground_truth import Judgement, judge
+from relstream.tools.simulator.knockoffs import knockoff_items
 from relstream.tools.simulator.queries import (
     SimQuery,
     assign_buckets,
@@ -96,10 +97,16 @@ def build_world(config: SimConfig, progress: bool = False) -> World:
         new = launch_items(rng, models, max(20, config.items // 100), devices, len(items),
                            _ts(change_at), family)
         launch_q = brand_launch_queries(rng, new, max(20, config.n_queries // 50), family)
-        items = items + new
+        # a stage of its own RNG, so worlds without knock-offs stay byte-identical
+        fakes = knockoff_items(_rng(config, "knockoffs"), new, brands,
+                               round(config.knockoffs * len(new)), devices,
+                               len(items) + len(new), _ts(change_at), family)
+        items = items + new + fakes
         queries = assign_buckets(queries + launch_q)
         info.update(new_brand=name, new_brand_item_ids=[i.item_id for i in new],
                     new_brand_types=sorted({tax.by_key[m.ptype].path for m in models}))
+        if fakes:
+            info["knockoff_item_ids"] = [i.item_id for i in fakes]
         weight_before = _weight_before_launch
     elif config.scenario == "trend-shift":
         dept = _rng(config, "scenario").choice(tax.departments)

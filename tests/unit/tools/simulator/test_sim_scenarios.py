@@ -73,3 +73,35 @@ def test_steady_has_no_change(make_world: World) -> None:
     info = load_scenario(make_world(seed=1))
     assert info["change_at"] is None and info["new_brand"] is None
     assert info["trend_department"] is None
+
+
+def test_knockoffs_name_the_new_brand_but_are_never_exact(make_world: World) -> None:
+    world = make_world(seed=3, scenario="new-brand", searches=600, knockoffs=1.0)
+    info = load_scenario(world)
+    fakes, real = info["knockoff_item_ids"], info["new_brand_item_ids"]
+    assert len(fakes) == len(real)
+    catalog = load_catalog(world)
+    brand = info["new_brand"]
+    launched = {(catalog[i].category, catalog[i].launched_at) for i in real}
+    for item_id in fakes:
+        item = catalog[item_id]
+        # the title borrows the launched brand; the fields stay the seller's own
+        assert brand in item.title and item.brand != brand, item
+        assert item.attributes["model"] and (item.category, item.launched_at) in launched
+    shown = [(q, i, g) for (q, i), g in load_labels(world).items()
+             if q in info["new_brand_queries"] and i in set(fakes)]
+    assert shown, "the retriever (titles only) shows knock-offs for the brand's queries"
+    assert all(g != "E" for _, _, g in shown)
+    # without knock-offs nothing changes: no ids listed, no config key (byte-identical worlds)
+    plain = load_scenario(make_world(seed=3, scenario="new-brand", searches=600))
+    assert "knockoff_item_ids" not in plain and "knockoffs" not in plain["config"]
+
+
+def test_knockoffs_are_validated() -> None:
+    import pytest
+
+    from relstream.tools.simulator.config import SimConfig
+    from relstream.tools.simulator.errors import SimulatorError
+
+    with pytest.raises(SimulatorError, match="knockoffs"):
+        SimConfig.tiny(Path("/nonexistent"), scenario="new-brand", knockoffs=6)
