@@ -21,7 +21,7 @@ from relstream.core.reporting import parse_seeds
 
 __all__ = ["parse_seeds", "pooled", "rule_commit", "run_seeds", "seed_row"]
 
-RULE_MARKER = "PRE-REGISTERED RULE v1"
+RULE_MARKER = "PRE-REGISTERED RULE v2"
 WIN_DIFF = 0.05
 ALPHA = 0.05
 
