@@ -22,6 +22,8 @@ from relstream.core.reporting import parse_seeds
 __all__ = ["parse_seeds", "pooled", "rule_commit", "run_seeds", "seed_row"]
 
 RULE_MARKER = "PRE-REGISTERED RULE v2"
+REPO = Path(__file__).resolve().parents[3]
+"""The checkout this module runs from (relstream/tools/demo/seeds.py → the repo root)."""
 WIN_DIFF = 0.05
 ALPHA = 0.05
 
@@ -120,8 +122,7 @@ def run_seeds(settings: Any, plan: Any, out: Path, seeds: list[int], results: Pa
     from relstream.tools.demo.plan import say
     from teacher_worker.vllm_server import stop_group
 
-    repo = Path(__file__).resolve().parents[1]
-    commit = rule_commit(repo)
+    commit = rule_commit(REPO)
     say(f"== {len(seeds)} demo runs ({plan.mode}), seeds {seeds}; rule commit {commit}")
     out.mkdir(parents=True, exist_ok=True)
     proc = _shared_teacher(plan, out)

@@ -48,3 +48,19 @@ def test_pooled_t_interval() -> None:
     assert found["ci_low"] == pytest.approx(0.1 - half)
     assert found["ci_high"] == pytest.approx(0.1 + half)
     assert math.isnan(pooled([0.3])["ci_low"])
+
+
+def test_rule_commit_is_found_in_this_checkout() -> None:
+    """The commit that wrote the rule is found from the installed module (it once looked
+    in the package folder, not the repo root, and recorded None)."""
+    import subprocess
+
+    from relstream.tools.demo.seeds import REPO, RULE_MARKER, rule_commit
+
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    commit = rule_commit(REPO)
+    assert commit is not None and len(commit) == 40
+    added = subprocess.run(["git", "show", commit, "--", "docs/demo.md"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout
+    assert f"+{RULE_MARKER}" in added
