@@ -65,6 +65,19 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def finite_json(value: Any) -> Any:
+    """`value` with every NaN or infinite float replaced by None, recursively: Python's
+    `json` writes them as `NaN`/`Infinity`, which is not JSON, and strict readers (jq,
+    browsers, most other languages) refuse the whole file."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return "(no rows)\n"
@@ -88,7 +101,9 @@ def save_results(
     }
     json_path = out_dir / f"{name}.json"
     md_path = out_dir / f"{name}.md"
-    json_path.write_text(json.dumps({**meta, "rows": list(rows)}, indent=2, default=str))
+    # default=str first (paths, dates), then no NaN: results files are read by other tools
+    plain = json.loads(json.dumps({**meta, "rows": list(rows)}, default=str))
+    json_path.write_text(json.dumps(finite_json(plain), indent=2, allow_nan=False))
     md_path.write_text(f"## {name}\n\n`{command}`\n\n{table}\n{notes}\n")
     print(f"\n{name}  ({command})\n\n{table}")
     if notes:
