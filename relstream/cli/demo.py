@@ -58,7 +58,7 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                       help="scale both replay phases' wall time by 1/X (e.g. 2 = twice as fast)")
     demo.add_argument("--bootstrap-labels", type=int, default=None, metavar="N",
                       help="train version 1 offline on N teacher labels of the pre-launch "
-                      "history before the stream starts (0: off; default 800 quick, 1,500 full)")
+                      "history before the stream starts (0: off; default 1,500)")
     demo.add_argument("--knockoffs", type=float, default=None, metavar="PER_ITEM",
                       help="other sellers' listings titled after the new brand, per launched "
                       "item (the drift a good version 1 loses on; default 2, tiny 0)")
