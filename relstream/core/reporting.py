@@ -101,9 +101,9 @@ def save_results(
     }
     json_path = out_dir / f"{name}.json"
     md_path = out_dir / f"{name}.md"
-    # default=str first (paths, dates), then no NaN: results files are read by other tools
-    plain = json.loads(json.dumps({**meta, "rows": list(rows)}, default=str))
-    json_path.write_text(json.dumps(finite_json(plain), indent=2, allow_nan=False))
+    # no NaN (results files are read by other tools); paths and dates as strings
+    json_path.write_text(json.dumps(finite_json({**meta, "rows": list(rows)}), indent=2,
+                                    default=str, allow_nan=False))
     md_path.write_text(f"## {name}\n\n`{command}`\n\n{table}\n{notes}\n")
     print(f"\n{name}  ({command})\n\n{table}")
     if notes:
