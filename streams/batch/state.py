@@ -41,7 +41,8 @@ Delta = list[Any]
 """One event's deltas for the items of one target partition, as sent (JSON lists, not
 objects): [source offset, event id, ts ms, query or None, the query's searches in 24 h,
 item ids, impressions per item (None: one each) or None, the feedback's 4-vector (None: a
-search, whose items each count impressions)]."""
+search, whose items each count impressions), hours since the query's first search in 24 h
+or None]. Deltas of 8 fields (sent before the last one existed) are read as None."""
 Record = tuple[bytes | None, bytes, int]
 """(key, value, offset) of one search-log record."""
 
@@ -56,8 +57,9 @@ class BatchState(StreamState):
         self.seen: dict[int, dict[str, int]] = {}
         """search-log partition → {event id: its hour}."""
         self._seen_hours: dict[int, dict[int, list[str]]] = {}
-        self._searches_24h: dict[str, tuple[int, int]] = {}
-        """query → (hour, its searches in the 24 h window ending there), as for items."""
+        self._searches_24h: dict[str, tuple[int, int, int | None]] = {}
+        """query → (hour, its searches in the 24 h window ending there, the window's first
+        hour with a search), as for items."""
         self.item_partitions: dict[str, int] = {}
         self.catalog_part: dict[str, int] = {}
         """item id → the catalog partition its entry came from."""
@@ -124,7 +126,7 @@ class BatchState(StreamState):
                     stats["orphan_feedback"] += 1
                 action_vec = agg.action_vector(action)
                 searches = 0
-            freq = 0
+            freq, age = 0, None
             if query is not None:
                 bkey = f"{query}{agg.KEY_SEP}{hour}"
                 bucket = query_hours.get(bkey)
@@ -160,7 +162,7 @@ class BatchState(StreamState):
                     dirty_pairs.add((query, item_id))
                 dirty_queries.add(query)
                 counted += 1
-                freq = self._count_search(query, hour, searches)
+                freq, age = self._count_search(query, hour, searches)
             if ts > ref_ms:
                 # The clock moved on: later events of the batch are judged by it, as the
                 # per-message path judges each event by the clock before it.
@@ -173,7 +175,7 @@ class BatchState(StreamState):
                 out = deltas.get(target)
                 if out is None:
                     out = deltas[target] = []
-                out.append([offset, event_id, ts, query, freq, items, counts, action_vec])
+                out.append([offset, event_id, ts, query, freq, items, counts, action_vec, age])
                 continue
             groups: dict[int, list[int]] = {}
             for n, item_id in enumerate(items):
@@ -189,7 +191,7 @@ class BatchState(StreamState):
                     out = deltas[target] = []
                 out.append([offset, event_id, ts, query, freq, [items[n] for n in positions],
                             None if counts is None else [counts[n] for n in positions],
-                            None])
+                            None, age])
         stats["query_counted"] += counted
         stats["duplicates"] += duplicates
         stats["expired"] += expired
@@ -217,24 +219,29 @@ class BatchState(StreamState):
             part = self.item_partitions[item_id] = key_partition(item_id)
         return part
 
-    def _count_search(self, query: str, hour: int, searches: int) -> int:
-        """Keep the query's cached 24 h search total exact once a search of `hour` is in
-        its bucket; returns the total of the window ending at `hour` (this one included)."""
+    def _count_search(self, query: str, hour: int, searches: int) -> tuple[int, int | None]:
+        """Keep the query's cached 24 h window exact once a search of `hour` is in its
+        bucket; returns the window ending at `hour` (this one included) as
+        `_query_window` does: (searches, hours since its first search)."""
         cache = self._searches_24h
         cached = cache.get(query)
         if cached is not None and cached[0] == hour:
+            first = cached[2] if cached[2] is not None or not searches else hour
             total = cached[1] + searches
-            cache[query] = (hour, total)
-            return total
+            cache[query] = (hour, total, first)
+            return total, None if first is None else hour - first
         if cached is not None and hour < cached[0]:
             if cached[0] - agg.WINDOW_HOURS["24h"] < hour:  # a late search, still inside
-                cache[query] = (cached[0], cached[1] + searches)
-            return self._query_searches_24h(query, hour)
+                first = cached[2]
+                if searches and (first is None or hour < first):
+                    first = hour
+                cache[query] = (cached[0], cached[1] + searches, first)
+            return self._query_window(query, hour)
         if len(cache) >= 500_000:
             cache.clear()  # bounded (a cache only: a miss sums the buckets again)
-        total = self._query_searches_24h(query, hour)
-        cache[query] = (hour, total)
-        return total
+        total, age = self._query_window(query, hour)
+        cache[query] = (hour, total, None if age is None else hour - age)
+        return total, age
 
     def _expire_seen(self, partition: int) -> None:
         """Forget the ids of hours behind the kept ones, and the oldest past the cap."""
@@ -268,7 +275,7 @@ class BatchState(StreamState):
         counted = duplicates = expired = no_catalog = 0
         latest_hour: int | None = None
         for delta in deltas:
-            offset, _, ts, query, _, items, shown, action_vec = delta
+            offset, _, ts, query, _, items, shown, action_vec = delta[:8]
             hour = ts // HOUR_MS
             # Each delta is judged by the clock with it counted, as the per-message engine
             # judges each one. Judging a whole message by its latest delta expired the
@@ -322,7 +329,9 @@ class BatchState(StreamState):
         requests = []
         for delta, item_id, impressions_before in offers.values():
             request = self._offer({"e": delta[1], "i": item_id, "t": delta[2],
-                                   "q": delta[3], "f": delta[4]}, impressions_before,
+                                   "q": delta[3], "f": delta[4],
+                                   "a": delta[8] if len(delta) > 8 else None},
+                                  impressions_before,
                                   partition)
             if request is not None:
                 requests.append(request)
@@ -442,14 +451,15 @@ def _check_deltas(deltas: Any) -> None:
     if type(deltas) is not list:
         raise ValueError("deltas: expected a list")
     for d in deltas:
-        if not (type(d) is list and len(d) == 8 and type(d[0]) is int and type(d[1]) is str
+        if not (type(d) is list and len(d) in (8, 9) and type(d[0]) is int and type(d[1]) is str
                 and type(d[2]) is int and (d[3] is None or type(d[3]) is str)
                 and type(d[4]) is int and type(d[5]) is list and d[5]
                 and all(type(i) is str for i in d[5])
                 and (d[6] is None or (type(d[6]) is list and len(d[6]) == len(d[5])
                                       and all(type(x) is int for x in d[6])))
                 and (d[7] is None or (type(d[7]) is list and len(d[7]) == 4 and len(d[5]) == 1
-                                      and all(type(x) is int for x in d[7])))):
+                                      and all(type(x) is int for x in d[7])))
+                and (len(d) == 8 or d[8] is None or type(d[8]) is int)):
             raise ValueError(f"not an item delta: {str(d)[:200]}")
 
 

@@ -58,7 +58,7 @@ def policy_params(settings: ProcessorSettings) -> PolicyParams:
         budget_per_minute=settings.label_budget_per_minute, burst=settings.label_burst,
         reserve=settings.label_reserve, dedup_window_s=settings.label_dedup_window_s,
         tail_searches=settings.tail_searches, new_item_impressions=settings.new_item_impressions,
-        clock=settings.label_clock,
+        new_query_hours=settings.new_query_hours, clock=settings.label_clock,
     )
 
 

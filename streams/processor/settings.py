@@ -101,6 +101,10 @@ class ProcessorSettings(FeatureStoreSettings):
     new_item_impressions: int = Field(
         20, description="Items with fewer impressions than this in 24 h count as new."
     )
+    new_query_hours: int = Field(
+        6, ge=0, lt=24, description="Queries whose first search in 24 h is younger than "
+        "this are new: their pairs get priority 1 (0 turns the signal off)."
+    )
     ctr_prior: float = Field(0.05, description="Prior CTR the smoothed CTR shrinks towards.")
     ctr_prior_strength: float = Field(
         20.0, description="Pseudo-impressions of the CTR prior."

@@ -161,7 +161,7 @@ class StreamState(FeatureRows):
         hour = agg.hour_of(ts)
         if partition is None:
             partition = key_partition(key.decode("utf-8", "replace")) if key else 0
-        freq = 0
+        freq, age = 0, None
         if query is not None:
             horizon = self.retention.horizon_hour(self.clock.reference_ms(partition))
             if horizon is not None and hour < horizon:
@@ -183,14 +183,14 @@ class StreamState(FeatureRows):
                 self.dirty_pairs.update((query, item_id) for item_id in deltas)
             else:
                 self.stats["duplicates"] += 1
-            freq = self._query_searches_24h(query, hour)
+            freq, age = self._query_window(query, hour)
         self.clock.observe(partition, ts)
         for item_id, vec in deltas.items():
             # Sent even for a duplicate: the crash that caused the redelivery may have
             # lost the first delta, and the item side drops a second copy by event_id.
             out.deltas.append((item_id, {"e": event.event_id, "i": item_id, "t": ts, "c": vec,
                                          "q": query, "s": searches, "f": freq,
-                                         "p": partition}))
+                                         "a": age, "p": partition}))
         self._expire_queries(partition)
         return out
 
@@ -256,11 +256,15 @@ class StreamState(FeatureRows):
         if self.uncertainty_fn is not None:
             item = CatalogItem.model_validate(stored["item"])
             score = self.uncertainty_fn(query, item)
-        cand = Candidate(int(delta.get("f") or 1), impressions_before, score)
+        age = delta.get("a")  # absent from deltas sent before the signal existed
+        cand = Candidate(int(delta.get("f") or 1), impressions_before, score,
+                         age if type(age) is int else None)
         long_tail, new_item = self.policy.is_long_tail(cand), self.policy.is_new_item(cand)
+        new_query = self.policy.is_new_query(cand)
         self.stats["candidates"] += 1
         self.stats["candidates_long_tail"] += long_tail
         self.stats["candidates_new_item"] += new_item
+        self.stats["candidates_new_query"] += new_query
         decision = self.policy.decide(cand, ts)
         if not decision.admitted:
             self.stats["requests_over_budget"] += 1
@@ -270,6 +274,7 @@ class StreamState(FeatureRows):
         self.stats["requests"] += 1
         self.stats["requests_long_tail"] += long_tail
         self.stats["requests_new_item"] += new_item
+        self.stats["requests_new_query"] += new_query
         if item is None:
             item = CatalogItem.model_validate(stored["item"])
         event_ts = datetime.fromtimestamp(ts / 1000, UTC)
@@ -353,16 +358,19 @@ class StreamState(FeatureRows):
                 del self.t.requested[pkey]
                 self.stats["requested_expired"] += 1
 
-    def _query_searches_24h(self, query: str, hour: int) -> int:
-        """The query's searches in the 24 h window ending at `hour` (first counts only:
-        summing whole vectors took ~10x the time, and this runs per search)."""
+    def _query_window(self, query: str, hour: int) -> tuple[int, int | None]:
+        """The query's searches in the 24 h window ending at `hour`, and the hours from
+        the window's first search to `hour` (None: no search in it). First counts only:
+        summing whole vectors took ~10x the time, and this runs per search."""
         get, sep = self._get_query_hour, agg.KEY_SEP
-        total = 0
+        total, first = 0, None
         for h in range(hour - agg.WINDOW_HOURS["24h"] + 1, hour + 1):
             bucket = get(f"{query}{sep}{h}")
-            if bucket:
+            if bucket and bucket["q"][0]:
                 total += bucket["q"][0]
-        return total
+                if first is None:
+                    first = h
+        return total, None if first is None else hour - first
 
     def _item_impressions_24h(self, item_id: str, hour: int) -> int:
         """The item's impressions in the 24 h window ending at `hour`; cached for the

@@ -311,12 +311,14 @@ def test_exact_counts_survive_sigkill(stack_settings: CommonSettings, subprocess
         print(worker_log.read_text()[-3000:])
 
 
-def _classified_traffic(log: Path, tail_searches: int = 3, new_impressions: int = 20
-                        ) -> dict[tuple[str, str], tuple[bool, bool]]:
-    """(search event id, item) of every listing → (long-tail query, new item) at that
-    moment, from the file alone, per docs/features.md: the query has had at most
+def _classified_traffic(log: Path, tail_searches: int = 3, new_impressions: int = 20,
+                        new_query_hours: int = 1
+                        ) -> dict[tuple[str, str], tuple[bool, bool, bool]]:
+    """(search event id, item) of every listing → (long-tail query, new item, new query)
+    at that moment, from the file alone, per docs/features.md: the query has had at most
     `tail_searches` searches in its last 24 hour buckets (this one included); the item
-    fewer than `new_impressions` impressions in them before this search."""
+    fewer than `new_impressions` impressions in them before this search; the query's
+    first search in them is less than `new_query_hours` hours back."""
     seen: set[str] = set()
     searches = []
     for raw in log.read_text().splitlines():
@@ -336,10 +338,12 @@ def _classified_traffic(log: Path, tail_searches: int = 3, new_impressions: int 
                    * 1000) // HOUR
         q = normalize_query(e["query"])
         query_hours[q].append(hour)
-        tail = sum(hour - 24 < h <= hour for h in query_hours[q]) <= tail_searches
+        in_window = [h for h in query_hours[q] if hour - 24 < h <= hour]
+        tail = len(in_window) <= tail_searches
+        new_query = hour - min(in_window) < new_query_hours
         for r in e["results"]:
             new = sum(hour - 24 < h <= hour for h in item_hours[r["item_id"]]) < new_impressions
-            out[(e["event_id"], r["item_id"])] = (tail, new)
+            out[(e["event_id"], r["item_id"])] = (tail, new, new_query)
         for r in e["results"]:
             item_hours[r["item_id"]].append(hour)
     return out
@@ -357,9 +361,10 @@ def test_label_requests_deduped_within_budget_and_tilted(
 
     catalog, log = write_stream(tmp_path, seed=11)
     budget, burst = 30.0, 10.0
+    # New queries for 1 h, not the default 6: in a 3 h log every query would be new.
     env = subprocess_env(RELSTREAM_PUSH_INTERVAL_S="0.5", RELSTREAM_STREAMS_ENGINE=engine,
                          RELSTREAM_LABEL_BUDGET_PER_MINUTE=str(budget),
-                         RELSTREAM_LABEL_BURST=str(burst))
+                         RELSTREAM_LABEL_BURST=str(burst), RELSTREAM_NEW_QUERY_HOURS="1")
     traffic = _classified_traffic(log)
     feedback = {json.loads(line)["event_id"] for line in log.read_text().splitlines()
                 if line.startswith("{\"type\": \"feedback\"")}
@@ -391,12 +396,10 @@ def test_label_requests_deduped_within_budget_and_tilted(
 
     # Shares among requests vs among all listings (the traffic), classified from the file.
     flags = [traffic[(r.source_event_id, r.item_id)] for r in requests]
-    share = {
-        "long_tail": (sum(t for t, _ in flags) / len(flags),
-                      sum(t for t, _ in traffic.values()) / len(traffic)),
-        "new_item": (sum(n for _, n in flags) / len(flags),
-                     sum(n for _, n in traffic.values()) / len(traffic)),
-    }
+    share = {name: (sum(f[k] for f in flags) / len(flags),
+                    sum(f[k] for f in traffic.values()) / len(traffic))
+             for k, name in enumerate(("long_tail", "new_item", "new_query"))}
+    assert worker.get("requests_new_query", 0) == sum(f[2] for f in flags)
     print(f"{len(requests)} requests in {elapsed:.0f} s; share in requests vs traffic: "
           f"{share}; worker counters: {worker}")
     for name, (in_requests, in_traffic) in share.items():

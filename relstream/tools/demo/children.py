@@ -135,6 +135,7 @@ def streams_spec(settings: CommonSettings, layout: Layout, plan: DemoPlan,
     env = base_env(settings, state)
     env.update({
         "RELSTREAM_NEW_ITEM_IMPRESSIONS": str(plan.new_item_impressions),
+        "RELSTREAM_NEW_QUERY_HOURS": str(plan.new_query_hours),
         "RELSTREAM_LABEL_BUDGET_PER_MINUTE": str(budget_per_minute),
         "RELSTREAM_PUSH_INTERVAL_S": "2.0",
     })

@@ -96,6 +96,11 @@ class DemoPlan:
     new_item_impressions: int = 5
     """The processor's "new item" threshold (impressions in 24 h): low, so that in these
     small worlds mostly the launched items count as new and get labels first."""
+    new_query_hours: int = 6
+    """The processor's "new query" threshold: pairs of a query first searched (in 24 h)
+    less than this many hours ago get priority 1. The brand's queries are new for the first
+    6 of the 12 (quick) or ~31 (full) hours after the launch; without the signal they got 26-41 of
+    ~730 teacher labels per quick run (docs/demo.md)."""
     # --- version 1 (relstream.tools.demo.bootstrap)
     bootstrap_labels: int = 1500
     """Pre-launch pairs the teacher labels before the stream starts, to train version 1
@@ -147,6 +152,8 @@ class DemoPlan:
             (self.searches >= 10, f"searches={self.searches}: need at least 10"),
             (0.05 <= self.change_at <= 0.95, f"change_at={self.change_at}: expected 0.05..0.95"),
             (0 <= self.knockoffs <= 5, f"knockoffs={self.knockoffs}: expected 0..5"),
+            (0 <= self.new_query_hours < 24,
+             f"new_query_hours={self.new_query_hours}: expected 0..23"),
             (self.pre_seconds > 0 and self.post_seconds > 0,
              "pre_seconds and post_seconds must be > 0"),
             (self.label_budget_per_minute > 0 and self.stand_in_budget_per_minute > 0,

@@ -34,6 +34,20 @@ def test_priority_is_mean_of_available_signals() -> None:
     assert prio == pytest.approx((0.1 + 0 + 1) / 3) and reasons == ["uncertain"]
 
 
+def test_a_new_query_ranks_first_whatever_the_other_signals() -> None:
+    policy = LabelRequestPolicy(PolicyParams(tail_searches=3, new_item_impressions=20,
+                                             new_query_hours=6))
+    head_old_item = Candidate(30, 40, query_age_hours=0)
+    assert policy.priority(head_old_item) == (1.0, ["new_query"])
+    assert policy.priority(Candidate(1, 0, query_age_hours=5)) == (
+        1.0, ["long_tail", "new_item", "new_query"])
+    for age in (6, 23, None):  # as old as the threshold, or not known: the mean again
+        assert policy.priority(Candidate(30, 40, query_age_hours=age))[0] == pytest.approx(0.05)
+    off = LabelRequestPolicy(PolicyParams(new_query_hours=0))
+    assert not off.is_new_query(head_old_item)
+    assert off.priority(head_old_item)[0] < 0.5
+
+
 def test_dedup_window_in_event_time() -> None:
     policy = LabelRequestPolicy(PolicyParams(dedup_window_s=60))
     assert not policy.is_duplicate(None, 1000)
@@ -82,7 +96,8 @@ def test_everything_passes_when_idle() -> None:
 
 @pytest.mark.parametrize("kwargs", [{"budget_per_minute": 0}, {"burst": 0.5},
                                     {"reserve": 1.0}, {"dedup_window_s": -1},
-                                    {"tail_searches": 0}])
+                                    {"tail_searches": 0}, {"new_query_hours": -1},
+                                    {"new_query_hours": 24}])
 def test_params_validation(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         PolicyParams(**kwargs)

@@ -116,11 +116,34 @@ def test_label_requests_once_per_pair_with_item_snapshot() -> None:
     assert sorted(r.item_id for r in first) == ["a", "b"]  # c has no catalog entry yet
     assert again == []
     assert all(r.item is not None and r.item.item_id == r.item_id for r in first)
-    assert first[0].reasons == ["long_tail", "new_item"]
+    assert first[0].reasons == ["long_tail", "new_item", "new_query"]
     assert state.stats["requests_no_catalog"] == 1 and state.stats["requests_deduped"] == 2
     _catalog(state, "c")
     later = _run(state, b"q", _search("s3", "q", ["c"], "2026-03-01T12:06:00.000Z"))
     assert [r.item_id for r in later] == ["c"]
+
+
+def test_a_query_is_new_for_its_first_hours_in_the_window() -> None:
+    """The delta carries the hours since the query's first search in 24 h; its pairs get
+    the "new_query" reason (and priority 1) while that is under `new_query_hours`."""
+    state = _state(budget_per_minute=10_000, new_query_hours=6, tail_searches=1,
+                   new_item_impressions=1)
+    _catalog(state, "a", "b", "c", "d")
+    ages = []
+    for n, (hour, item) in enumerate([(12, "a"), (12, "b"), (17, "c"), (18, "d")]):
+        raw = _search(f"s{n}", "q", [item], f"2026-03-01T{hour}:00:00.000Z")
+        out = state.on_search_log(b"q", raw, "here")
+        ages.append(out.deltas[0][1]["a"])
+        (request,) = state.on_item_delta(out.deltas[0][1]).requests
+        assert ("new_query" in request.reasons) == (hour - 12 < 6)
+    assert ages == [0, 0, 5, 6]
+    assert state.stats["requests_new_query"] == 3 == state.stats["candidates_new_query"]
+    # A delta sent before the signal existed (no "a") is judged without it.
+    out = state.on_search_log(b"q2", _search("s9", "q2", ["a"]), "here")
+    assert out.deltas[0][1]["a"] == 0
+    old_format = {k: v for k, v in out.deltas[0][1].items() if k != "a"}
+    (request,) = state.on_item_delta(old_format).requests
+    assert request.reasons == ["long_tail"]
 
 
 def test_cached_24h_impressions_equal_a_fresh_window_sum() -> None:
