@@ -72,6 +72,14 @@ class LabelCache:
             ).fetchone()
         return TeacherLabel.model_validate_json(row[0]) if row else None
 
+    def queries(self) -> list[str]:
+        """The query of every cached label, one per labelled pair (what the teacher's
+        attention went to: the demo counts those of the new brand's queries)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT json_extract(label_json, '$.query') FROM labels").fetchall()
+        return [r[0] for r in rows]
+
     def put(self, labels: Iterable[TeacherLabel]) -> None:
         rows = [(label.pair_key, label.model_dump_json()) for label in labels]
         if not rows:

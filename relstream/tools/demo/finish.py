@@ -65,6 +65,7 @@ def report_and_plots(*, layout: Layout, result: DemoResult, settings: CommonSett
     result.verdict = report.verdict()
     final_models = _final_models(layout, world)
     prelaunch = _final_models(layout, world, which="prelaunch")
+    teacher_labels = _teacher_labels(layout, world)
     result.report_dir = layout.report
     summary = write_summary(report, layout.report / "summary.json", {
         "plan": plan.to_json(), "skipped": result.skipped, "stopped": result.stopped,
@@ -74,7 +75,11 @@ def report_and_plots(*, layout: Layout, result: DemoResult, settings: CommonSett
         "final_models_on_new_brand_pairs": final_models,
         "final_models_on_prelaunch_pairs": prelaunch,
         "bootstrap": result.bootstrap,
+        "teacher_labels": teacher_labels,
     })
+    if teacher_labels is not None:
+        say(f"== the teacher labelled {teacher_labels['all']} pairs during the run, "
+            f"{teacher_labels['new_brand_queries']} of them of the new brand's queries")
     say(f"\n== {result.verdict}")
     if final_models:
         say("== the models each arm ended with, offline on every ground-truth pair of the new "
@@ -103,3 +108,20 @@ def _final_models(layout: Layout, world: World, which: str = "brand") -> list[di
     except Exception as exc:  # an extra view: the A/B report above already stands
         say(f"!! offline scoring of the final models failed: {exc}")
         return []
+
+
+def _teacher_labels(layout: Layout, world: World) -> dict[str, int] | None:
+    """How many pairs the teacher labelled during the run (the bootstrap's are cached
+    elsewhere), and how many of them were the new brand's queries' (None: no cache)."""
+    from teacher_worker.label_cache import LabelCache
+
+    path = layout.state("teacher") / "teacher" / "label-cache.sqlite"
+    if not path.is_file():
+        return None
+    cache = LabelCache(path)
+    try:
+        queries = cache.queries()
+    finally:
+        cache.close()
+    brand = set(world.new_brand_queries)
+    return {"all": len(queries), "new_brand_queries": sum(q in brand for q in queries)}

@@ -21,7 +21,7 @@ from relstream.core.reporting import parse_seeds
 
 __all__ = ["parse_seeds", "pooled", "rule_commit", "run_seeds", "seed_row"]
 
-RULE_MARKER = "PRE-REGISTERED RULE v2"
+RULE_MARKER = "PRE-REGISTERED RULE v3"
 REPO = Path(__file__).resolve().parents[3]
 """The checkout this module runs from (relstream/tools/demo/seeds.py → the repo root)."""
 WIN_DIFF = 0.05
@@ -47,6 +47,7 @@ def seed_row(seed: int, summary: dict[str, Any] | None, error: str = "") -> dict
         "brand_p": brand["p"] if brand else None,
         "other_ndcg_diff": other["diff"] if other else None,
         "other_p": other["p"] if other else None,
+        "brand_labels": ((summary or {}).get("teacher_labels") or {}).get("new_brand_queries"),
     }
     other_hurt = other is not None and other["diff"] < 0 and other["p"] < ALPHA
     row["win"] = bool(brand is not None and other is not None

@@ -36,3 +36,11 @@ def test_many_keys_are_chunked(tmp_path: Path) -> None:
     cache.put([_label("q", f"i{k}") for k in range(1200)])
     keys = [pair_key("q", f"i{k}") for k in range(1300)]
     assert len(cache.known(keys)) == 1200
+
+
+def test_queries_lists_one_query_per_labelled_pair(tmp_path: Path) -> None:
+    cache = LabelCache(tmp_path / "c.sqlite")
+    cache.put([_label("red shoes", "a"), _label("red shoes", "b"), _label("tent", "a")])
+    cache.put([_label("tent", "a")])  # the same pair again replaces its label
+    assert sorted(cache.queries()) == ["red shoes", "red shoes", "tent"]
+    cache.close()

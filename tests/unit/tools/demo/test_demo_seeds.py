@@ -32,6 +32,10 @@ def test_the_win_rule() -> None:
     win = seed_row(1, _summary((0.06, 0.01), (-0.01, 0.40)))
     assert win["win"] and win["v1_auc_prelaunch"] == 0.9 and "error" not in win
     assert win["brand_ndcg_diff"] == 0.06 and win["other_p"] == 0.40
+    assert win["brand_labels"] is None  # a summary from before the count existed
+    counted = _summary((0.06, 0.01), (-0.01, 0.40)) | {
+        "teacher_labels": {"all": 700, "new_brand_queries": 120}}
+    assert seed_row(1, counted)["brand_labels"] == 120
     assert not seed_row(2, _summary((0.049, 1e-9), (0.0, 1.0)))["win"]  # below +0.05
     assert not seed_row(3, _summary((0.2, 1e-9), (-0.01, 0.01)))["win"]  # others hurt
     assert seed_row(4, _summary((0.2, 1e-9), (0.03, 0.01)))["win"]  # others better: fine
