@@ -34,10 +34,11 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
         description="Simulate a world where a new brand launches mid-stream, run the stream "
         "processor, a teacher, the continuous trainer and the server as child processes, "
         "replay the stream while simulated users search and click, and end with the A/B "
-        "report (frozen vs continuously trained student) and plots. ~15 min; --quick ~3 min.")
+        "report (frozen vs continuously trained student) and plots. --quick: ~11-15 min per "
+        "world on 2 cores; the full plan takes longer (not re-timed, docs/demo.md).")
     mode = demo.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
-                      help="a smaller world and a 1-layer student (~3 min)")
+                      help="a 1-day world of 1,500 items, a 150 s experiment (~11-15 min)")
     mode.add_argument("--tiny", action="store_true",
                       help="lexical teacher, random-weight student, tiny world (tests, ~2 min)")
     demo.add_argument("--teacher", choices=("llm", "lexical"), default=None,
@@ -62,6 +63,10 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     demo.add_argument("--knockoffs", type=float, default=None, metavar="PER_ITEM",
                       help="other sellers' listings titled after the new brand, per launched "
                       "item (the drift a good version 1 loses on; default 2, tiny 0)")
+    demo.add_argument("--new-query-hours", type=int, default=None, metavar="H",
+                      help="the label policy's new-query threshold: pairs of a query first "
+                      "searched less than H hours ago get priority 1 (0: off, as before "
+                      "rule v3; default 6)")
     demo.add_argument("--student-lr", type=float, default=None, metavar="LR",
                       help="encoder learning rate of the continuous trainer (default 1e-4; "
                       "tiny 3e-4)")
@@ -84,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         plan = replace(plan, bootstrap_labels=args.bootstrap_labels)
     if args.knockoffs is not None:
         plan = replace(plan, knockoffs=args.knockoffs)
+    if args.new_query_hours is not None:
+        plan = replace(plan, new_query_hours=args.new_query_hours)
     if args.student_lr is not None:
         plan = replace(plan, student_lr=args.student_lr)
     if args.speedup:

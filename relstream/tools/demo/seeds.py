@@ -97,18 +97,24 @@ def _shared_teacher(plan: Any, out: Path) -> Any:
     return proc
 
 
-def _one_run(plan: Any, seed: int, out: Path, log: Path) -> str:
-    """`relstream demo` for one seed in a child process (chdb admits one data path per
-    process, and the report opens each run's own); returns an error or ""."""
+def run_argv(plan: Any, seed: int, out: Path) -> list[str]:
+    """The command line of one seed's run: the plan's knobs that the CLI can set."""
     import sys
 
     argv = [sys.executable, "-m", "relstream.cli", "demo", "--seed", str(seed), "--out",
             str(out), "--bootstrap-labels", str(plan.bootstrap_labels),
-            "--knockoffs", str(plan.knockoffs)]
+            "--knockoffs", str(plan.knockoffs), "--new-query-hours", str(plan.new_query_hours)]
     if plan.mode != "full":
         argv.append(f"--{plan.mode}")
     if plan.teacher != "llm":
         argv += ["--teacher", plan.teacher]
+    return argv
+
+
+def _one_run(plan: Any, seed: int, out: Path, log: Path) -> str:
+    """`relstream demo` for one seed in a child process (chdb admits one data path per
+    process, and the report opens each run's own); returns an error or ""."""
+    argv = run_argv(plan, seed, out)
     with log.open("ab") as fh:
         proc = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT)
     return "" if proc.returncode == 0 else f"the run exited with {proc.returncode} (see {log})"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from relstream.tools.demo.seeds import parse_seeds, pooled, seed_row
+from relstream.tools.demo.seeds import parse_seeds, pooled, run_argv, seed_row
 
 
 def _summary(brand: tuple[float, float], other: tuple[float, float], v1_auc: float = 0.9
@@ -68,3 +69,24 @@ def test_rule_commit_is_found_in_this_checkout() -> None:
     added = subprocess.run(["git", "show", commit, "--", "docs/demo.md"], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout
     assert f"+{RULE_MARKER}" in added
+
+
+def test_each_seed_runs_with_the_plans_knobs(tmp_path: Path) -> None:
+    """A seed's child run gets the knobs of the plan `--seeds` was given, through the CLI
+    flags that set them (and the CLI maps those flags back onto the same plan)."""
+    import argparse
+    from dataclasses import replace
+
+    from relstream.cli import demo as demo_cli
+    from relstream.tools.demo.plan import QUICK
+
+    plan = replace(QUICK, new_query_hours=0, knockoffs=1.0, bootstrap_labels=300)
+    argv = run_argv(plan, 12, tmp_path / "seed-12")
+    assert argv[argv.index("--new-query-hours") + 1] == "0"
+    assert argv[argv.index("--knockoffs") + 1] == "1.0" and "--quick" in argv
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command")
+    demo_cli.register(commands, commands.add_parser("bench").add_subparsers())
+    args = parser.parse_args(argv[argv.index("demo"):])
+    assert (args.seed, args.new_query_hours, args.knockoffs, args.bootstrap_labels) == (
+        12, 0, 1.0, 300)
