@@ -157,6 +157,12 @@ def make_consumer(
         "max_poll_interval_ms": 600_000,  # teacher batches can take minutes on CPU
         "fetch_max_bytes": 16 * 1024 * 1024,
         "max_partition_fetch_bytes": 4 * 1024 * 1024,
+        # A member that joins while a subscribed topic has no partition metadata yet (just
+        # auto-created, no leader elected) is assigned nothing for it, and the rejoin that
+        # fixes that waits for the next metadata refresh: 5 min by default. A teacher
+        # worker in CI sat idle that long with its requests waiting ("No partition metadata
+        # for topic ...-label-requests"); 10 s bounds the wait for one small request.
+        "metadata_max_age_ms": 10_000,
     }
     config.update(overrides)
     consumer = KafkaConsumer(**config)
