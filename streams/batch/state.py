@@ -226,7 +226,7 @@ class BatchState(StreamState):
         cache = self._searches_24h
         cached = cache.get(query)
         if cached is not None and cached[0] == hour:
-            first = cached[2] if cached[2] is not None or not searches else hour
+            first = hour if searches and cached[2] is None else cached[2]
             total = cached[1] + searches
             cache[query] = (hour, total, first)
             return total, None if first is None else hour - first

@@ -19,7 +19,7 @@ from typing import Any
 
 from relstream.core.reporting import parse_seeds
 
-__all__ = ["parse_seeds", "pooled", "rule_commit", "run_seeds", "seed_row"]
+__all__ = ["parse_seeds", "pooled", "rule_commit", "run_argv", "run_seeds", "seed_row"]
 
 RULE_MARKER = "PRE-REGISTERED RULE v3"
 REPO = Path(__file__).resolve().parents[3]
