@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 import zlib
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from student_trainer.evaluate import binary_auc
 from student_trainer.export import tiny_config
 from student_trainer.factory import build_student
 from student_trainer.online import publisher
-from student_trainer.online.gate import Cadence, GateConfig, GateDecision, decide
+from student_trainer.online.gate import GATE_METRIC, Cadence, GateConfig, GateDecision, decide
 from student_trainer.online.metrics import OnlineMetrics
 from student_trainer.online.prequential import (
     GroundTruth,
@@ -130,6 +131,9 @@ class OnlineTrainer:
         self.published_version: str | None = None
         self.announced_version: str | None = None
         self.published_student: Student | None = None
+        self.best_version: str | None = None
+        """The best version so far (`gate`), when it is not the published one."""
+        self.best_student: Student | None = None
         self.all_points: list[PrequentialPoint] | None = None
         """Set to a list to keep every prequential point in memory (comparisons, plots)."""
         self.student: Student
@@ -214,6 +218,23 @@ class OnlineTrainer:
         version = state.get("published_version")
         if version is not None:
             self._adopt_published(version)
+        best = state.get("best_version")
+        if best is not None and best != version:
+            self._keep_best(best)
+
+    def _keep_best(self, version: str | None) -> None:
+        """Remember `version` as the best so far (None: the published one is)."""
+        if version is None or version == self.published_version:
+            self.best_version, self.best_student = None, None
+            return
+        try:
+            student = publisher.load_published_student(self.root, self.name, version)
+        except Exception as exc:  # removed from the registry: gate against the published one
+            log.warning("cannot load %s v%s, the best version so far: %s", self.name, version,
+                        exc)
+            self.best_version, self.best_student = None, None
+            return
+        self.best_version, self.best_student = version, student
 
     def sync_registry(self) -> None:
         """After a crash between publish and checkpoint the registry is ahead of the
@@ -240,6 +261,7 @@ class OnlineTrainer:
             "counters": dict(self.counters), "window": dict(self.window),
             "recent_ids": self.recent_ids.state_dict(),
             "torch_rng": torch.get_rng_state(), "published_version": self.published_version,
+            "best_version": self.best_version,
             "announced_version": self.announced_version,
             "settings": self.settings.model_dump(mode="json"),
         }
@@ -338,6 +360,22 @@ class OnlineTrainer:
         self._loss_sum, self._loss_steps = 0.0, 0
         return (total / steps if steps else None), steps
 
+    def _update_best(self, scored: list[tuple[str | None, dict[str, float] | None,
+                                              Student | None]]) -> None:
+        """After a publish: the best so far is whichever of `scored` (version, metrics on
+        this gate's validation set, weights) has the lowest gated metric; the new version
+        comes first, so it wins ties."""
+        ranked = [(m[GATE_METRIC], k) for k, (v, m, st) in enumerate(scored)
+                  if v is not None and m is not None and st is not None
+                  and math.isfinite(m[GATE_METRIC])]
+        if not ranked:
+            return
+        version, _, student = scored[min(ranked)[1]]
+        if version == self.published_version:
+            self.best_version, self.best_student = None, None
+        else:
+            self.best_version, self.best_student = version, student
+
     def next_gate(self) -> NextGate:
         """Trained labels and seconds until `maybe_gate` considers the next candidate."""
         labels = max(0, self.gate_config.every_labels - self.cadence.labels_since)
@@ -355,6 +393,8 @@ class OnlineTrainer:
         candidate.update({f"preq_{k}": v for k, v in self.prequential.summary().items()})
         published = (validation_metrics(self.published_student, self.tokenizer, val)
                      if self.published_student is not None else None)
+        best = (validation_metrics(self.best_student, self.tokenizer, val)
+                if self.best_student is not None else None)
         window = {**self.window, "labels_trained": self.counters["labels_trained"],
                   "steps": self.counters["steps"], "offsets": dict(self.offsets)}
         staged = None
@@ -369,13 +409,16 @@ class OnlineTrainer:
                 validation=val)
             error = staged.error
         decision = decide(self.gate_config, candidate, published, validation_size=len(val),
-                          parity_error=error)
+                          parity_error=error, best=best, best_version=self.best_version)
         version = None
+        previous = (self.published_version, published, self.published_student)
         if decision.accepted and staged is not None:
             version = publisher.publish_and_announce(self.root, self.name, staged, self.producer)
             self.announced_version = version
             self._adopt_published(version)
             self.counters["published"] += 1
+            self._update_best([(version, candidate, self.published_student), previous,
+                               (self.best_version, best, self.best_student)])
         else:
             if staged is not None:
                 publisher.discard(staged)

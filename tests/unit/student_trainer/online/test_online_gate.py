@@ -62,3 +62,16 @@ def test_bad_gate_config_is_refused() -> None:
         GateConfig(every_labels=0)
     with pytest.raises(GateError, match="tolerance"):
         GateConfig(tolerance=-1)
+
+
+def test_candidate_must_also_be_within_tolerance_of_the_best_version_so_far() -> None:
+    published, best = {"val_soft_ce": 1.04}, {"val_soft_ce": 1.00}
+    ok = decide(CFG, {"val_soft_ce": 1.05}, published, validation_size=50, best=best,
+                best_version="3")
+    assert ok.accepted, ok.reason
+    d = decide(CFG, {"val_soft_ce": 1.07}, published, validation_size=50, best=best,
+               best_version="3")
+    assert not d.accepted, "within 0.05 of the published 1.04, but 0.07 worse than v3"
+    assert "best version published so far (v3: 1.0000)" in d.reason
+    # without a best version (the published one is the best) only the published one counts
+    assert decide(CFG, {"val_soft_ce": 1.07}, published, validation_size=50).accepted

@@ -13,7 +13,7 @@ from relstream.core.schemas import CatalogItem, TeacherLabel
 from student_trainer.encoders import load_tokenizer
 from student_trainer.online.publisher import STUDENT_FILE
 from student_trainer.online.settings import OnlineSettings
-from student_trainer.online.trainer import LabelRecord, OnlineTrainer, holdout
+from student_trainer.online.trainer import LabelRecord, OnlineTrainer, holdout, validation_metrics
 
 
 def _settings(tmp_path: Path, **extra: object) -> OnlineSettings:
@@ -102,6 +102,68 @@ def test_gate_publishes_a_verified_version_then_rejects_a_worse_one(
     again = OnlineTrainer(settings, tokenizer)
     assert again.init_fresh() == "published version 1"
     assert again.published_version == "1"
+
+
+def _head_bias_for(trainer: OnlineTrainer, target: float) -> None:
+    """Shift the candidate's grade-head bias (E up, I down) until its validation soft CE
+    is `target`, by bisection: CE is convex along the shift and grows past `target`."""
+    head = trainer.student.grade_head.bias
+    start = head.detach().clone()
+    direction = torch.tensor([1.0, 0.0, 0.0, -1.0])
+    val = trainer.validation.items()
+
+    def ce(alpha: float) -> float:
+        with torch.no_grad():
+            head.copy_(start + alpha * direction)
+        return validation_metrics(trainer.student, trainer.tokenizer, val)["val_soft_ce"]
+
+    lo, hi = 0.0, 1.0
+    while ce(hi) < target:
+        lo, hi = hi, hi * 2
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ce(mid) < target else (lo, mid)
+    ce(hi)
+
+
+def test_gate_does_not_ratchet_down_through_small_losses(
+    tmp_path: Path, labels: list[TeacherLabel], catalog: dict[str, CatalogItem], tokenizer,
+) -> None:
+    """Each candidate within the tolerance of the published version, but the second one
+    more than the tolerance worse than the best version so far: the second is refused."""
+    settings = _settings(tmp_path, online_tolerance=0.05)
+    trainer = OnlineTrainer(settings, tokenizer)
+    trainer.init_fresh()
+    for chunk in range(0, 96, 24):
+        trainer.handle(_stream(labels, 12)[chunk:chunk + 24], catalog)
+    first = trainer.maybe_gate()
+    assert first is not None and first.accepted, first
+    v1 = validation_metrics(trainer.published_student, tokenizer,  # type: ignore[arg-type]
+                            trainer.validation.items())["val_soft_ce"]
+    _head_bias_for(trainer, v1 + 0.04)
+    trainer.cadence.note(1)
+    second = trainer.maybe_gate(force=True)
+    assert second is not None and second.accepted, second.reason
+    assert trainer.published_version == "2" and trainer.best_version == "1"
+    assert trainer.state_dict()["best_version"] == "1"
+    _head_bias_for(trainer, v1 + 0.08)  # 0.04 worse than v2 (passes), 0.08 worse than v1
+    trainer.cadence.note(1)
+    third = trainer.maybe_gate(force=True)
+    assert third is not None and not third.accepted
+    assert "best version published so far (v1:" in third.reason, third.reason
+    assert registry.list_versions(settings.registry_dir(), "cross_encoder") == ["1", "2"]
+    # a restarted trainer keeps gating against v1
+    again = OnlineTrainer(settings, tokenizer)
+    again.restore(trainer.state_dict())
+    assert again.best_version == "1" and again.best_student is not None
+    # a candidate as good as v1 (only the head bias moved since v1) is the best itself
+    assert trainer.best_student is not None
+    with torch.no_grad():
+        trainer.student.grade_head.bias.copy_(trainer.best_student.grade_head.bias)
+    trainer.cadence.note(1)
+    fourth = trainer.maybe_gate(force=True)
+    assert fourth is not None and fourth.accepted, fourth.reason
+    assert trainer.published_version == "3" and trainer.best_version is None
 
 
 @pytest.mark.parametrize("ema", [0.0, 0.9])
