@@ -4,6 +4,7 @@ and a checkpoint that resumes bit for bit."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -70,16 +71,23 @@ def test_each_label_is_scored_before_training_and_accounted_once(
     assert len(trainer.buffer) == trained
 
 
-def test_gate_publishes_a_verified_version_then_rejects_a_worse_one(
-    tmp_path: Path, labels: list[TeacherLabel], catalog: dict[str, CatalogItem], tokenizer,
-) -> None:
-    settings = _settings(tmp_path)
+def _published_v1(settings: OnlineSettings, labels: list[TeacherLabel],
+                  catalog: dict[str, CatalogItem], tokenizer: Any) -> OnlineTrainer:
+    """A fresh trainer that has trained on four batches and published version 1."""
     trainer = OnlineTrainer(settings, tokenizer)
     trainer.init_fresh()
     for chunk in range(0, 96, 24):
         trainer.handle(_stream(labels, 12)[chunk:chunk + 24], catalog)
     decision = trainer.maybe_gate()
     assert decision is not None and decision.accepted, decision
+    return trainer
+
+
+def test_gate_publishes_a_verified_version_then_rejects_a_worse_one(
+    tmp_path: Path, labels: list[TeacherLabel], catalog: dict[str, CatalogItem], tokenizer,
+) -> None:
+    settings = _settings(tmp_path)
+    trainer = _published_v1(settings, labels, catalog, tokenizer)
     root = settings.registry_dir()
     assert registry.list_versions(root, "cross_encoder") == ["1"]
     vdir = registry.version_dir(root, "cross_encoder", "1")
@@ -132,12 +140,7 @@ def test_gate_does_not_ratchet_down_through_small_losses(
     """Each candidate within the tolerance of the published version, but the second one
     more than the tolerance worse than the best version so far: the second is refused."""
     settings = _settings(tmp_path, online_tolerance=0.05)
-    trainer = OnlineTrainer(settings, tokenizer)
-    trainer.init_fresh()
-    for chunk in range(0, 96, 24):
-        trainer.handle(_stream(labels, 12)[chunk:chunk + 24], catalog)
-    first = trainer.maybe_gate()
-    assert first is not None and first.accepted, first
+    trainer = _published_v1(settings, labels, catalog, tokenizer)
     v1 = validation_metrics(trainer.published_student, tokenizer,  # type: ignore[arg-type]
                             trainer.validation.items())["val_soft_ce"]
     _head_bias_for(trainer, v1 + 0.04)
