@@ -70,6 +70,9 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     demo.add_argument("--student-lr", type=float, default=None, metavar="LR",
                       help="encoder learning rate of the continuous trainer (default 1e-4; "
                       "tiny 3e-4)")
+    demo.add_argument("--student-ema", type=float, default=None, metavar="DECAY",
+                      help="the continuous trainer scores, gates and exports a moving "
+                      "average of its weights with this decay (0: off, the default)")
     demo.set_defaults(func=run)
     drift = bench.add_parser(
         "drift", help="does the demo's launch hurt a good model trained before it? (per world)",
@@ -139,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
         plan = replace(plan, new_query_hours=args.new_query_hours)
     if args.student_lr is not None:
         plan = replace(plan, student_lr=args.student_lr)
+    if args.student_ema is not None:
+        plan = replace(plan, student_ema_decay=args.student_ema)
     if args.speedup:
         plan = replace(plan, pre_seconds=plan.pre_seconds / args.speedup,
                        post_seconds=plan.post_seconds / args.speedup)

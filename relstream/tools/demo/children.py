@@ -194,6 +194,7 @@ def trainer_spec(
         "RELSTREAM_ONLINE_ENCODER": plan.student_encoder,
         "RELSTREAM_ONLINE_LAYERS": str(plan.student_layers),
         "RELSTREAM_ONLINE_LR": str(plan.student_lr),
+        "RELSTREAM_ONLINE_EMA_DECAY": str(plan.student_ema_decay),
         "RELSTREAM_ONLINE_MAX_LENGTH": str(plan.max_length),
         "RELSTREAM_ONLINE_INIT": "auto",
         "RELSTREAM_ONLINE_BATCH_SIZE": str(plan.batch_size),

@@ -124,6 +124,9 @@ class DemoPlan:
     """Encoder learning rate of the continuous trainer (RELSTREAM_ONLINE_LR), the
     bootstrap's: it fine-tunes a trained version 1, which 3e-4 (the rate that made a
     1-layer student learn from scratch within the demo) would first undo."""
+    student_ema_decay: float = 0.0
+    """The continuous trainer's weight average (RELSTREAM_ONLINE_EMA_DECAY; 0 = the raw
+    weights score, gate and get exported, as in every verdict so far)."""
     max_length: int = 48
     gate_every_labels: int = 96
     gate_every_minutes: float = 1.5
@@ -163,6 +166,8 @@ class DemoPlan:
             (self.teacher_max_new_tokens >= 1, "teacher_max_new_tokens must be >= 1"),
             (1 <= self.student_layers <= 6, f"student_layers={self.student_layers}: 1..6"),
             (self.student_lr > 0, f"student_lr={self.student_lr}: must be > 0"),
+            (0 <= self.student_ema_decay < 1,
+             f"student_ema_decay={self.student_ema_decay}: expected 0 <= d < 1"),
             (self.bootstrap_labels >= 0 and self.bootstrap_epochs >= 1
              and self.bootstrap_lr > 0 and self.bootstrap_candidates >= 1,
              "bootstrap_labels >= 0, epochs >= 1, lr > 0, candidates >= 1"),

@@ -103,7 +103,8 @@ def run_argv(plan: Any, seed: int, out: Path) -> list[str]:
 
     argv = [sys.executable, "-m", "relstream.cli", "demo", "--seed", str(seed), "--out",
             str(out), "--bootstrap-labels", str(plan.bootstrap_labels),
-            "--knockoffs", str(plan.knockoffs), "--new-query-hours", str(plan.new_query_hours)]
+            "--knockoffs", str(plan.knockoffs), "--new-query-hours", str(plan.new_query_hours),
+            "--student-ema", str(plan.student_ema_decay)]
     if plan.mode != "full":
         argv.append(f"--{plan.mode}")
     if plan.teacher != "llm":

@@ -60,3 +60,15 @@ def test_the_initialisation_kept_is_the_one_agreeing_best_with_the_teacher() -> 
 def test_a_plan_needs_at_least_one_initialisation() -> None:
     with pytest.raises(DemoError, match="candidates"):
         replace(PLANS["quick"], bootstrap_candidates=0)
+
+
+def test_the_plans_weight_average_reaches_the_continuous_trainer(tmp_path: Path) -> None:
+    from relstream.core.settings import CommonSettings
+    from relstream.tools.demo.children import Layout, trainer_spec
+
+    plan = replace(PLANS["quick"], student_ema_decay=0.9)
+    spec = trainer_spec(CommonSettings(), Layout(tmp_path), plan, "ce", via_relstream=True)
+    assert spec.env["RELSTREAM_ONLINE_EMA_DECAY"] == "0.9"
+    assert PLANS["quick"].student_ema_decay == 0.0, "off unless asked for"
+    with pytest.raises(DemoError, match="student_ema_decay"):
+        replace(plan, student_ema_decay=1.0)

@@ -80,7 +80,8 @@ def test_each_seed_runs_with_the_plans_knobs(tmp_path: Path) -> None:
     from relstream.cli import demo as demo_cli
     from relstream.tools.demo.plan import QUICK
 
-    plan = replace(QUICK, new_query_hours=0, knockoffs=1.0, bootstrap_labels=300)
+    plan = replace(QUICK, new_query_hours=0, knockoffs=1.0, bootstrap_labels=300,
+                   student_ema_decay=0.9)
     argv = run_argv(plan, 12, tmp_path / "seed-12")
     assert argv[argv.index("--new-query-hours") + 1] == "0"
     assert argv[argv.index("--knockoffs") + 1] == "1.0" and "--quick" in argv
@@ -88,5 +89,5 @@ def test_each_seed_runs_with_the_plans_knobs(tmp_path: Path) -> None:
     commands = parser.add_subparsers(dest="command")
     demo_cli.register(commands, commands.add_parser("bench").add_subparsers())
     args = parser.parse_args(argv[argv.index("demo"):])
-    assert (args.seed, args.new_query_hours, args.knockoffs, args.bootstrap_labels) == (
-        12, 0, 1.0, 300)
+    assert (args.seed, args.new_query_hours, args.knockoffs, args.bootstrap_labels,
+            args.student_ema) == (12, 0, 1.0, 300, 0.9)
