@@ -152,6 +152,12 @@ def split_by_queries(
     }
 
 
+def truth_probs(grade: str) -> dict[str, float]:
+    """A known grade as a grade distribution: 0.94 on it, 0.02 on each other grade (a
+    one-hot would give soft losses infinite log-probabilities to fit)."""
+    return {g: (0.94 if g == grade else 0.02) for g in GRADES}
+
+
 def cot_annotations_to_labels(path: Path) -> list[TeacherLabel]:
     """The simulator's ideal CoTs as teacher labels, for development before a teacher exists.
 
@@ -164,7 +170,7 @@ def cot_annotations_to_labels(path: Path) -> list[TeacherLabel]:
         try:
             row = json.loads(line)
             grade = row["grade"]
-            probs = {g: (0.94 if g == grade else 0.02) for g in GRADES}
+            probs = truth_probs(grade)
             steps = CotSteps.model_validate(row.get("steps") or {})
             labels.append(TeacherLabel(
                 ts=now, event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{row['query']}|{n}").hex,

@@ -222,11 +222,8 @@ class OnlineTrainer:
         if best is not None and best != version:
             self._keep_best(best)
 
-    def _keep_best(self, version: str | None) -> None:
-        """Remember `version` as the best so far (None: the published one is)."""
-        if version is None or version == self.published_version:
-            self.best_version, self.best_student = None, None
-            return
+    def _keep_best(self, version: str) -> None:
+        """Load `version` (not the published one) as the best so far."""
         try:
             student = publisher.load_published_student(self.root, self.name, version)
         except Exception as exc:  # removed from the registry: gate against the published one

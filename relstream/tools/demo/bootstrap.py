@@ -67,18 +67,14 @@ def labels_cache(cache_dir: Path, world: World, teacher: str) -> Path:
 def bootstrap_version_1(world: World, plan: DemoPlan, registry_root: Path, model_name: str,
                         openai_url: str, cache_dir: Path, say: Any) -> dict[str, Any]:
     """Label, train offline, publish version 1; returns what it did and how long each took."""
-    import torch
     import transformers
 
     from relstream.core.shop_files import load_catalog, load_splits
-    from student_trainer.config import LossWeights, TrainConfig
+    from student_trainer.config import LossWeights
     from student_trainer.data import build_examples, read_teacher_labels, split_by_queries
     from student_trainer.encoders import load_tokenizer
-    from student_trainer.factory import build_student
     from student_trainer.online.publisher import publish_and_announce, stage_candidate
     from student_trainer.online.settings import OnlineSettings
-    from student_trainer.online.trainer import base_config
-    from student_trainer.train_offline import train_offline
     from teacher_worker.backends.openai_backend import OpenAIBackend
     from teacher_worker.label_offline import label_pairs
     from teacher_worker.settings import TeacherSettings
@@ -107,7 +103,6 @@ def bootstrap_version_1(world: World, plan: DemoPlan, registry_root: Path, model
     online = OnlineSettings(online_encoder=plan.student_encoder,
                             online_layers=plan.student_layers,
                             online_max_length=plan.max_length)
-    config = base_config(online)
     tokenizer = load_tokenizer()
     weights = LossWeights.preset(online.online_loss)
     started = time.monotonic()
@@ -118,18 +113,8 @@ def bootstrap_version_1(world: World, plan: DemoPlan, registry_root: Path, model
     result, candidates = None, []
     for k in range(plan.bootstrap_candidates):
         seed = plan.seed + k
-        torch.manual_seed(seed)
-        student = build_student(config, tokenizer=tokenizer)
-        train_config = TrainConfig(epochs=plan.bootstrap_epochs, batch_size=32,
-                                   lr=plan.bootstrap_lr, head_lr=1e-3, seed=seed,
-                                   # The held-out queries are few (~60 pairs): early
-                                   # stopping on them ended runs after 1-2 epochs of a
-                                   # still-learning student; the best epoch on them is
-                                   # still the one kept.
-                                   patience=plan.bootstrap_epochs,
-                                   threads=2)
-        trained = train_offline(student, tokenizer, parts["train"], parts["validation"],
-                                weights, train_config, progress=False)
+        trained, train_config = train_initialisation(plan, seed, tokenizer, parts["train"],
+                                                     parts["validation"], weights)
         candidates.append({"seed": seed, **trained.best_metrics})
         say(f"   initialisation {seed}: agreement with the teacher on held-out queries "
             f"{agreement(trained.best_metrics):.3f}")
@@ -156,6 +141,33 @@ def bootstrap_version_1(world: World, plan: DemoPlan, registry_root: Path, model
     facts["prelaunch"] = _score_on_prelaunch(world, registry_root, model_name,
                                              str(facts["version"]), say)
     return facts
+
+
+def train_initialisation(plan: DemoPlan, seed: int, tokenizer: Any, train: list[Any],
+                         validation: list[Any], weights: Any) -> tuple[Any, Any]:
+    """One version-1 candidate: the plan's student from `seed`, trained offline on
+    `train` with the plan's bootstrap epochs and lr; returns (TrainResult, TrainConfig)."""
+    import torch
+
+    from student_trainer.config import TrainConfig
+    from student_trainer.factory import build_student
+    from student_trainer.online.settings import OnlineSettings
+    from student_trainer.online.trainer import base_config
+    from student_trainer.train_offline import train_offline
+
+    online = OnlineSettings(online_encoder=plan.student_encoder,
+                            online_layers=plan.student_layers,
+                            online_max_length=plan.max_length)
+    torch.manual_seed(seed)
+    student = build_student(base_config(online), tokenizer=tokenizer)
+    config = TrainConfig(epochs=plan.bootstrap_epochs, batch_size=32, lr=plan.bootstrap_lr,
+                         head_lr=1e-3, seed=seed,
+                         # The held-out queries are few (~60 pairs): early stopping on them
+                         # ended runs after 1-2 epochs of a still-learning student; the best
+                         # epoch on them is still the one kept.
+                         patience=plan.bootstrap_epochs, threads=2)
+    return train_offline(student, tokenizer, train, validation, weights, config,
+                         progress=False), config
 
 
 def agreement(metrics: dict[str, float]) -> float:

@@ -73,44 +73,32 @@ def oracle_scores(world: World, plan: DemoPlan, catalog: dict[str, CatalogItem],
                   pairs: Sequence[tuple[str, str]]) -> tuple[dict[tuple[str, str], float],
                                                               dict[str, Any]]:
     """Train the oracle version 1 and score `pairs` with it; also what training did."""
-    import torch
     import transformers
 
     from relstream.core.item_text import item_text
-    from relstream.tools.demo.bootstrap import prelaunch_shown_pairs
-    from student_trainer.config import DIMENSIONS, IGNORE, LossWeights, TrainConfig
-    from student_trainer.data import Example
+    from relstream.tools.demo.bootstrap import prelaunch_shown_pairs, train_initialisation
+    from student_trainer.config import DIMENSIONS, IGNORE, LossWeights
+    from student_trainer.data import Example, truth_probs
     from student_trainer.encoders import load_tokenizer
-    from student_trainer.factory import build_student
-    from student_trainer.online.settings import OnlineSettings
-    from student_trainer.online.trainer import base_config
-    from student_trainer.train_offline import train_offline
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
 
     def example(query: str, item_id: str) -> Example:
-        grade = labels.get((query, item_id), "I")
-        # the simulator's CoT annotations use the same near one-hot form for truth
-        probs = tuple(0.94 if g == grade else 0.02 for g in GRADES)
+        dist = truth_probs(labels.get((query, item_id), "I"))
+        probs = [dist[g] for g in GRADES]  # in `Example.teacher_probs` order
         return Example(query, item_id, item_text(catalog[item_id]),
-                       (probs[0], probs[1], probs[2], probs[3]), (IGNORE,) * len(DIMENSIONS),
-                       (), "", "")
+                       (probs[0], probs[1], probs[2], probs[3]),
+                       (IGNORE,) * len(DIMENSIONS), (), "", "")
 
     shown = prelaunch_shown_pairs(world, plan.bootstrap_labels)
     train = [example(q, i) for split, q, i in shown if split == "train"]
     validation = [example(q, i) for split, q, i in shown if split == "validation"]
-    online = OnlineSettings(online_encoder=plan.student_encoder,
-                            online_layers=plan.student_layers, online_max_length=plan.max_length)
     tokenizer = load_tokenizer()
-    torch.manual_seed(plan.seed)
-    student = build_student(base_config(online), tokenizer=tokenizer)
     started = time.monotonic()
-    trained = train_offline(
-        student, tokenizer, train, validation, LossWeights.preset("hard"),
-        TrainConfig(epochs=plan.bootstrap_epochs, batch_size=32, lr=plan.bootstrap_lr,
-                    head_lr=1e-3, seed=plan.seed, patience=plan.bootstrap_epochs, threads=2),
-        progress=False)
+    # the bootstrap's first initialisation, with the hard loss on ground truth
+    trained, _ = train_initialisation(plan, plan.seed, tokenizer, train, validation,
+                                      LossWeights.preset("hard"))
     examples = [example(q, i) for q, i in pairs]
     model = trained.student
     values = model.scores(model.predict_logits(examples, tokenizer)).tolist()
