@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from feature_store.definitions import (
     ITEM_CONTENT,
@@ -17,9 +18,7 @@ from feature_store.definitions import (
     PAIR_STATS,
     QUERY_STATS,
     VIEWS,
-    push_source_name,
     stat_fields,
-    view_columns,
 )
 from feature_store.errors import FeatureStoreError
 from relstream.core.schemas import CatalogItem, normalize_query
@@ -49,20 +48,73 @@ def row_to_item(item_id: str, row: dict[str, Any]) -> CatalogItem | None:
     )
 
 
-def push_rows(store: Any, view: str, rows: Sequence[dict[str, Any]]) -> int:
-    """Push rows (dicts with `view_columns(view)`) to the view's online store."""
-    import pandas as pd
-    from feast.data_source import PushMode
+class _ViewWriter:
+    """What writing one view's rows needs, looked up once per store: the feature view, the
+    proto field of each column, and the Value protos of small counts (most cells are
+    0, 1, 2…; a proto is only read when the row is written, so one object serves many)."""
 
+    SMALL_INTS = 1024
+
+    def __init__(self, store: Any, view: str) -> None:
+        self.table = store.get_feature_view(view)
+        self.keys = [c.name for c in self.table.entity_columns]
+        self.columns = [(f.name, _VALUE_FIELDS[f.dtype.to_value_type().name])
+                        for f in self.table.features]
+        self._ints: list[Any] = []
+
+    def proto_row(self, row: dict[str, Any]) -> tuple[Any, dict[str, Any], datetime, None]:
+        """One row as `online_write_batch` takes it: entity key, values, event time."""
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        key = EntityKey(join_keys=self.keys,
+                        entity_values=[Value(string_val=row[k]) for k in self.keys])
+        values: dict[str, Any] = {}
+        for name, kind in self.columns:
+            v = row.get(name)
+            if kind == "int64_val" and type(v) is int and 0 <= v < self.SMALL_INTS:
+                values[name] = self._small_int(v)
+            elif v is None or (kind == "double_val" and v != v):
+                values[name] = Value()  # absent (NaN too: a missing price), read as None
+            else:
+                values[name] = Value(**{kind: v})
+        return key, values, row["event_timestamp"], None
+
+    def _small_int(self, v: int) -> Any:
+        if not self._ints:
+            from feast.protos.feast.types.Value_pb2 import Value
+
+            self._ints = [Value(int64_val=i) for i in range(self.SMALL_INTS)]
+        return self._ints[v]
+
+
+_VALUE_FIELDS = {"INT64": "int64_val", "DOUBLE": "double_val", "STRING": "string_val",
+                 "FLOAT": "float_val", "INT32": "int32_val", "BOOL": "bool_val"}
+"""Feast value type → the `Value` proto field our views' columns use."""
+_writers: WeakKeyDictionary[Any, dict[str, _ViewWriter]] = WeakKeyDictionary()
+
+
+def push_rows(store: Any, view: str, rows: Sequence[dict[str, Any]]) -> int:
+    """Write rows (dicts with `view_columns(view)`, `event_timestamp` a timezone-aware
+    datetime) to the view's online store.
+
+    Straight to the provider's `online_write_batch`, the call Feast's own push and
+    materialisation end in, with the same entity keys, values and staleness check (a row
+    not newer than the stored one is skipped). `store.push` gets there through a pandas
+    frame and pyarrow: 2.4x slower for 20,000 pair rows on Redis, in the push process
+    that bounds how fast Feast holds a stream's counts (docs/features.md)."""
     if view not in VIEWS:
         raise FeatureStoreError(f"unknown feature view {view!r}; known: {VIEWS}")
     if not rows:
         return 0
-    cols = view_columns(view)
-    df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
-    df["event_timestamp"] = pd.to_datetime(df["event_timestamp"], utc=True)
     try:
-        store.push(push_source_name(view), df, to=PushMode.ONLINE)
+        writer = _writers.setdefault(store, {}).get(view)
+        if writer is None:
+            writer = _writers[store][view] = _ViewWriter(store, view)
+        data = [writer.proto_row(r) for r in rows]
+        store.provider.online_write_batch(store.config, writer.table, data, None)
+    except FeatureStoreError:
+        raise
     except Exception as exc:
         raise FeatureStoreError(f"pushing {len(rows)} rows to {view} failed: {exc}") from exc
     return len(rows)
