@@ -51,6 +51,22 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     b.add_argument("--out", type=Path, default=Path("bench-results"))
     b.set_defaults(func=_bench)
 
+    w = bench.add_parser("feast-write", help="rows/s into Feast's online store: push_rows "
+                         "beside Feast's own store.push, same run (Redis and SQLite)")
+    w.add_argument("--rows", type=int, default=20_000, help="pair rows per write")
+    w.add_argument("--repeats", type=int, default=5, help="writes per path and key kind")
+    w.add_argument("--no-redis", action="store_true", help="SQLite only")
+    w.add_argument("--out", type=Path, default=Path("bench-results"))
+    w.set_defaults(func=_bench_feast_write)
+
+
+def _bench_feast_write(args: argparse.Namespace) -> int:
+    from relstream.tools.bench.feast_write import run_bench
+
+    if args.rows < 1 or args.repeats < 1:
+        raise SystemExit("--rows and --repeats must be at least 1")
+    return run_bench(args.rows, args.repeats, args.out, redis=not args.no_redis)
+
 
 def _run(args: argparse.Namespace) -> int:
     from streams.processor.app import run_worker
