@@ -88,16 +88,14 @@ def run_bench(rows: int, repeats: int, out: Path, redis: bool = True) -> int:
     from feature_store.config import apply_repo
     from relstream.core.reporting import save_results
     from relstream.core.settings import CommonSettings
-    from relstream.stack import LocalStack, free_port
+    from relstream.tools.bench.streams import PrivateRedis
 
     tmp = Path(tempfile.mkdtemp(prefix="relstream-bench-feast-write-"))
     stores = [("sqlite", "")]
-    stack = None
+    server = None
     if redis and shutil.which("redis-server"):
-        url = f"redis://127.0.0.1:{free_port()}/0"
-        stack = LocalStack(CommonSettings(state_dir=tmp / "redis", redis_url=url))
-        stack.start_redis()
-        stores.insert(0, ("redis", url))
+        server = PrivateRedis(tmp)
+        stores.insert(0, ("redis", server.url()))
     results: list[dict[str, Any]] = []
     try:
         for kind, url in stores:
@@ -114,8 +112,8 @@ def run_bench(rows: int, repeats: int, out: Path, redis: bool = True) -> int:
                         "runs_rows_per_s": [round(rows / s) for s in runs],
                         "ratio_vs_baseline": base / statistics.median(runs)})
     finally:
-        if stack is not None:
-            stack.stop("redis")
+        if server is not None:
+            server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     save_results("bench-feast-write", results, out,
                  command=f"relstream bench feast-write --rows {rows} --repeats {repeats}",

@@ -330,7 +330,7 @@ def _batch_rows(settings: ProcessorSettings, log: Path, workers: int, redis: Any
     return rows, runs[1][0]
 
 
-class _Redis:
+class PrivateRedis:
     """A private redis-server for the Feast rows, emptied before each run."""
 
     def __init__(self, tmp: Path) -> None:
@@ -361,7 +361,7 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path,
 
     tmp = Path(tempfile.mkdtemp(prefix="relstream-bench-streams-"))
     private: LocalStack | None = None
-    redis: _Redis | None = None
+    redis: PrivateRedis | None = None
     prefix = f"bench-{uuid.uuid4().hex[:8]}-"
     settings = base.model_copy(update={"state_dir": tmp / "state", "topic_prefix": prefix})
     if broker_problem(settings.kafka_client_config(), timeout_s=3.0) is not None:
@@ -370,7 +370,7 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path,
         private.start_kafka()
     try:
         if shutil.which("redis-server"):
-            redis = _Redis(tmp)  # what docker-compose deploys; SQLite is the fallback
+            redis = PrivateRedis(tmp)  # what docker-compose deploys; SQLite is the fallback
         log = tmp / "search_log.jsonl"
         n = write_synthetic_log(log, events, seed=1, items=2000)
         topic = topic_name(SEARCH_LOG, settings.topic_prefix)
