@@ -17,10 +17,13 @@ from feature_store.definitions import (
     ITEM_CONTENT_FIELDS,
     PAIR_STATS,
     QUERY_STATS,
+    VALUE_PROTO_FIELDS,
     VIEWS,
     stat_fields,
 )
 from feature_store.errors import FeatureStoreError
+from feature_store.redis_rows import RedisRows
+from feature_store.redis_rows import supports as redis_supports
 from relstream.core.schemas import CatalogItem, normalize_query
 
 
@@ -62,7 +65,7 @@ class _ViewWriter:
         self._key, self._value = EntityKey, Value  # imported once, not per row
         self.table = store.get_feature_view(view)
         self.keys = [c.name for c in self.table.entity_columns]
-        self.columns = [(f.name, _VALUE_FIELDS[f.dtype.to_value_type().name])
+        self.columns = [(f.name, VALUE_PROTO_FIELDS[f.dtype.to_value_type().name])
                         for f in self.table.features]
         self._ints = [Value(int64_val=i) for i in range(self.SMALL_INTS)]
 
@@ -83,32 +86,35 @@ class _ViewWriter:
         return key, values, row["event_timestamp"], None
 
 
-_VALUE_FIELDS = {"INT64": "int64_val", "DOUBLE": "double_val", "STRING": "string_val",
-                 "FLOAT": "float_val", "INT32": "int32_val", "BOOL": "bool_val"}
-"""Feast value type → the `Value` proto field our views' columns use."""
-_writers: WeakKeyDictionary[Any, dict[str, _ViewWriter]] = WeakKeyDictionary()
+_writers: WeakKeyDictionary[Any, dict[tuple[str, bool], _ViewWriter | RedisRows]] = \
+    WeakKeyDictionary()
 
 
-def push_rows(store: Any, view: str, rows: Sequence[dict[str, Any]]) -> int:
+def push_rows(store: Any, view: str, rows: Sequence[dict[str, Any]],
+              direct: bool = True) -> int:
     """Write rows (dicts with `view_columns(view)`, `event_timestamp` a timezone-aware
-    datetime) to the view's online store.
+    datetime) to the view's online store; a row not newer than the stored one is skipped.
 
-    Straight to the provider's `online_write_batch`, the call Feast's own push and
-    materialisation end in, with the same entity keys, values and staleness check (a row
-    not newer than the stored one is skipped). `store.push` gets there through a pandas
-    frame and pyarrow: 1.6-1.7x slower on Redis (`relstream bench feast-write`), in the
-    push process that bounds how fast Feast holds a stream's counts."""
+    Feast's own `store.push` gets there through a pandas frame, pyarrow and protobuf
+    objects per cell, in the push process that bounds how soon Feast holds a stream's
+    counts (`relstream bench feast-write`). On plain Redis the rows go in Feast's layout,
+    built directly (`redis_rows`); on other stores, or with `direct=False`, as Value
+    protos straight to the provider's `online_write_batch`, where Feast's push ends."""
     if view not in VIEWS:
         raise FeatureStoreError(f"unknown feature view {view!r}; known: {VIEWS}")
     if not rows:
         return 0
     try:
+        direct = direct and redis_supports(store)
         views = _writers.setdefault(store, {})
-        if view not in views:
-            views[view] = _ViewWriter(store, view)
-        writer = views[view]
-        data = [writer.proto_row(r) for r in rows]
-        store.provider.online_write_batch(store.config, writer.table, data, None)
+        if (view, direct) not in views:
+            views[view, direct] = RedisRows(store, view) if direct else _ViewWriter(store, view)
+        writer = views[view, direct]
+        if isinstance(writer, RedisRows):
+            writer.write(rows)
+        else:
+            data = [writer.proto_row(r) for r in rows]
+            store.provider.online_write_batch(store.config, writer.table, data, None)
     except Exception as exc:
         raise FeatureStoreError(f"pushing {len(rows)} rows to {view} failed: {exc}") from exc
     return len(rows)

@@ -125,3 +125,7 @@ _DESCRIPTIONS = {
     QUERY_STATS: "searches, impressions, feedback counts and smoothed CTR per query",
     PAIR_STATS: "impressions, feedback counts and smoothed CTR per query-item pair",
 }
+
+VALUE_PROTO_FIELDS = {"INT64": "int64_val", "DOUBLE": "double_val", "STRING": "string_val",
+                      "FLOAT": "float_val", "INT32": "int32_val", "BOOL": "bool_val"}
+"""Feast value type name → the `Value` proto field our views' columns are written to."""

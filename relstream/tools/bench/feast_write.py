@@ -3,11 +3,13 @@
 
 The stream processor's push process writes every changed aggregate through `push_rows`,
 and how fast it does bounds how soon Feast holds a stream's counts (`relstream bench
-streams`, the "until Feast holds every row" rows). Both paths write the same `pair_stats`
-rows (18 statistics each) into the same store, alternating, `repeats` times, twice per
-repeat: first writes of new keys, then the same keys again one second newer (what a
-stream's pushes mostly are: Redis then also reads each key's stored time, and skips rows
-that are not newer).
+streams`, the "until Feast holds every row" rows). The paths — Feast's `store.push`;
+`push_rows` handing Value protos to the provider's `online_write_batch` (what it does on
+SQLite); on Redis, `push_rows` building Feast's hashes itself (`feature_store.redis_rows`)
+— write the same `pair_stats` rows (18 statistics each) into the same store, in rotating
+order, `repeats` times, twice per repeat: first writes of new keys, then the same keys
+again one second newer (what a stream's pushes mostly are: Redis then also reads each
+key's stored time, and skips rows that are not newer).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any
 from feature_store.definitions import PAIR_STATS, push_source_name, stat_fields, view_columns
 
 BASELINE = "Feast store.push (pandas + pyarrow) (baseline)"
-OURS = "push_rows (value protos → online_write_batch)"
+PROTOS = "push_rows, value protos → online_write_batch"
+DIRECT = "push_rows, Feast's Redis layout built directly"
 
 
 def pair_rows(n: int, tag: str, ts: datetime) -> list[dict[str, Any]]:
@@ -55,14 +58,17 @@ def _timed(write: Callable[[list[dict[str, Any]]], Any], rows: list[dict[str, An
 def measure(store: Any, n: int, repeats: int) -> dict[tuple[str, str], list[float]]:
     """Seconds per write of `n` rows, by (keys, path); the paths alternate."""
     from feature_store.client import push_rows
+    from feature_store.redis_rows import supports
 
     paths: dict[str, Callable[[list[dict[str, Any]]], Any]] = {
         BASELINE: lambda rows: _feast_push(store, rows),
-        OURS: lambda rows: push_rows(store, PAIR_STATS, rows)}
+        PROTOS: lambda rows: push_rows(store, PAIR_STATS, rows, direct=False)}
+    if supports(store):  # what push_rows does on plain Redis
+        paths[DIRECT] = lambda rows: push_rows(store, PAIR_STATS, rows)
     out: dict[tuple[str, str], list[float]] = {}
     for rep in range(repeats):
         ts = datetime.now(UTC)
-        order = list(paths) if rep % 2 == 0 else list(reversed(paths))
+        order = list(paths)[rep % len(paths):] + list(paths)[:rep % len(paths)]
         for keys, shift in (("new", 0), ("existing", 1)):
             for k, name in enumerate(order):
                 rows = pair_rows(n, f"r{rep}p{k}", ts + timedelta(seconds=shift))
@@ -71,17 +77,18 @@ def measure(store: Any, n: int, repeats: int) -> dict[tuple[str, str], list[floa
 
 
 def check_equal(store: Any) -> None:
-    """Both paths must leave the same values: read one row written each way."""
+    """Every path must leave the same values: read one row written each way."""
     from feature_store.client import get_online, push_rows
 
     ts = datetime.now(UTC)
-    mine, feasts = pair_rows(1, "check-a", ts)[0], pair_rows(1, "check-b", ts)[0]
-    push_rows(store, PAIR_STATS, [mine])
+    direct, protos, feasts = (pair_rows(1, f"check-{k}", ts)[0] for k in "abc")
+    push_rows(store, PAIR_STATS, [direct])
+    push_rows(store, PAIR_STATS, [protos], direct=False)
     _feast_push(store, [feasts])
-    got = [{k: v for k, v in get_online(store, r["query"], r["item_id"]).items()
-            if k.startswith(f"{PAIR_STATS}__")} for r in (mine, feasts)]
-    if got[0] != got[1]:
-        raise RuntimeError(f"push_rows and store.push disagree: {got[0]} vs {got[1]}")
+    got = [{k.split("__")[1]: v for k, v in get_online(store, r["query"], r["item_id"]).items()
+            if k.startswith(f"{PAIR_STATS}__")} for r in (direct, protos, feasts)]
+    if not got[0] == got[1] == got[2]:
+        raise RuntimeError(f"the write paths disagree: {got}")
 
 
 def run_bench(rows: int, repeats: int, out: Path, redis: bool = True) -> int:
@@ -104,7 +111,7 @@ def run_bench(rows: int, repeats: int, out: Path, redis: bool = True) -> int:
             times = measure(store, rows, repeats)
             for keys in ("new", "existing"):
                 base = statistics.median(times[keys, BASELINE])
-                for path in (BASELINE, OURS):
+                for path in (p for p in (BASELINE, PROTOS, DIRECT) if (keys, p) in times):
                     runs = times[keys, path]
                     results.append({
                         "store": kind, "keys": keys, "path": path, "rows": rows,

@@ -118,3 +118,62 @@ def test_redis_connection_string() -> None:
 def test_columns_cover_join_keys() -> None:
     assert view_columns(PAIR_STATS)[:3] == ["query", "item_id", "event_timestamp"]
     assert "ctr_24h" in stat_fields("item_stats")
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+def test_redis_rows_write_feasts_bytes(tmp_path: Path) -> None:
+    """`push_rows` on Redis builds Feast's hashes itself (`redis_rows`): the same batches
+    written by Feast's own `online_write_batch` must leave every key, field and byte the
+    same, staleness rule included (a stored newer row, two rows of one key in a batch)."""
+    from datetime import timedelta
+
+    from feature_store.redis_rows import supports
+    from relstream.stack import LocalStack, free_port
+
+    settings = FeatureStoreSettings(state_dir=tmp_path,
+                                    redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    stack = LocalStack(settings)
+    stack.start_redis()
+    try:
+        store = apply_repo(settings)
+        assert supports(store)
+        client = store.provider.online_store._get_client(store.config.online_store)  # type: ignore[attr-defined]
+        later = TS + timedelta(seconds=1, microseconds=250)
+        bare = ITEM.model_copy(update={"price": None, "brand": None, "item_id": "sku-ü",
+                                       "title": "Läufer «2»"})
+        batches = {
+            "item_content": [[item_content_row(ITEM, TS), item_content_row(bare, TS)],
+                             [item_content_row(bare.model_copy(update={"price": 3}), TS)]],
+            PAIR_STATS: [
+                [{**_stats_row(PAIR_STATS, query="q ä", item_id="a"), "clicks_24h": 5000},
+                 {**_stats_row(PAIR_STATS, query="q", item_id="b"), "ctr_1h": float("nan")}],
+                # newer then older for one key in a batch; an older row for a stored key
+                [{**_stats_row(PAIR_STATS, query="q", item_id="b"), "event_timestamp": later,
+                  "impressions_1h": -3},
+                 {**_stats_row(PAIR_STATS, query="q", item_id="b"), "impressions_1h": 7},
+                 {**_stats_row(PAIR_STATS, query="q ä", item_id="a"),
+                  "event_timestamp": TS - timedelta(hours=1), "clicks_24h": 1}]],
+            QUERY_STATS: [[_stats_row(QUERY_STATS, query="q"),
+                           {**_stats_row(QUERY_STATS, query="q"), "event_timestamp": later,
+                            "searches_24h": 2 ** 40}]],
+        }
+
+        def dump() -> dict:
+            return {k: client.hgetall(k) for k in client.keys("*")}
+
+        def feasts(view: str, rows: list) -> None:  # Feast's online_write_batch
+            push_rows(store, view, rows, direct=False)
+
+        for write in (feasts, lambda view, rows: push_rows(store, view, rows)):
+            for view, view_batches in batches.items():
+                for rows in view_batches:
+                    write(view, rows)
+            if write is feasts:
+                theirs = dump()
+                client.flushdb()
+        ours = dump()
+        assert theirs and ours == theirs
+        got = get_online(store, "q", "b")
+        assert got["pair_stats__impressions_1h"] == -3 and got["pair_stats__ctr_1h"] == 0.25
+    finally:
+        stack.stop("redis")
