@@ -121,13 +121,17 @@ def test_columns_cover_join_keys() -> None:
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
-def test_redis_rows_write_feasts_bytes(tmp_path: Path) -> None:
+def test_redis_rows_write_feasts_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                      ) -> None:
     """`push_rows` on Redis builds Feast's hashes itself (`redis_rows`): the same batches
     written by Feast's own `online_write_batch` must leave every key, field and byte the
-    same, staleness rule included (a stored newer row, two rows of one key in a batch)."""
+    same, staleness rule included (a stored newer row, two rows of one key in a batch, in
+    two round trips: 2 rows per chunk here)."""
     from datetime import timedelta
 
-    from feature_store.redis_rows import supports
+    from feature_store.redis_rows import RedisRows, supports
+
+    monkeypatch.setattr(RedisRows, "CHUNK", 2)
     from relstream.stack import LocalStack, free_port
 
     settings = FeatureStoreSettings(state_dir=tmp_path,
@@ -175,5 +179,14 @@ def test_redis_rows_write_feasts_bytes(tmp_path: Path) -> None:
         assert theirs and ours == theirs
         got = get_online(store, "q", "b")
         assert got["pair_stats__impressions_1h"] == -3 and got["pair_stats__ctr_1h"] == 0.25
+
+        # Redis gone: a clear error (the push process retries the rows); back: writes again
+        stack.stop("redis")
+        row = {**_stats_row(QUERY_STATS, query="after"), "searches_24h": 11}
+        with pytest.raises(FeatureStoreError, match="pushing 1 rows to query_stats failed"):
+            push_rows(store, QUERY_STATS, [row])
+        stack.start_redis()
+        push_rows(store, QUERY_STATS, [row])
+        assert get_online(store, "after")["query_stats__searches_24h"] == 11
     finally:
         stack.stop("redis")
