@@ -125,9 +125,9 @@ def run_bench(rows: int, repeats: int, out: Path, redis: bool = True) -> int:
     save_results("bench-feast-write", results, out,
                  command=f"relstream bench feast-write --rows {rows} --repeats {repeats}",
                  notes=f"{rows:,} pair_stats rows (18 statistics) per write into one Feast "
-                 "online store; the two paths alternate (order swapped every repeat); "
+                 "online store; the paths rotate their order every repeat; "
                  "'new': keys never written, 'existing': the same keys one second newer. "
                  "Medians over the repeats; ratio_vs_baseline is the baseline's median time "
                  "over the path's. Before timing, one row written each way reads back the "
-                 "same.")
+                 "same; on Redis push_rows takes the direct path, on SQLite the proto one.")
     return 0
