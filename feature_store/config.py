@@ -29,6 +29,11 @@ class FeatureStoreSettings(CommonSettings):
     feature_repo: Path | None = Field(
         None, description="Feast repo directory; empty means <state_dir>/feature_repo."
     )
+    feast_redis_direct: bool = Field(
+        True, description="On plain Redis, write rows in Feast's hash layout directly "
+        "(feature_store/redis_rows.py, ~4x the proto path); false: through Feast's own "
+        "online_write_batch, e.g. for a Feast whose layout differs from the pinned one."
+    )
 
 
 def repo_dir(settings: CommonSettings) -> Path:

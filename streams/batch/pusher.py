@@ -61,7 +61,8 @@ def _serve(settings: Any, inbox: Any, outbox: Any) -> None:
         try:
             for view, view_rows in rows.items():
                 if view_rows:
-                    pushed[view] = push_rows(store, view, view_rows)
+                    pushed[view] = push_rows(store, view, view_rows,
+                                             direct=settings.feast_redis_direct)
         except Exception as exc:  # reported, the worker retries the rows
             outbox.put((batch_id, False, str(exc)))
         else:

@@ -397,7 +397,8 @@ class Processor:
 
         for view, view_rows in rows.items():
             if view_rows:
-                push_rows(self._store, view, view_rows)
+                push_rows(self._store, view, view_rows,
+                          direct=self.settings.feast_redis_direct)
                 self.pushed[view] = self.pushed.get(view, 0) + len(view_rows)
 
     def _append_offline(self, batch: dict[str, list[dict[str, Any]]]) -> None:

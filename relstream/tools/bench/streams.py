@@ -33,7 +33,7 @@ from streams.processor.settings import ProcessorSettings
 
 ROW_COLUMNS = ("path", "workload", "workers", "events", "seconds", "events_per_s",
                "ratio_vs_raw", "runs", "range", "peak_rss_mb", "vs_one_worker",
-               "rows_pushed")
+               "rows_pushed", "vs_proto_push")
 """Every row has these (None where it does not apply: RSS is the worker process's)."""
 
 
@@ -118,15 +118,16 @@ def _expected_deltas(log: Path) -> int:
 
 
 def _worker_rate(settings: ProcessorSettings, expected: int, deltas: int, workers: int = 1,
-                 engine: str = "faust", redis_url: str = "", timeout_s: float = 1800
-                 ) -> dict[str, Any]:
+                 engine: str = "faust", redis_url: str = "", timeout_s: float = 1800,
+                 direct: bool = True) -> dict[str, Any]:
     """`workers` stream processors of one deployment (one consumer group, their own state
     dirs) on the replayed topic, until together they have handled every event and counted
     every item delta (and, for the batch engine, until Feast holds every row: nothing
     dirty, no push in flight). Times come from the workers' status files: first event
     handled to last event / last delta / Feast caught up, over all workers. `redis_url`:
     Feast's online store (empty: SQLite in each worker's state dir). The periodic full
-    sync is off: it would push every entity again and count against Feast's rate."""
+    sync is off: it would push every entity again and count against Feast's rate.
+    `direct=False`: Feast's own `online_write_batch` instead of the direct Redis writes."""
     # A fresh app id per run: a repeat under the same id would resume at the offsets its
     # group committed before (and find the previous run's status files).
     app_id = f"relstream-streams-{engine}-{workers}w-{uuid.uuid4().hex[:6]}"
@@ -142,7 +143,8 @@ def _worker_rate(settings: ProcessorSettings, expected: int, deltas: int, worker
                         "RELSTREAM_STATE_DIR": str(state_dir),
                         "RELSTREAM_CLICKHOUSE_URL": "", "RELSTREAM_REDIS_URL": redis_url,
                         "RELSTREAM_PUSH_INTERVAL_S": "1.0",
-                        "RELSTREAM_FULL_SYNC_INTERVAL_S": "86400"})
+                        "RELSTREAM_FULL_SYNC_INTERVAL_S": "86400",
+                        "RELSTREAM_FEAST_REDIS_DIRECT": str(direct).lower()})
             state_dir.mkdir(parents=True, exist_ok=True)
             log = state_dir / "bench-worker.log"
             procs.append(subprocess.Popen(
@@ -286,48 +288,59 @@ def _replay_raw(settings: ProcessorSettings, log: Path, workload: str
                "ratio_vs_raw": 1.0}
 
 
+PROTO_PUSH = ", pushing through Feast's online_write_batch (baseline for the direct writes)"
+
+
 def _batch_rows(settings: ProcessorSettings, log: Path, workers: int, redis: Any,
                 workload: str, repeats: int = 1
                 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Replay `log` to fresh topics, read it raw (the baseline), then run the batch
     engine on one worker and on `workers`, `repeats` times each (alternating, so slow
     spells of a noisy machine spread over both): until every item delta is counted, and
-    until Feast holds every row. Rows give the median run and the range. Returns the rows
+    until Feast holds every row. On Redis, one worker also runs with Feast's own
+    `online_write_batch` in place of the direct writes (`feast_redis_direct=false`), the
+    same-run baseline for them. Rows give the median run and the range. Returns the rows
     and the first one-worker run."""
     n, raw = _replay_raw(settings, log, workload)
     raw_rate = raw["events_per_s"]
     rows: list[dict[str, Any]] = [raw]
     deltas = _expected_deltas(log)
     store = "Redis" if redis is not None else "SQLite"
-    counts = (1, workers) if workers > 1 else (1,)
-    runs: dict[int, list[dict[str, Any]]] = {w: [] for w in counts}
+    configs = [(1, True)] + ([(1, False)] if redis is not None else []) \
+        + ([(workers, True)] if workers > 1 else [])
+    runs: dict[tuple[int, bool], list[dict[str, Any]]] = {c: [] for c in configs}
     for _ in range(repeats):
-        for w in counts:
-            runs[w].append(_worker_rate(settings, n, deltas, workers=w, engine="batch",
-                                        redis_url=redis.url() if redis is not None else ""))
-    medians: dict[tuple[int, str], float] = {}
-    for w in counts:
-        whole = [r["events"] / r["seconds"] for r in runs[w]]
-        feast = [r["events"] / r["feast_seconds"] for r in runs[w]]
-        medians[w, "whole"], medians[w, "feast"] = median(whole), median(feast)
-        for kind, rates, what in (
-                ("whole", whole, "batch engine whole aggregation path (until every item "
-                                 "delta counted)"),
-                ("feast", feast, f"batch engine, until Feast ({store} online store) holds "
-                                 "every row")):
-            rate = medians[w, kind]
+        for w, direct in configs:
+            runs[w, direct].append(_worker_rate(
+                settings, n, deltas, workers=w, engine="batch", direct=direct,
+                redis_url=redis.url() if redis is not None else ""))
+    rates = {(w, direct, kind): [r["events"] / r[key] for r in runs[w, direct]]
+             for w, direct in configs
+             for kind, key in (("whole", "seconds"), ("feast", "feast_seconds"))}
+    medians = {k: median(v) for k, v in rates.items()}
+    for w, direct in configs:
+        how = "" if direct else PROTO_PUSH
+        for kind, what in (
+                ("whole", "batch engine whole aggregation path (until every item delta "
+                          f"counted){how}"),
+                ("feast", f"batch engine, until Feast ({store} online store) holds every "
+                          f"row{how}")):
+            rate, spread = medians[w, direct, kind], rates[w, direct, kind]
             row: dict[str, Any] = {
                 "path": what, "workload": workload, "workers": w, "events": n,
                 "seconds": n / rate, "events_per_s": rate, "ratio_vs_raw": rate / raw_rate,
-                "runs": len(rates), "range": f"{min(rates):,.0f}–{max(rates):,.0f}"}
+                "runs": len(spread), "range": f"{min(spread):,.0f}–{max(spread):,.0f}"}
             if kind == "whole":
-                row["peak_rss_mb"] = max(x or 0.0 for r in runs[w] for x in r["max_rss_mb"])
+                row["peak_rss_mb"] = max(x or 0.0 for r in runs[w, direct]
+                                         for x in r["max_rss_mb"])
                 row["rows_pushed"] = median([sum(sum(p.values()) for p in r["pushed"])
-                                             for r in runs[w]])
+                                             for r in runs[w, direct]])
             if w > 1:
-                row["vs_one_worker"] = rate / medians[1, kind]
+                row["vs_one_worker"] = rate / medians[1, True, kind]
+            if direct and (1, False) in runs:
+                row["vs_proto_push"] = rate / medians[1, False, kind] if w == 1 else None
             rows.append(row)
-    return rows, runs[1][0]
+    return rows, runs[1, True][0]
 
 
 class PrivateRedis:
@@ -423,7 +436,10 @@ def run_bench(base: ProcessorSettings, events: int, reads: int, out: Path,
                      f"Feast writes); 'zipf': {zipf_queries:,} queries of Zipf popularity, "
                      "each with its own result list. Feast online store: "
                      f"{'Redis' if redis is not None else 'SQLite (redis-server missing)'}; "
-                     "the full sync is off during the runs. Load average at the end: "
+                     "the full sync is off during the runs; on Redis one worker also runs "
+                     "pushing through Feast's online_write_batch (the rows marked "
+                     "'baseline for the direct writes'; vs_proto_push: the direct writes' "
+                     "rate over it). Load average at the end: "
                      f"{load:.1f} on {os.cpu_count()} CPUs.",
                      extra={**extra, "loadavg_1m": load})
 
