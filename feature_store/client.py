@@ -96,8 +96,8 @@ def push_rows(store: Any, view: str, rows: Sequence[dict[str, Any]],
     datetime) to the view's online store; a row not newer than the stored one is skipped.
 
     Feast's own `store.push` gets there through a pandas frame, pyarrow and protobuf
-    objects per cell, in the push process that bounds how soon Feast holds a stream's
-    counts (`relstream bench feast-write`). On plain Redis the rows go in Feast's layout,
+    objects per cell: too slow for the stream processor's push process (`relstream bench
+    feast-write`). On plain Redis the rows go in Feast's layout,
     built directly (`redis_rows`); on other stores, or with `direct=False`, as Value
     protos straight to the provider's `online_write_batch`, where Feast's push ends."""
     if view not in VIEWS:

@@ -10,12 +10,14 @@ the same key). Feast's reads (`get_online_features`) parse exactly that.
 
 `RedisRows` writes the same hashes under the same rule, but builds the bytes directly:
 the field names' hashes once per view, the bytes of small counts once, a double as its
-8 bytes, one `Timestamp` per distinct event time. In the stream processor's push process
-that is what bounds how soon Feast holds a stream's counts (`relstream bench
-feast-write`). The layout is Feast 0.67's (pinned in pyproject.toml); the tests compare
-every byte of a hash written here with one written by Feast's own `online_write_batch`,
-so a Feast upgrade that changes it fails there first. A store that is not plain Redis
-(cluster, sentinel) or one with `skip_dedup` is left to Feast's own writer.
+8 bytes, one `Timestamp` per distinct event time: ~4x Feast's writer (`relstream bench
+feast-write`), which had bounded how soon Feast holds a stream's counts. The layout is
+the one Feast 0.67 writes (pyproject.toml allows 0.60-0.69); a test compares every byte
+of a hash written here with one written by Feast's own `online_write_batch`, so a Feast
+whose layout differs fails there first, and `RELSTREAM_FEAST_REDIS_DIRECT=false` sends
+rows through Feast's writer. A store that is not plain Redis (cluster, sentinel), one
+with `skip_dedup`, or an entity key serialization other than version 3 is left to
+Feast's own writer.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def supports(store: Any) -> bool:
     online = store.config.online_store
     return (getattr(online, "type", None) == "redis"
             and getattr(online, "redis_type", None) == "redis"  # a str enum
-            and not getattr(online, "skip_dedup", False))
+            and not getattr(online, "skip_dedup", False)
+            and getattr(store.config, "entity_key_serialization_version", 3) == 3)
 
 
 class RedisRows:
@@ -61,6 +64,8 @@ class RedisRows:
         self.ttl = config.online_store.key_ttl_seconds
         name = _versioned_fv_name(table, config)
         self.ts_field = f"_ts:{name}".encode()
+        if any(c.dtype.to_value_type().name != "STRING" for c in table.entity_columns):
+            raise ValueError(f"{view}: only string join keys are written directly")
         keys = sorted(c.name for c in table.entity_columns)  # Feast sorts join keys
         self.keys = keys
         prefix = [_u32(len(keys))]
