@@ -98,7 +98,8 @@ def append_offline(data_dir: Path, view: str, rows: Sequence[dict[str, Any]],
     if not rows:
         return 0
     schema = arrow_schema(view)
-    table = pa.Table.from_pylist([{c: r.get(c) for c in schema.names} for r in rows],
+    # Column lists, not a dict per row: the stream processor writes every pushed row here.
+    table = pa.Table.from_pydict({c: [r.get(c) for r in rows] for c in schema.names},
                                  schema=schema)
     directory = view_dir(data_dir, view)
     _write_part(directory, table)

@@ -26,8 +26,9 @@ persists state by snapshots instead of a changelog write per change:
   that restores it reads the requests sent after it and counts their pairs as requested,
   so counting the same deltas again sends none twice.
 
-Feast pushes go through a child process (`pusher`); offline part files, ClickHouse rows
-and the status file work as in the Faust worker (`streams.processor.app`).
+Feast rows, offline part files and ClickHouse rows are made and written by a child
+process (`sink_process`) from the window sums the worker hands it; the status file is the
+Faust worker's (`streams.processor.app`).
 """
 
 from __future__ import annotations
@@ -57,12 +58,11 @@ from relstream.core.topics import (
     topic_name,
 )
 from streams.batch import snapshots
-from streams.batch.pusher import PushProcess
+from streams.batch.sink_process import ForwardedMetrics, SinkProcess
 from streams.batch.state import BatchState
 from streams.processor.aggregates import CtrPrior
-from streams.processor.app import append_offline_rows, policy_params
+from streams.processor.app import policy_params
 from streams.processor.clock import StreamClock
-from streams.processor.metrics import MetricsWriter
 from streams.processor.policy import LabelRequestPolicy
 from streams.processor.progress import install_repeat_filter, peak_rss_mb
 from streams.processor.settings import ProcessorSettings
@@ -76,9 +76,9 @@ SNAPSHOT_MAX_SHARE = 0.03
 SNAPSHOT_MAX_STRETCH = 12.0
 """The longest snapshot interval, in `snapshot_interval_s`s (60 s by default)."""
 PUSH_POLL_S = 0.1
-"""How often the push loop looks whether the push process has room for a waiting backlog."""
+"""How often the push loop looks whether the sink process has room for a waiting backlog."""
 FINAL_PUSH_S = 5.0
-"""How long a stopping worker keeps pushing dirty rows before it stops the push process:
+"""How long a stopping worker keeps pushing dirty rows before it stops the sink process:
 what is left is pushed by the next start, which restores every entity dirty. A stop must
 fit in a grace period (docker stop's is 10 s, the demo supervisor's 20 s) before SIGKILL."""
 
@@ -121,7 +121,7 @@ class BatchWorker:
         self.dead_topic = topic_name(DEAD_LETTER, prefix)
         self.delta_topic = delta_topic_name(settings)
         self.snapshot_topic = snapshot_topic_name(settings)
-        self.metrics = MetricsWriter(settings, enabled=settings.metrics_to_clickhouse)
+        self.metrics = ForwardedMetrics()
         self.state = BatchState(
             LabelRequestPolicy(policy_params(settings)),
             CtrPrior(settings.ctr_prior, settings.ctr_prior_strength), self.metrics,
@@ -129,8 +129,8 @@ class BatchWorker:
                               max_skew_hours=settings.state_max_skew_hours),
             slack_hours=settings.state_slack_hours,
             max_seen_ids=settings.dedup_ids_per_partition)
-        self.pusher = PushProcess(settings)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feast-push")
+        self.sinks = SinkProcess(settings)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="status")
         self.owned: set[int] = set()
         self.positions: dict[tuple[str, int], int] = {}
         """(topic, partition) → next offset to read, for the search log and the deltas."""
@@ -141,8 +141,6 @@ class BatchWorker:
         self._last_snapshot = time.monotonic()
         self._snapshot_encoding_s = 0.0
         self._last_full_sync = time.monotonic()
-        self._offline: dict[str, list[dict[str, Any]]] = {}
-        self._offline_flushed = time.monotonic()
         self._started = time.time()
         self._first_event_at: float | None = None
         self._last_event_at: float | None = None
@@ -176,9 +174,9 @@ class BatchWorker:
             # Join the group once Feast is imported and the repo applied in the push
             # process (~10 s), as the Faust worker does: a backlog counted meanwhile
             # could not be pushed anyway.
-            while not self.pusher.ready and not self._stopping.is_set():
-                for rows in self.pusher.poll():
-                    self.state.mark_dirty(rows)
+            while not self.sinks.ready and not self._stopping.is_set():
+                for sums in self.sinks.poll():
+                    self.state.mark_sums_dirty(sums)
                 await asyncio.sleep(0.2)
             self.consumer.subscribe([self.search_topic, self.delta_topic, self.catalog_topic],
                                     listener=_Listener(self))
@@ -204,16 +202,17 @@ class BatchWorker:
             self._executor.shutdown(wait=True)
 
     async def _final_push(self, timeout_s: float = FINAL_PUSH_S) -> None:
-        """On a stop: push what is dirty for at most `timeout_s`, then stop the push
+        """On a stop: push what is dirty for at most `timeout_s`, then stop the sink
         process; what is left is pushed by the next start (every aggregate is)."""
-        self.pusher.closing = True  # a push process that died now is not replaced
+        self.sinks.closing = True  # a sink process that died now is not replaced
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and (self.state.dirty_count
-                                                or self.pusher.in_flight):
+                                                or self.sinks.in_flight):
             await self.push()
             await asyncio.sleep(0.2)
-        for rows in self.pusher.close():
-            self.state.mark_dirty(rows)
+        self.sinks.forward(self.metrics.take())
+        for sums in self.sinks.close():
+            self.state.mark_sums_dirty(sums)
         if self.state.dirty_count:
             log.warning("%d aggregates not pushed to Feast before stopping; the next "
                         "start pushes every aggregate again", self.state.dirty_count)
@@ -443,10 +442,10 @@ class BatchWorker:
     # --- pushing ------------------------------------------------------------------------
 
     async def _push_loop(self) -> None:
-        """A push every `push_interval_s`; in between, whenever the push process has room
+        """A push every `push_interval_s`; in between, whenever the sink process has room
         and a full push (`push_max_rows`) is waiting, that is handed over at once. Waiting
         for the tick capped Feast at `push_max_rows` rows a second (5,000: a backlog of
-        100,000 rows took 20 s where the push process needs 10), while a trickle of
+        100,000 rows took 20 s where the sink process needs 10), while a trickle of
         changes still waits for the tick and coalesces."""
         interval = self.settings.push_interval_s
         chunk = self.settings.push_max_rows
@@ -463,42 +462,25 @@ class BatchWorker:
                 log.exception("push failed")
 
     async def push(self) -> None:
-        """Changed aggregates to Feast (through the push process) and the offline files,
-        metrics to ClickHouse, the status file; as the Faust worker's `Processor.push`."""
+        """Changed aggregates and label-request rows to the sink process, the status
+        file; as the Faust worker's `Processor.push`."""
         loop = asyncio.get_running_loop()
-        interval = self.settings.offline_flush_interval_s
         if time.monotonic() - self._last_full_sync >= self.settings.full_sync_interval_s:
             self._last_full_sync = time.monotonic()
             self.state.mark_all_dirty()
-        self._submit_rows()  # takes the push process's answers first
-        if interval > 0 and time.monotonic() - self._offline_flushed >= interval:
-            self._offline_flushed = time.monotonic()
-            batch, self._offline = self._offline, {}
-            await loop.run_in_executor(self._executor, self._append_offline, batch)
-        await loop.run_in_executor(self._executor, self.metrics.flush)
-        if self.pusher.ready:  # the first status file says "started, Feast ready", as Faust's
+        self._submit_rows()  # takes the sink process's answers first
+        self.sinks.forward(self.metrics.take())
+        if self.sinks.ready:  # the first status file says "started, Feast ready", as Faust's
             await loop.run_in_executor(self._executor, self._write_stats)
 
     def _submit_rows(self) -> None:
-        """Hand the next rows to the push process if it has room (and note them for
-        ClickHouse and the offline files)."""
-        state, pusher = self.state, self.pusher
-        for rows in pusher.poll():
-            state.mark_dirty(rows)
-        if not (pusher.can_take() and state.dirty_count):
-            return
-        rows = state.collect_rows(self.settings.push_max_rows or None)
-        for view, view_rows in rows.items():
-            if view != "item_content":
-                for row in view_rows:
-                    self.metrics.aggregate(view, row)
-        pusher.submit(rows)
-        if self.settings.offline_flush_interval_s > 0:
-            for view, view_rows in rows.items():
-                self._offline.setdefault(view, []).extend(view_rows)
-
-    def _append_offline(self, batch: dict[str, list[dict[str, Any]]]) -> None:
-        append_offline_rows(self.settings, batch)
+        """Hand the window sums of the next dirty entities to the sink process if it has
+        room (it makes their Feast, offline and ClickHouse rows)."""
+        state, sinks = self.state, self.sinks
+        for sums in sinks.poll():
+            state.mark_sums_dirty(sums)
+        if sinks.can_take() and state.dirty_count:
+            sinks.submit(state.collect_sums(self.settings.push_max_rows or None))
 
     def _write_stats(self) -> None:
         """The same status file as the Faust worker's (`streams-stats.json`)."""
@@ -509,10 +491,14 @@ class BatchWorker:
                 "last_delta_at": self._last_delta_at,
                 "stats": dict(self.state.stats), "state": self.state.state_size(),
                 "snapshot_every_s": round(self._snapshot_every(), 2),
-                "pushed": self.pusher.pushed, "push_in_flight": self.pusher.in_flight,
-                "push_restarts": self.pusher.restarts, "dirty": self.state.dirty_count,
-                "metrics_written": self.metrics.written,
-                "max_rss_mb": peak_rss_mb()}
+                "pushed": self.sinks.pushed, "push_in_flight": self.sinks.in_flight,
+                "push_restarts": self.sinks.restarts, "dirty": self.state.dirty_count,
+                "metrics_written": self.sinks.written.get("metrics_written", 0),
+                "offline_rows": self.sinks.written.get("offline_rows", 0),
+                "label_request_rows_dropped": self.metrics.dropped,
+                "max_rss_mb": peak_rss_mb(),
+                "sink_max_rss_mb": self.sinks.written.get("max_rss_mb"),
+                "sink_pid": self.sinks.pid}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)
@@ -543,6 +529,6 @@ def run_batch_worker(settings: ProcessorSettings) -> None:
     install_repeat_filter(settings.log_repeat_interval_s)
     for name in ("aiokafka", "kafka"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    worker = BatchWorker(settings)  # its push process applies the Feast repo
+    worker = BatchWorker(settings)  # its sink process applies the Feast repo
     asyncio.run(worker.run())
     log.info("batch engine stopped: %s", dict(worker.state.stats))

@@ -153,18 +153,26 @@ class RowMaker:
             head: dict[str, Any]) -> dict[str, Any]:
         """`head` (the join keys) plus the stats columns of one entity, from its buckets as
         (age in hours, count vector); only the first `len(names)` counts are read."""
-        width = len(names)
+        return self.row_of(self.sums(aged, len(names)), names, head)
+
+    def sums(self, aged: list[tuple[int, Sequence[int]]], width: int) -> list[Sequence[int]]:
+        """The first `width` counts of `aged` summed per window (in `WINDOW_HOURS`'s order).
+        Vectors may be shared with other entities' sums: read them, never add into them."""
         zeros = (0,) * width
         if len(aged) == 1:  # the common case: one bucket, counts copied not summed
             age, vec = aged[0]
             counts = vec[:width]
-            sums = [counts if age < hours else zeros for hours in self.windows]
-        else:
-            sums = []
-            for hours in self.windows:
-                vecs = [vec for age, vec in aged if age < hours]
-                sums.append(zeros if not vecs else vecs[0][:width] if len(vecs) == 1
-                            else [sum(col) for col in zip(*vecs, strict=True)][:width])
+            return [counts if age < hours else zeros for hours in self.windows]
+        sums: list[Sequence[int]] = []
+        for hours in self.windows:
+            vecs = [vec for age, vec in aged if age < hours]
+            sums.append(zeros if not vecs else vecs[0][:width] if len(vecs) == 1
+                        else [sum(col) for col in zip(*vecs, strict=True)][:width])
+        return sums
+
+    def row_of(self, sums: Sequence[Sequence[int]], names: tuple[str, ...],
+               head: dict[str, Any]) -> dict[str, Any]:
+        """`head` plus the stats columns from window sums as `sums` returns them."""
         found = self._columns.get(names)
         if found is None:
             found = self._columns[names] = (

@@ -10,8 +10,8 @@ idle query's 1 h count falls to 0 in Feast.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable, MutableMapping, Sequence
+from typing import Any, NamedTuple
 
 from feature_store.client import item_content_row
 from feature_store.definitions import ITEM_CONTENT, ITEM_STATS, PAIR_STATS, QUERY_STATS
@@ -32,6 +32,43 @@ def _take(values: set[Any], n: int) -> set[Any]:
         values.clear()
         return taken
     return {values.pop() for _ in range(max(n, 0))}
+
+
+Sums = list[Sequence[int]]
+"""One entity's counts summed per window, in `WINDOW_HOURS`'s order (`RowMaker.sums`)."""
+
+
+class StatSums(NamedTuple):
+    """A push before it becomes Feast rows: the item content rows, and the dirty entities'
+    window sums as of `now_ms` (None: nothing counted yet, no stats). A row is a dict of
+    13-16 columns; these are tuples of a key and two short lists, several times cheaper to
+    pickle, which is how the batch engine hands a push to its sink process (`stat_rows`
+    there makes the rows, off the counting process)."""
+
+    now_ms: int | None
+    content: list[dict[str, Any]]
+    queries: list[tuple[str, Sums]]
+    items: list[tuple[str, Sums]]
+    pairs: list[tuple[str, str, Sums]]
+
+    @property
+    def size(self) -> int:
+        """Rows this becomes."""
+        return len(self.content) + len(self.queries) + len(self.items) + len(self.pairs)
+
+
+def stat_rows(sums: StatSums, prior: agg.CtrPrior) -> Rows:
+    """The Feast rows of `sums`, per view."""
+    rows: Rows = {ITEM_CONTENT: list(sums.content), QUERY_STATS: [], ITEM_STATS: [],
+                  PAIR_STATS: []}
+    if sums.now_ms is None:
+        return rows
+    row = agg.RowMaker(sums.now_ms, prior).row_of
+    query_names, names = agg.QUERY_COUNT_NAMES, agg.COUNT_NAMES
+    rows[QUERY_STATS] = [row(s, query_names, {"query": q}) for q, s in sums.queries]
+    rows[ITEM_STATS] = [row(s, names, {"item_id": i}) for i, s in sums.items]
+    rows[PAIR_STATS] = [row(s, names, {"query": q, "item_id": i}) for q, i, s in sums.pairs]
+    return rows
 
 
 class FeatureRows:
@@ -89,19 +126,24 @@ class FeatureRows:
 
         The limit bounds one push: after a restart every entity is dirty, and pushing them
         all at once held the push timer for over a minute."""
+        return stat_rows(self.collect_sums(limit), self.prior)
+
+    def collect_sums(self, limit: int | None = None) -> StatSums:
+        """What `collect_rows` makes its rows of (same entities, same dirty marks cleared):
+        the batch engine sends this to its sink process, which makes the rows there."""
         now = self.clock.now_ms()
         if now is not None:
             self._advance(agg.hour_of(now))
-        rows: Rows = {ITEM_CONTENT: [], QUERY_STATS: [], ITEM_STATS: [], PAIR_STATS: []}
         if limit is not None and self.dirty_count > limit:
-            return self._collect_some(rows, limit)
-        for item, seen_at in self.dirty_content.values():
-            rows[ITEM_CONTENT].append(item_content_row(item, seen_at))
+            return self._collect_some(limit)
+        content = [item_content_row(item, seen_at)
+                   for item, seen_at in self.dirty_content.values()]
         self.dirty_content = {}
+        sums = StatSums(now, content, [], [], [])
         if now is None:
-            return rows  # nothing counted yet, so no stats to write
+            return sums  # nothing counted yet, so no stats to write
         maker = agg.RowMaker(now, self.prior)
-        hour = maker.hour
+        hour, window_sums = maker.hour, maker.sums
         get_query, get_item, sep = self._get_query_hour, self._get_item_hour, agg.KEY_SEP
         # The hour indexes say which entities have a bucket in which hour, so a row looks
         # up only the buckets that exist (a dict membership test per hour of the window,
@@ -120,23 +162,23 @@ class FeatureRows:
                     if q in held and (b := get_query(f"{q}{sep}{hour - age}"))]
             return found
 
-        for q in self.dirty_queries:
-            rows[QUERY_STATS].append(maker.row(
-                [(age, b["q"]) for age, b in buckets_of(q)], agg.QUERY_COUNT_NAMES,
-                {"query": q}))
-        for q, i in self.dirty_pairs:
-            rows[PAIR_STATS].append(maker.row(
-                [(age, v) for age, b in buckets_of(q) if (v := b["p"].get(i))],
-                agg.COUNT_NAMES, {"query": q, "item_id": i}))
-        for i in self.dirty_items:
-            rows[ITEM_STATS].append(maker.row(
-                [(age, b["c"]) for age, held in item_hours
-                 if i in held and (b := get_item(f"{i}{sep}{hour - age}"))],
-                agg.COUNT_NAMES, {"item_id": i}))
+        query_width, width = len(agg.QUERY_COUNT_NAMES), len(agg.COUNT_NAMES)
+        sums.queries.extend(
+            (q, window_sums([(age, b["q"]) for age, b in buckets_of(q)], query_width))
+            for q in self.dirty_queries)
+        sums.pairs.extend(
+            (q, i, window_sums([(age, v) for age, b in buckets_of(q) if (v := b["p"].get(i))],
+                               width))
+            for q, i in self.dirty_pairs)
+        sums.items.extend(
+            (i, window_sums([(age, b["c"]) for age, held in item_hours
+                             if i in held and (b := get_item(f"{i}{sep}{hour - age}"))],
+                            width))
+            for i in self.dirty_items)
         self.dirty_queries, self.dirty_items, self.dirty_pairs = set(), set(), set()
-        return rows
+        return sums
 
-    def _collect_some(self, rows: Rows, limit: int) -> Rows:
+    def _collect_some(self, limit: int) -> StatSums:
         content = {k: self.dirty_content.pop(k)
                    for k in list(itertools.islice(self.dirty_content, limit))}
         limit -= len(content)
@@ -145,12 +187,12 @@ class FeatureRows:
         items = _take(self.dirty_items, limit)
         limit -= len(items)
         pairs = _take(self.dirty_pairs, limit)
-        # The same rows as a full collect, over the chosen entities only.
+        # The same sums as a full collect, over the chosen entities only.
         rest = (self.dirty_queries, self.dirty_items, self.dirty_pairs, self.dirty_content)
         self.dirty_queries, self.dirty_items, self.dirty_pairs = queries, items, pairs
         self.dirty_content = content
         try:
-            return self.collect_rows()
+            return self.collect_sums()
         finally:
             self.dirty_queries, self.dirty_items, self.dirty_pairs, self.dirty_content = rest
 
@@ -164,3 +206,10 @@ class FeatureRows:
             if stored is not None:
                 item = CatalogItem.model_validate(stored["item"])
                 self.dirty_content[item.item_id] = (item, r["event_timestamp"])
+
+    def mark_sums_dirty(self, sums: StatSums) -> None:
+        """`mark_dirty` for what `collect_sums` returned."""
+        self.dirty_queries.update(q for q, _ in sums.queries)
+        self.dirty_items.update(i for i, _ in sums.items)
+        self.dirty_pairs.update((q, i) for q, i, _ in sums.pairs)
+        self.mark_dirty({ITEM_CONTENT: sums.content})

@@ -8,7 +8,7 @@ is logged and the rows are dropped: metrics must never stall or crash the stream
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from relstream.core import clickhouse_sink as sink
 from relstream.core.clickhouse import get_client
@@ -45,6 +45,15 @@ REQUESTS_POLICY = sink.TablePolicy(
     on_failure=sink.OnFailure.DROP, when_full=sink.WhenFull.REFUSE_NEW, max_rows=MAX_BUFFERED)
 AGGREGATES_POLICY = sink.TablePolicy(
     on_failure=sink.OnFailure.DROP, when_full=sink.WhenFull.REFUSE_NEW, max_rows=MAX_BUFFERED)
+
+
+class LabelRequestRows(Protocol):
+    """Where the state's label requests go as ClickHouse rows: a `MetricsWriter`, or the
+    batch engine's `ForwardedMetrics` (to its sink process)."""
+
+    def label_request(self, ts: datetime, event_id: str, query: str, item_id: str,
+                      priority: float, reasons: list[str], source_event_id: str,
+                      long_tail: bool, new_item: bool) -> None: ...
 
 
 class MetricsWriter(sink.SinkCounts):

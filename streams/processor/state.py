@@ -42,7 +42,7 @@ from streams.processor import aggregates as agg
 from streams.processor.clock import StreamClock, key_partition
 from streams.processor.expiry import HourIndex, Retention
 from streams.processor.feature_rows import FeatureRows
-from streams.processor.metrics import MetricsWriter
+from streams.processor.metrics import LabelRequestRows
 from streams.processor.policy import Candidate, LabelRequestPolicy
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def fast_get(table: Table) -> Callable[[str], Any]:
 
 class StreamState(FeatureRows):
     def __init__(self, tables: Tables, policy: LabelRequestPolicy, prior: agg.CtrPrior,
-                 metrics: MetricsWriter | None = None,
+                 metrics: LabelRequestRows | None = None,
                  uncertainty_fn: UncertaintyFn | None = None,
                  clock: StreamClock | None = None, slack_hours: int = 2) -> None:
         """`clock` defaults to one in the policy's clock mode; `slack_hours`: hours of

@@ -170,7 +170,7 @@ def _worker_rate(settings: ProcessorSettings, expected: int, deltas: int, worker
                                                  for d in data) - first,
                               "seconds": max(d["last_delta_at"] or first
                                              for d in data) - first,
-                              "max_rss_mb": [d.get("max_rss_mb") for d in data]}
+                              "max_rss_mb": [_rss(d) for d in data]}
                     if engine != "batch":
                         return result
                 if result is not None and all(
@@ -181,7 +181,7 @@ def _worker_rate(settings: ProcessorSettings, expected: int, deltas: int, worker
                     first = min(d["first_event_at"] for d in data if d["first_event_at"])
                     result["feast_seconds"] = max(d["updated"] for d in data) - first
                     result["pushed"] = [d["pushed"] for d in data]
-                    result["max_rss_mb"] = [d.get("max_rss_mb") for d in data]
+                    result["max_rss_mb"] = [_rss(d) for d in data]
                     return result
             time.sleep(0.5)
         raise RuntimeError(f"{workers} worker(s) did not finish {expected} events in "
@@ -189,6 +189,14 @@ def _worker_rate(settings: ProcessorSettings, expected: int, deltas: int, worker
     finally:
         for proc in procs:
             _stop(proc)
+
+
+def _rss(status: dict[str, Any]) -> float | None:
+    """A worker's peak RSS in MB: the batch engine's worker and its sink process together."""
+    worker = status.get("max_rss_mb")
+    if worker is None:
+        return None
+    return worker + (status.get("sink_max_rss_mb") or 0.0)
 
 
 def _faust_rows(settings: ProcessorSettings, n: int, deltas: int, workers: int,
