@@ -29,11 +29,11 @@ from pathlib import Path
 from streams.batch.sink_process import SinkProcess
 from streams.processor.settings import ProcessorSettings
 settings = ProcessorSettings(state_dir=Path(sys.argv[1]), redis_url="", clickhouse_url="")
-pusher = SinkProcess(settings)
-while not pusher.ready:
-    pusher.poll()
+sinks = SinkProcess(settings)
+while not sinks.ready:
+    sinks.poll()
     time.sleep(0.2)
-print(pusher._proc.pid, flush=True)
+print(sinks._proc.pid, flush=True)
 while True:
     time.sleep(1)
 '''
@@ -129,4 +129,4 @@ def test_sink_process_writes_every_sink_and_dies_with_its_parent(
             return
         time.sleep(0.5)
     os.kill(child, 9)
-    raise AssertionError("the push process outlived its SIGKILLed parent")
+    raise AssertionError("the sink process outlived its SIGKILLed parent")
