@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from streams.processor.feature_rows import StatSums
+from streams.processor.metrics import MAX_BUFFERED
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,9 @@ OFFLINE_MAX_ROWS = 100_000
 (30 s of a busy stream's rows were ~1 GB of dicts)."""
 FULL_GC_S = 300.0
 """How often the child lets the cyclic GC walk everything it froze (`_serve`)."""
-MAX_FORWARDED = 200_000
-"""Most label-request rows the worker holds for ClickHouse between two pushes (as
-`metrics.MAX_BUFFERED`): past it new ones are dropped and counted, the stream goes on."""
+MAX_FORWARDED = MAX_BUFFERED
+"""Most label-request rows the worker holds for ClickHouse between two pushes (as many as
+a `MetricsWriter` buffers): past it new ones are dropped and counted, the stream goes on."""
 
 
 class _Sinks:

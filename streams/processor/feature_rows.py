@@ -51,11 +51,6 @@ class StatSums(NamedTuple):
     items: list[tuple[str, Sums]]
     pairs: list[tuple[str, str, Sums]]
 
-    @property
-    def size(self) -> int:
-        """Rows this becomes."""
-        return len(self.content) + len(self.queries) + len(self.items) + len(self.pairs)
-
 
 def stat_rows(sums: StatSums, prior: agg.CtrPrior) -> Rows:
     """The Feast rows of `sums`, per view."""
@@ -166,20 +161,10 @@ class FeatureRows:
         sums.queries.extend(
             (q, window_sums([(age, b["q"]) for age, b in buckets_of(q)], query_width))
             for q in self.dirty_queries)
-        windows, zeros = maker.windows, (0,) * width
-        pairs = sums.pairs
-        for q, i in self.dirty_pairs:
-            of_query = buckets_of(q)
-            if len(of_query) == 1:
-                # Most pairs (nine in ten on a log of new queries) have one bucket: the
-                # general path's lists and call were half the time of a collect.
-                age, b = of_query[0]
-                v = b["p"].get(i)
-                counts = zeros if v is None else v[:width]
-                pairs.append((q, i, [counts if age < h else zeros for h in windows]))
-            else:
-                pairs.append((q, i, window_sums(
-                    [(age, v) for age, b in of_query if (v := b["p"].get(i))], width)))
+        sums.pairs.extend(
+            (q, i, window_sums([(age, v) for age, b in buckets_of(q) if (v := b["p"].get(i))],
+                               width))
+            for q, i in self.dirty_pairs)
         sums.items.extend(
             (i, window_sums([(age, b["c"]) for age, held in item_hours
                              if i in held and (b := get_item(f"{i}{sep}{hour - age}"))],
