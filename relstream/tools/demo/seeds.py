@@ -21,7 +21,7 @@ from relstream.core.reporting import parse_seeds
 
 __all__ = ["parse_seeds", "pooled", "rule_commit", "run_argv", "run_seeds", "seed_row"]
 
-RULE_MARKER = "PRE-REGISTERED RULE v3"
+RULE_MARKER = "PRE-REGISTERED RULE v4"
 REPO = Path(__file__).resolve().parents[3]
 """The checkout this module runs from (relstream/tools/demo/seeds.py → the repo root)."""
 WIN_DIFF = 0.05
