@@ -34,11 +34,11 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
         description="Simulate a world where a new brand launches mid-stream, run the stream "
         "processor, a teacher, the continuous trainer and the server as child processes, "
         "replay the stream while simulated users search and click, and end with the A/B "
-        "report (frozen vs continuously trained student) and plots. --quick: ~15-18 min per "
+        "report (frozen vs continuously trained student) and plots. --quick: ~16-22 min per "
         "world on 2 cores; the full plan takes longer (not re-timed, docs/demo.md).")
     mode = demo.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
-                      help="a 1-day world of 1,500 items, a 300 s experiment (~15-18 min)")
+                      help="a 1-day world of 1,500 items, a 300 s experiment (~16-22 min)")
     mode.add_argument("--tiny", action="store_true",
                       help="lexical teacher, random-weight student, tiny world (tests, ~2 min)")
     demo.add_argument("--teacher", choices=("llm", "lexical"), default=None,

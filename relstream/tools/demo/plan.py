@@ -208,7 +208,7 @@ QUICK = DemoPlan(
     stand_in_budget_per_minute=240.0,
     traffic_rps=6.0, ready_timeout_s=120.0,
 )
-"""About 15 minutes once a world's bootstrap labels are cached (+~3 min the first time): a
+"""About 16 minutes once a world's bootstrap labels are cached (+~5 min the first time): a
 1-day world (launch at noon), version 1 trained offline on 1,500 teacher labels (three
 initialisations, ~2 min each). 1,500 rather than 800 since 2026-12-06: on world 1 with
 knock-offs, 800 labels gave version 1 AUC 0.841 on the pre-launch test pairs (under the
