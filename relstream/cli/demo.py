@@ -73,6 +73,10 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     demo.add_argument("--student-ema", type=float, default=None, metavar="DECAY",
                       help="the continuous trainer scores, gates and exports a moving "
                       "average of its weights with this decay (0: off, the default)")
+    demo.add_argument("--student-rehearsal", type=int, default=None, metavar="N",
+                      help="while no label waits, the continuous trainer rehearses the "
+                      "newest N labels (with replayed ones), up to 4 steps per new-label "
+                      "step (0: off)")
     demo.set_defaults(func=run)
     drift = bench.add_parser(
         "drift", help="does the demo's launch hurt a good model trained before it? (per world)",
@@ -144,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
         plan = replace(plan, student_lr=args.student_lr)
     if args.student_ema is not None:
         plan = replace(plan, student_ema_decay=args.student_ema)
+    if args.student_rehearsal is not None:
+        plan = replace(plan, student_rehearsal_recent=args.student_rehearsal)
     if args.speedup:
         plan = replace(plan, pre_seconds=plan.pre_seconds / args.speedup,
                        post_seconds=plan.post_seconds / args.speedup)

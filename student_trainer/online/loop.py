@@ -189,11 +189,17 @@ def _consume(settings: OnlineSettings, trainer: OnlineTrainer, consumer: Any,
     catalog_topic = topic_name(CATALOG, prefix)
     while not stop.is_set():
         progress.maybe_report(trainer)
-        polled = consumer.poll(timeout_ms=500, max_records=settings.online_poll_max)
+        # With rehearsal on, an empty poll returns at once and the idle time goes to a
+        # rehearsal step (~1 s), so a new label waits at most one step.
+        rehearsing = settings.online_rehearsal_recent > 0
+        polled = consumer.poll(timeout_ms=0 if rehearsing else 500,
+                               max_records=settings.online_poll_max)
         records = [r for batch in polled.values() for r in batch]
         if not records:
             if idle_exit_s is not None and time.monotonic() - last_data > idle_exit_s:
                 break
+            if rehearsing and not trainer.rehearse():
+                time.sleep(0.5)  # nothing to rehearse now: wait as a plain poll would
             if trainer.maybe_gate() is not None:  # the M-minutes cadence
                 save_checkpoint(ckpt_path, trainer.state_dict())
                 stats.checkpoints += 1

@@ -52,6 +52,8 @@ def progress_line(name: str, counters: dict[str, int], *, new_labels: int, inter
              f"{_duration(interval_s)}), {c['labels_trained']:,} trained, "
              f"{c['labels_held_out']:,} held out, {skipped:,} skipped"]
     step = f"{c['steps']:,} steps"
+    if c.get("rehearsal_steps"):
+        step += f" ({c['rehearsal_steps']:,} rehearsing)"
     if loss is not None and math.isfinite(loss):
         step += f", loss {loss:.3f} (mean of {loss_steps} step{'s' if loss_steps != 1 else ''})"
     else:

@@ -43,6 +43,16 @@ class OnlineSettings(TrainerSettings):
     online_buffer_size: int = Field(5000, ge=1, description="Replay buffer capacity (labels).")
     online_buffer_policy: Literal["reservoir", "recency"] = Field(
         "reservoir", description="Uniform reservoir over the stream, or recency-weighted.")
+    online_rehearsal_recent: int = Field(
+        0, ge=0, description="Rehearsal while no new label waits: each idle poll becomes one "
+        "optimiser step on labels drawn from the newest this-many trained labels "
+        "(recency-weighted) plus as many from the replay buffer; 0 = off (the trainer waits "
+        "for labels). The teacher is the slow part, so the trainer is idle most of the time; "
+        "rehearsal spends that time on what the stream just taught.")
+    online_rehearsal_ratio: float = Field(
+        2.0, gt=0, description="Most rehearsal steps per step on new labels (a credit that "
+        "each new-label step adds to, capped at 4 steps' worth), so a quiet stream does not "
+        "have its last labels rehearsed for ever.")
     online_holdout_every: int = Field(
         10, ge=2, description="One pair in this many (by a hash of the pair) is held out for "
         "the validation set and never trained on.")

@@ -117,11 +117,17 @@ class OnlineTrainer:
             settings.online_buffer_size, settings.online_buffer_policy, seed)
         self.validation: ReplayBuffer[Example] = ReplayBuffer(
             settings.online_validation_size, "reservoir", seed + 1)
+        self.recent: ReplayBuffer[Example] | None = (
+            ReplayBuffer(settings.online_rehearsal_recent, "recency", seed + 2)
+            if settings.online_rehearsal_recent > 0 else None)
+        """The newest trained labels, for rehearsal steps while the stream is idle."""
+        self.rehearsal_credit = 0.0
+        """Rehearsal steps allowed now (`online_rehearsal_ratio` per new-label step)."""
         self.prequential = Prequential(truth=truth)
         self.offsets: dict[str, int] = {}
         self.counters = {"labels_seen": 0, "labels_trained": 0, "labels_held_out": 0,
-                         "labels_skipped": 0, "labels_duplicate": 0, "steps": 0, "gates": 0,
-                         "published": 0, "rejected": 0}
+                         "labels_skipped": 0, "labels_duplicate": 0, "steps": 0,
+                         "rehearsal_steps": 0, "gates": 0, "published": 0, "rejected": 0}
         self.recent_ids = RecentIds(RECENT_IDS)
         self.labels_at_start = 0
         """`labels_seen` when this run started (the progress line counts from it)."""
@@ -206,6 +212,9 @@ class OnlineTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
         self.validation.load_state_dict(state["validation"])
+        if self.recent is not None and state.get("recent") is not None:
+            self.recent.load_state_dict(state["recent"])
+            self.rehearsal_credit = float(state.get("rehearsal_credit", 0.0))
         self.cadence.load_state_dict(state["cadence"])
         self._gate_clock = time.monotonic()
         self.offsets = dict(state["offsets"])
@@ -254,6 +263,8 @@ class OnlineTrainer:
             "student": self.student.checkpoint(), "optimizer": self.optimizer.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "buffer": self.buffer.state_dict(), "validation": self.validation.state_dict(),
+            "recent": self.recent.state_dict() if self.recent is not None else None,
+            "rehearsal_credit": self.rehearsal_credit,
             "cadence": self.cadence.state_dict(), "offsets": dict(self.offsets),
             "counters": dict(self.counters), "window": dict(self.window),
             "recent_ids": self.recent_ids.state_dict(),
@@ -329,25 +340,45 @@ class OnlineTrainer:
         self.student.train()
         for start in range(0, len(examples), size):
             fresh = examples[start:start + size]
-            replay = self.buffer.sample(round(len(fresh) * self.settings.online_replay_ratio))
-            batch = self.student.make_batch(fresh + replay, self.tokenizer, self.weights)
-            loss, terms = self.student.loss(batch, self.weights)
-            if not torch.isfinite(loss):
-                from student_trainer.train_offline import TrainingError
-
-                raise TrainingError(f"online loss became {float(loss)} at step "
-                                    f"{self.counters['steps']} (terms {terms})")
-            self._loss_sum += float(loss.detach())
-            self._loss_steps += 1
-            self.optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
-            self.optimizer.step()
-            self._update_ema()
-            self.counters["steps"] += 1
+            self._step(fresh)
             self.buffer.extend(fresh)
+            if self.recent is not None:
+                self.recent.extend(fresh)
+                ratio = self.settings.online_rehearsal_ratio
+                self.rehearsal_credit = min(self.rehearsal_credit + ratio, 4 * ratio)
         self.counters["labels_trained"] += len(examples)
         self.cadence.note(len(examples))
+
+    def rehearse(self) -> bool:
+        """One step on recent labels (recency-weighted) plus replayed ones, when rehearsal
+        is on and there is something to rehearse; the caller does this only while no new
+        label waits. It moves no offset and no gate cadence: no label was consumed."""
+        if self.recent is None or len(self.recent) == 0 or self.rehearsal_credit < 1:
+            return False
+        self.rehearsal_credit -= 1
+        self.student.train()
+        self._step(self.recent.sample(self.settings.online_batch_size))
+        self.counters["rehearsal_steps"] += 1
+        return True
+
+    def _step(self, fresh: list[Example]) -> None:
+        """One optimiser step on `fresh` plus `online_replay_ratio` times as many replayed."""
+        replay = self.buffer.sample(round(len(fresh) * self.settings.online_replay_ratio))
+        batch = self.student.make_batch(fresh + replay, self.tokenizer, self.weights)
+        loss, terms = self.student.loss(batch, self.weights)
+        if not torch.isfinite(loss):
+            from student_trainer.train_offline import TrainingError
+
+            raise TrainingError(f"online loss became {float(loss)} at step "
+                                f"{self.counters['steps']} (terms {terms})")
+        self._loss_sum += float(loss.detach())
+        self._loss_steps += 1
+        self.optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
+        self.optimizer.step()
+        self._update_ema()
+        self.counters["steps"] += 1
 
     # --- progress -----------------------------------------------------------------------
 
@@ -382,7 +413,7 @@ class OnlineTrainer:
     # --- gate and publish -------------------------------------------------------------------
 
     def maybe_gate(self, force: bool = False) -> GateDecision | None:
-        """Export, evaluate and (if it passes) publish a candidate when one is due."""
+        """Evaluate a candidate when one is due; export and publish it if the gate passes."""
         if not (self.cadence.due() or (force and self.cadence.labels_since > 0)):
             return None
         val = self.validation.items()
@@ -394,19 +425,24 @@ class OnlineTrainer:
                 if self.best_student is not None else None)
         window = {**self.window, "labels_trained": self.counters["labels_trained"],
                   "steps": self.counters["steps"], "offsets": dict(self.offsets)}
+        decision = decide(self.gate_config, candidate, published, validation_size=len(val),
+                          best=best, best_version=self.best_version)
         staged = None
-        error = None
-        if len(val) >= self.gate_config.min_validation:
+        if decision.accepted:
+            # Only a candidate the metrics accept is exported (ONNX, INT8, parity: ~5 s of
+            # a core here, ~half the gate): a rejected one never needed its graphs. A
+            # failed export still rejects it, with the parity reason.
             staged = publisher.stage_candidate(
                 self.root, self.name, self.scorer, self.tokenizer, metrics=candidate,
                 config={"online": {"loss": self.weights.to_dict(),
                                    "lr": self.settings.online_lr,
-                                   "replay": self.settings.online_buffer_policy}},
+                                   "replay": self.settings.online_buffer_policy,
+                                   "rehearsal_recent": self.settings.online_rehearsal_recent}},
                 training_window=window, parent_version=self.published_version,
                 validation=val)
-            error = staged.error
-        decision = decide(self.gate_config, candidate, published, validation_size=len(val),
-                          parity_error=error, best=best, best_version=self.best_version)
+            if staged.error is not None:
+                decision = decide(self.gate_config, candidate, published,
+                                  validation_size=len(val), parity_error=staged.error)
         version = None
         previous = (self.published_version, published, self.published_student)
         if decision.accepted and staged is not None:

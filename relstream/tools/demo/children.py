@@ -195,6 +195,8 @@ def trainer_spec(
         "RELSTREAM_ONLINE_LAYERS": str(plan.student_layers),
         "RELSTREAM_ONLINE_LR": str(plan.student_lr),
         "RELSTREAM_ONLINE_EMA_DECAY": str(plan.student_ema_decay),
+        "RELSTREAM_ONLINE_REHEARSAL_RECENT": str(plan.student_rehearsal_recent),
+        "RELSTREAM_ONLINE_REHEARSAL_RATIO": str(plan.student_rehearsal_ratio),
         "RELSTREAM_ONLINE_MAX_LENGTH": str(plan.max_length),
         "RELSTREAM_ONLINE_INIT": "auto",
         "RELSTREAM_ONLINE_BATCH_SIZE": str(plan.batch_size),

@@ -21,7 +21,7 @@ from relstream.core.reporting import parse_seeds
 
 __all__ = ["parse_seeds", "pooled", "rule_commit", "run_argv", "run_seeds", "seed_row"]
 
-RULE_MARKER = "PRE-REGISTERED RULE v4"
+RULE_MARKER = "PRE-REGISTERED RULE v5"
 REPO = Path(__file__).resolve().parents[3]
 """The checkout this module runs from (relstream/tools/demo/seeds.py → the repo root)."""
 WIN_DIFF = 0.05
@@ -104,7 +104,8 @@ def run_argv(plan: Any, seed: int, out: Path) -> list[str]:
     argv = [sys.executable, "-m", "relstream.cli", "demo", "--seed", str(seed), "--out",
             str(out), "--bootstrap-labels", str(plan.bootstrap_labels),
             "--knockoffs", str(plan.knockoffs), "--new-query-hours", str(plan.new_query_hours),
-            "--student-ema", str(plan.student_ema_decay)]
+            "--student-ema", str(plan.student_ema_decay),
+            "--student-rehearsal", str(plan.student_rehearsal_recent)]
     if plan.mode != "full":
         argv.append(f"--{plan.mode}")
     if plan.teacher != "llm":

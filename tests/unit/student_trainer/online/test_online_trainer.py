@@ -12,6 +12,7 @@ import torch
 from relstream.core import registry
 from relstream.core.schemas import CatalogItem, TeacherLabel
 from student_trainer.encoders import load_tokenizer
+from student_trainer.online import publisher
 from student_trainer.online.publisher import STUDENT_FILE
 from student_trainer.online.settings import OnlineSettings
 from student_trainer.online.trainer import LabelRecord, OnlineTrainer, holdout, validation_metrics
@@ -85,6 +86,7 @@ def _published_v1(settings: OnlineSettings, labels: list[TeacherLabel],
 
 def test_gate_publishes_a_verified_version_then_rejects_a_worse_one(
     tmp_path: Path, labels: list[TeacherLabel], catalog: dict[str, CatalogItem], tokenizer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = _settings(tmp_path)
     trainer = _published_v1(settings, labels, catalog, tokenizer)
@@ -97,13 +99,23 @@ def test_gate_publishes_a_verified_version_then_rejects_a_worse_one(
     assert manifest.training_window["labels_trained"] == trainer.counters["labels_trained"]
     assert "val_soft_ce" in manifest.metrics
     assert not [p for p in root.iterdir() if p.name.startswith(registry.TMP_PREFIX)]
-    # Sabotage the candidate: it must be rejected, with the reason, and nothing published.
+    # Sabotage the candidate: it must be rejected, with the reason, and nothing published
+    # or even exported (the export is half a gate's time; a rejected candidate skips it).
     with torch.no_grad():
         trainer.student.grade_head.bias.copy_(torch.tensor([-20.0, -20.0, -20.0, 20.0]))
     trainer.cadence.note(1)
+    exported: list[str] = []
+    real_stage = publisher.stage_candidate
+
+    def counted_stage(*args: Any, **kwargs: Any) -> Any:
+        exported.append(str(args[1]))
+        return real_stage(*args, **kwargs)
+
+    monkeypatch.setattr(publisher, "stage_candidate", counted_stage)
     decision = trainer.maybe_gate(force=True)
     assert decision is not None and not decision.accepted
     assert "worse than the published" in decision.reason
+    assert exported == []
     assert registry.list_versions(root, "cross_encoder") == ["1"]
     assert trainer.counters["rejected"] == 1
     # A fresh trainer without a checkpoint starts from the published version.
@@ -205,6 +217,62 @@ def test_restored_checkpoint_continues_exactly_like_an_uninterrupted_run(
         assert straight.scorer is straight.ema
         assert any(not torch.equal(v, straight.student.state_dict()[k])
                    for k, v in straight.ema.state_dict().items())
+
+
+def test_rehearsal_spends_a_bounded_credit_and_resumes_exactly(
+    tmp_path: Path, labels: list[TeacherLabel], catalog: dict[str, CatalogItem], tokenizer,
+) -> None:
+    """Idle-time rehearsal: at most `online_rehearsal_ratio` steps per new-label step (capped
+    at 4 steps' worth), no label consumed, and the recent labels and credit are in the
+    checkpoint, so a restart rehearses exactly what the uninterrupted run does."""
+    from student_trainer.online.checkpoint import load_checkpoint, save_checkpoint
+
+    def settings(where: str) -> OnlineSettings:
+        return _settings(tmp_path / where, online_rehearsal_recent=16,
+                         online_rehearsal_ratio=1.5)
+
+    off = OnlineTrainer(_settings(tmp_path / "off"), tokenizer)
+    off.init_fresh()
+    off.handle(_stream(labels, 2), catalog)
+    assert not off.rehearse()  # rehearsal off: the trainer only waits
+
+    records = _stream(labels, 6)
+    first, second = records[:20], records[20:]
+    straight = OnlineTrainer(settings("a"), tokenizer)
+    straight.init_fresh()
+    assert not straight.rehearse()  # nothing learnt yet, nothing to rehearse
+    straight.handle(first, catalog)
+    steps, offsets, trained = (straight.counters["steps"], dict(straight.offsets),
+                               straight.counters["labels_trained"])
+    assert steps == 2  # 20 labels, 1 in 3 held out: 13-14 trained, 2 steps of up to 8
+    rehearsed = 0
+    while straight.rehearse():
+        rehearsed += 1
+    assert rehearsed == 3  # 2 steps x 1.5
+    assert straight.counters["rehearsal_steps"] == 3
+    assert straight.counters["steps"] == steps + 3
+    assert straight.offsets == offsets and straight.counters["labels_trained"] == trained
+    assert len(straight.recent or []) == trained
+    straight.handle(second, catalog)
+    straight.rehearse()
+
+    crashed = OnlineTrainer(settings("b"), tokenizer)
+    crashed.init_fresh()
+    crashed.handle(first, catalog)
+    while crashed.rehearse():
+        pass
+    save_checkpoint(tmp_path / "ck", crashed.state_dict())
+    crashed.handle(second[:7], catalog)  # lost in the "crash"
+    resumed = OnlineTrainer(settings("b"), tokenizer)
+    state = load_checkpoint(tmp_path / "ck")
+    assert state is not None
+    resumed.restore(state)
+    resumed.handle(second, catalog)
+    resumed.rehearse()
+    assert resumed.counters == straight.counters
+    assert resumed.rehearsal_credit == straight.rehearsal_credit
+    for key, value in straight.student.state_dict().items():
+        assert torch.equal(value, resumed.student.state_dict()[key]), key
 
 
 def test_a_label_delivered_twice_trains_once(

@@ -1,0 +1,147 @@
+"""Replay one demo run's online learning offline, under other learner settings.
+
+A demo run leaves the continuous trainer's checkpoint (its replay buffer holds every label
+it trained on, with its position in the stream; its validation set every held-out one)
+and the registry with version 1. This starts from version 1 and trains on those labels in
+stream order, 16 new + 16 replayed per step as the trainer does, with optional rehearsal
+steps, weight average or other rates; every 128 labels it prints the validation soft-CE
+against the teacher and AUC (E vs rest) on the ground truth of the new brand's queries and
+of 600 pre-launch test pairs. No clock, no gate, no Kafka: it isolates the learner from
+the demo's timing. Exploratory (docs/demo.md, "After rule v4"); ground truth is read to
+evaluate only.
+
+    python -m relstream.tools.demo.learner_replay RUN_DIR "base,reh=2,reh=4;seed=1"
+
+A config is `key=value` pairs joined by `;`: lr (5e-5 .. 3e-4, default 1e-4), hlr (head
+lr, 1e-3), reh (rehearsal steps per new-label step, 0), ema (weight-average decay, 0),
+bs (new labels per step, 16), rr (replayed per new label, 1), seed (0).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def main(run: Path, configs: list[str], threads: int = 2) -> list[dict[str, Any]]:
+    import torch
+
+    from relstream.core.item_text import item_text
+    from relstream.core.shop_files import load_catalog
+    from student_trainer.data import Example
+    from student_trainer.encoders import load_tokenizer
+    from student_trainer.evaluate import binary_auc
+    from student_trainer.online.checkpoint import read_checkpoint
+    from student_trainer.online.publisher import load_published_student
+    from student_trainer.online.trainer import validation_metrics
+
+    torch.set_num_threads(threads)
+    tok = load_tokenizer()
+    ckpt = read_checkpoint(run / "state/trainer/online/cross_encoder.ckpt")
+    if ckpt is None:
+        raise SystemExit(f"{run}: no trainer checkpoint (state/trainer/online/)")
+    stream = [e for e, _ in sorted(ckpt["buffer"]["entries"], key=lambda x: x[1])]
+    val = [e for e, _ in ckpt["validation"]["entries"]]
+    world = run / "world"
+    scenario = json.loads((world / "scenario.json").read_text())
+    brand_queries = set(scenario["new_brand_queries"])
+    test_queries = set(json.loads((world / "splits.json").read_text())["test"])
+    catalog = load_catalog(world)
+
+    def truth(keep: Any) -> list[tuple[Example, str]]:
+        out = []
+        for line in (world / "labels.jsonl").read_text().splitlines():
+            d = json.loads(line)
+            if keep(d["query"]):
+                out.append((Example(d["query"], d["item_id"], item_text(catalog[d["item_id"]]),
+                                    (0.25,) * 4, (), (), "", ""), d["grade"]))
+        return out
+
+    brand = truth(lambda q: q in brand_queries)
+    pre = truth(lambda q: q in test_queries and q not in brand_queries)
+    random.Random(0).shuffle(pre)
+    pre = pre[:600]
+
+    def auc(student: Any, pairs: list[tuple[Example, str]]) -> float:
+        logits = student.predict_logits([e for e, _ in pairs], tok)
+        return round(binary_auc(student.scores(logits).tolist(), [g for _, g in pairs]), 3)
+
+    v1 = load_published_student(run / "registry", "cross_encoder", "1")
+    start = [round(validation_metrics(v1, tok, val)["val_soft_ce"], 3), auc(v1, brand),
+             auc(v1, pre)]
+    results = []
+    for cfg in configs:
+        rows = _learn(cfg, run, tok, stream, lambda m: {
+            "val_soft_ce": round(validation_metrics(m, tok, val)["val_soft_ce"], 3),
+            "brand_auc": auc(m, brand), "prelaunch_auc": auc(m, pre)})
+        result = {"config": cfg, "v1": dict(zip(("val_soft_ce", "brand_auc", "prelaunch_auc"),
+                                                start, strict=True)), "rows": rows}
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    return results
+
+
+def _learn(cfg: str, run: Path, tok: Any, stream: list[Any],
+           evaluate: Any) -> list[dict[str, Any]]:
+    """Version 1 trained on `stream` under `cfg`; `evaluate(model)` every 128 labels."""
+    import torch
+    from torch import nn
+
+    from student_trainer.config import LossWeights
+    from student_trainer.online.publisher import load_published_student
+    from student_trainer.online.replay_buffer import ReplayBuffer
+
+    opts = dict(kv.split("=", 1) for kv in cfg.split(";") if "=" in kv)
+    lr, head_lr = float(opts.get("lr", 1e-4)), float(opts.get("hlr", 1e-3))
+    ema, reh = float(opts.get("ema", 0)), int(opts.get("reh", 0))
+    bs, rr = int(opts.get("bs", 16)), float(opts.get("rr", 1))
+    torch.manual_seed(int(opts.get("seed", 0)))
+    weights = LossWeights.preset("full")
+    student = load_published_student(run / "registry", "cross_encoder", "1")
+    student.train()
+    enc = {id(p) for p in student.encoder.parameters()}
+    opt = torch.optim.AdamW([
+        {"params": list(student.encoder.parameters()), "lr": lr},
+        {"params": [p for p in student.parameters() if id(p) not in enc], "lr": head_lr},
+    ], weight_decay=0.01)
+    avg = copy.deepcopy(student).eval() if ema else None
+    buffer: ReplayBuffer[Any] = ReplayBuffer(5000, "reservoir", 0)
+    recent: ReplayBuffer[Any] = ReplayBuffer(512, "recency", 2)
+
+    def step(fresh: list[Any]) -> None:
+        batch = student.make_batch(fresh + buffer.sample(round(len(fresh) * rr)), tok, weights)
+        loss, _ = student.loss(batch, weights)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        if avg is not None:
+            with torch.no_grad():
+                for a, p in zip(avg.parameters(), student.parameters(), strict=True):
+                    a.mul_(ema).add_(p.detach(), alpha=1 - ema)
+
+    rows: list[dict[str, Any]] = []
+    steps, every = 0, max(1, 128 // bs)
+    for k, i in enumerate(range(0, len(stream), bs)):
+        fresh = stream[i:i + bs]
+        step(fresh)
+        buffer.extend(fresh)
+        recent.extend(fresh)
+        for _ in range(reh):
+            step(recent.sample(bs))
+        steps += 1 + reh
+        if k % every == every - 1 or i + bs >= len(stream):
+            rows.append({"labels": i + len(fresh), "steps": steps,
+                         **evaluate(avg if avg is not None else student)})
+            student.train()
+    return rows
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        raise SystemExit(__doc__)
+    main(Path(sys.argv[1]), sys.argv[2].split(","))
