@@ -189,17 +189,19 @@ def _consume(settings: OnlineSettings, trainer: OnlineTrainer, consumer: Any,
     catalog_topic = topic_name(CATALOG, prefix)
     while not stop.is_set():
         progress.maybe_report(trainer)
-        # With rehearsal on, an empty poll returns at once and the idle time goes to a
-        # rehearsal step (~1 s), so a new label waits at most one step.
-        rehearsing = settings.online_rehearsal_recent > 0
-        polled = consumer.poll(timeout_ms=0 if rehearsing else 500,
+        # With a rehearsal step to take, an empty poll waits only briefly and the idle time
+        # goes to that step (~1 s), so a new label waits at most one step. Not 0 ms: a
+        # kafka-python poll that short gives its coordinator no time to be found again
+        # after a broker hiccup, and a trainer polling only that way stopped fetching.
+        rehearsing = trainer.can_rehearse()
+        polled = consumer.poll(timeout_ms=50 if rehearsing else 500,
                                max_records=settings.online_poll_max)
         records = [r for batch in polled.values() for r in batch]
         if not records:
             if idle_exit_s is not None and time.monotonic() - last_data > idle_exit_s:
                 break
-            if rehearsing and not trainer.rehearse():
-                time.sleep(0.5)  # nothing to rehearse now: wait as a plain poll would
+            if rehearsing:
+                trainer.rehearse()
             if trainer.maybe_gate() is not None:  # the M-minutes cadence
                 save_checkpoint(ckpt_path, trainer.state_dict())
                 stats.checkpoints += 1

@@ -349,11 +349,15 @@ class OnlineTrainer:
         self.counters["labels_trained"] += len(examples)
         self.cadence.note(len(examples))
 
+    def can_rehearse(self) -> bool:
+        """Rehearsal is on, something is learnt and a step's credit is left."""
+        return self.recent is not None and len(self.recent) > 0 and self.rehearsal_credit >= 1
+
     def rehearse(self) -> bool:
         """One step on recent labels (recency-weighted) plus replayed ones, when rehearsal
         is on and there is something to rehearse; the caller does this only while no new
         label waits. It moves no offset and no gate cadence: no label was consumed."""
-        if self.recent is None or len(self.recent) == 0 or self.rehearsal_credit < 1:
+        if self.recent is None or not self.can_rehearse():
             return False
         self.rehearsal_credit -= 1
         self.student.train()
