@@ -190,12 +190,19 @@ class OnlineTrainer:
             raise StudentTrainerError(f"online_init=published but {self.root} has no "
                                       f"version of {self.name!r}")
         if latest is not None and mode in ("auto", "published"):
-            self._set_student(publisher.load_published_student(self.root, self.name, latest))
-            self._adopt_published(latest)
+            self.init_from_published(latest)
             self.announced_version = latest
             return f"published version {latest}"
         self._set_student(build_student(base_config(self.settings), tokenizer=self.tokenizer))
         return f"base encoder ({self.settings.online_encoder})"
+
+    def init_from_published(self, version: str) -> None:
+        """Start from published `version` (any, not only the latest): its weights, a new
+        optimiser, and candidates gated against it. `init_fresh` uses the latest; tools that
+        replay a run's labels (`relstream.tools.demo.learner_replay`) start from version 1."""
+        torch.manual_seed(self.settings.online_seed)
+        self._set_student(publisher.load_published_student(self.root, self.name, version))
+        self._adopt_published(version)
 
     def _adopt_published(self, version: str) -> None:
         self.published_version = version
@@ -312,7 +319,7 @@ class OnlineTrainer:
                 self.counters["labels_held_out"] += 1
             else:
                 fresh.append(ex)
-        self._train(fresh)
+        self.train_on(fresh)
         ts = [rec.label.ts.isoformat() for rec, _, _ in joined]
         self.window.setdefault("first_label_ts", min(ts))
         self.window["last_label_ts"] = max(ts)
@@ -335,7 +342,9 @@ class OnlineTrainer:
         if self.points_path is not None:
             write_points_jsonl(points, self.points_path)
 
-    def _train(self, examples: list[Example]) -> None:
+    def train_on(self, examples: list[Example]) -> None:
+        """Train on labels already scored and not held out, in steps of `online_batch_size`
+        (`handle` calls this; a replay of recorded labels can call it directly)."""
         size = self.settings.online_batch_size
         self.student.train()
         for start in range(0, len(examples), size):

@@ -3,23 +3,23 @@
 A demo run leaves the continuous trainer's checkpoint (its replay buffer holds every label
 it trained on, with its position in the stream; its validation set every held-out one)
 and the registry with version 1. This starts from version 1 and trains on those labels in
-stream order, 16 new + 16 replayed per step as the trainer does, with optional rehearsal
-steps, weight average or other rates; every 128 labels it prints the validation soft-CE
-against the teacher and AUC (E vs rest) on the ground truth of the new brand's queries and
-of 600 pre-launch test pairs. No clock, no gate, no Kafka: it isolates the learner from
-the demo's timing. Exploratory (docs/demo.md, "After rule v4"); ground truth is read to
-evaluate only.
+stream order with the continuous trainer's own code (`OnlineTrainer.train_on`, `.rehearse`:
+16 new + 16 replayed per step), under optional rehearsal steps, weight average or other
+rates; every 128 labels it prints the validation soft-CE against the teacher and AUC (E vs
+rest) on the ground truth of the new brand's queries and of 600 pre-launch test pairs. No
+clock, no gate, no Kafka: it isolates the learner from the demo's timing. Exploratory
+(docs/demo.md, "After rule v4"); ground truth is read to evaluate only.
 
     python -m relstream.tools.demo.learner_replay RUN_DIR "base,reh=2,reh=4;seed=1"
 
 A config is `key=value` pairs joined by `;`: lr (5e-5 .. 3e-4, default 1e-4), hlr (head
 lr, 1e-3), reh (rehearsal steps per new-label step, 0), ema (weight-average decay, 0),
-bs (new labels per step, 16), rr (replayed per new label, 1), seed (0).
+bs (new labels per step, 16), rr (replayed per new label, 1), recent (labels rehearsal
+draws from, 512), seed (0).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 import sys
@@ -87,57 +87,36 @@ def main(run: Path, configs: list[str], threads: int = 2) -> list[dict[str, Any]
 
 def _learn(cfg: str, run: Path, tok: Any, stream: list[Any],
            evaluate: Any) -> list[dict[str, Any]]:
-    """Version 1 trained on `stream` under `cfg`; `evaluate(model)` every 128 labels."""
-    import torch
-    from torch import nn
+    """Version 1 trained on `stream` under `cfg` by the continuous trainer's own code
+    (`OnlineTrainer.train_on`, `.rehearse`); `evaluate(model)` every 128 labels."""
+    import tempfile
 
-    from student_trainer.config import LossWeights
-    from student_trainer.online.publisher import load_published_student
-    from student_trainer.online.replay_buffer import ReplayBuffer
+    from student_trainer.online.settings import OnlineSettings
+    from student_trainer.online.trainer import OnlineTrainer
 
     opts = dict(kv.split("=", 1) for kv in cfg.split(";") if "=" in kv)
-    lr, head_lr = float(opts.get("lr", 1e-4)), float(opts.get("hlr", 1e-3))
-    ema, reh = float(opts.get("ema", 0)), int(opts.get("reh", 0))
-    bs, rr = int(opts.get("bs", 16)), float(opts.get("rr", 1))
-    torch.manual_seed(int(opts.get("seed", 0)))
-    weights = LossWeights.preset("full")
-    student = load_published_student(run / "registry", "cross_encoder", "1")
-    student.train()
-    enc = {id(p) for p in student.encoder.parameters()}
-    opt = torch.optim.AdamW([
-        {"params": list(student.encoder.parameters()), "lr": lr},
-        {"params": [p for p in student.parameters() if id(p) not in enc], "lr": head_lr},
-    ], weight_decay=0.01)
-    avg = copy.deepcopy(student).eval() if ema else None
-    buffer: ReplayBuffer[Any] = ReplayBuffer(5000, "reservoir", 0)
-    recent: ReplayBuffer[Any] = ReplayBuffer(512, "recency", 2)
-
-    def step(fresh: list[Any]) -> None:
-        batch = student.make_batch(fresh + buffer.sample(round(len(fresh) * rr)), tok, weights)
-        loss, _ = student.loss(batch, weights)
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
-        if avg is not None:
-            with torch.no_grad():
-                for a, p in zip(avg.parameters(), student.parameters(), strict=True):
-                    a.mul_(ema).add_(p.detach(), alpha=1 - ema)
-
-    rows: list[dict[str, Any]] = []
-    steps, every = 0, max(1, 128 // bs)
-    for k, i in enumerate(range(0, len(stream), bs)):
-        fresh = stream[i:i + bs]
-        step(fresh)
-        buffer.extend(fresh)
-        recent.extend(fresh)
-        for _ in range(reh):
-            step(recent.sample(bs))
-        steps += 1 + reh
-        if k % every == every - 1 or i + bs >= len(stream):
-            rows.append({"labels": i + len(fresh), "steps": steps,
-                         **evaluate(avg if avg is not None else student)})
-            student.train()
+    reh, bs = int(opts.get("reh", 0)), int(opts.get("bs", 16))
+    with tempfile.TemporaryDirectory(prefix="learner-replay-") as scratch:
+        settings = OnlineSettings(  # type: ignore[call-arg]
+            registry=run / "registry", state_dir=Path(scratch), online_loss="full",
+            online_lr=float(opts.get("lr", 1e-4)), online_head_lr=float(opts.get("hlr", 1e-3)),
+            online_ema_decay=float(opts.get("ema", 0)), online_batch_size=bs,
+            online_replay_ratio=float(opts.get("rr", 1)), online_buffer_size=5000,
+            online_buffer_policy="reservoir",
+            online_rehearsal_recent=int(opts.get("recent", 512)) if reh else 0,
+            online_rehearsal_ratio=max(reh, 1), online_seed=int(opts.get("seed", 0)))
+        trainer = OnlineTrainer(settings, tok)
+        trainer.init_from_published("1")
+        rows: list[dict[str, Any]] = []
+        every = max(1, 128 // bs)
+        for k, i in enumerate(range(0, len(stream), bs)):
+            fresh = stream[i:i + bs]
+            trainer.train_on(fresh)  # one step: `fresh` is one batch
+            for _ in range(reh):  # each step earned `reh` rehearsal steps of credit
+                trainer.rehearse()
+            if k % every == every - 1 or i + bs >= len(stream):
+                rows.append({"labels": i + len(fresh), "steps": trainer.counters["steps"],
+                             **evaluate(trainer.scorer)})
     return rows
 
 
