@@ -80,8 +80,11 @@ class TeacherSettings(CommonSettings):
     )
     vllm_host: str = Field("127.0.0.1", description="Address the vLLM server listens on.")
     vllm_port: int = Field(8000, ge=1, le=65535, description="Port of the vLLM server.")
-    vllm_dtype: Literal["bfloat16", "float32", "float16", "auto"] = Field(
-        "bfloat16", description="Weights and compute dtype (bf16: ~2x fp32 on AVX512-BF16)."
+    vllm_dtype: Literal["native", "bfloat16", "float32", "float16", "auto"] = Field(
+        "native", description="Weights and compute dtype. `native` (default): bfloat16 where "
+        "the hardware computes it (a GPU with bf16, a CPU with AVX512-BF16 or AMX: ~2x fp32), "
+        "float32 elsewhere (an AVX2-only CPU emulates bf16: >10x slower than fp32 measured); "
+        "`auto` is vLLM's own choice (the model's bf16)."
     )
     vllm_kv_cache_gb: int = Field(
         2, ge=1, description="CPU KV cache in whole GiB (VLLM_CPU_KVCACHE_SPACE); GPU hosts "

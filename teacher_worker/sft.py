@@ -69,17 +69,6 @@ class SftConfig:
         self.target_modules = tuple(self.target_modules)
 
 
-def bf16_supported(device: str = "auto") -> bool:
-    """Whether bfloat16 autocast runs natively on `device` ("auto": CUDA if present)."""
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def _lr_factor(step: int, config: SftConfig) -> float:
     """Linear warm-up, then cosine decay to 10% over `max_steps`."""
     if step < config.warmup_steps:

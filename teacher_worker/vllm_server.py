@@ -8,7 +8,9 @@ so the module entry point is used. Settings that matter on a 2-core CPU host:
 - every core to vLLM's OpenMP threads (`VLLM_CPU_OMP_THREADS_BIND`, no reserved core);
 - KV blocks of 32 tokens (CPU default 128): prefix caching reuses whole blocks only, and
   the prompt's shared prefix (system prompt, then the query) is ~100 tokens;
-- tcmalloc preloaded when the machine has it (a few % faster).
+- tcmalloc preloaded when the machine has it (a few % faster);
+- bfloat16 only where the CPU computes it natively (`vllm_dtype` `native`): on an
+  AVX2-only CPU bf16 is emulated and over 10x slower than float32.
 Compilation is on by default: the first start compiles for ~90 s and caches the result
 in ~/.cache/vllm; `vllm_enforce_eager` starts in ~30 s for tests.
 """
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING
 from relstream.core import processes
 from relstream.core.retry import Backoff, NotYet, retry
 from teacher_worker.errors import TeacherWorkerError
+from teacher_worker.hardware import cpu_has_native_bf16
 
 if TYPE_CHECKING:
     from teacher_worker.settings import TeacherSettings
@@ -59,6 +62,14 @@ def vllm_python(settings: TeacherSettings) -> Path:
     return Path(python)
 
 
+def server_dtype(settings: TeacherSettings, *, on_gpu: bool) -> str:
+    """`vllm_dtype` with `native` resolved: bfloat16 on a GPU (vLLM explains itself on a
+    card without it) and on a CPU with bf16 instructions, float32 on other CPUs."""
+    if settings.vllm_dtype != "native":
+        return settings.vllm_dtype
+    return "bfloat16" if on_gpu or cpu_has_native_bf16() else "float32"
+
+
 def server_argv(settings: TeacherSettings, *, on_gpu: bool) -> list[str]:
     """The server's command line for `settings.model_dir()`."""
     model = settings.model_dir()
@@ -68,7 +79,8 @@ def server_argv(settings: TeacherSettings, *, on_gpu: bool) -> list[str]:
     argv = [str(vllm_python(settings)), "-m", SERVER_MODULE, "--model", str(model),
             "--served-model-name", settings.teacher_openai_model,
             "--host", settings.vllm_host, "--port", str(settings.vllm_port),
-            "--dtype", settings.vllm_dtype, "--max-model-len", str(settings.vllm_max_model_len),
+            "--dtype", server_dtype(settings, on_gpu=on_gpu),
+            "--max-model-len", str(settings.vllm_max_model_len),
             "--max-num-seqs", str(settings.vllm_max_num_seqs),
             "--enable-prefix-caching" if settings.vllm_prefix_caching
             else "--no-enable-prefix-caching",

@@ -97,8 +97,9 @@ def _sft(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
     from relstream.core.shop_files import load_catalog
+    from teacher_worker.hardware import bf16_supported
     from teacher_worker.model_files import convert_smollm2
-    from teacher_worker.sft import SftConfig, bf16_supported, train_sft
+    from teacher_worker.sft import SftConfig, train_sft
     from teacher_worker.sft_data import build_examples, read_annotations
 
     settings = _settings(args)

@@ -199,13 +199,14 @@ class LocalStack:
         return self.vllm_status()
 
     def vllm_status(self) -> ServiceStatus:
-        from teacher_worker.vllm_server import base_url, server_ready
+        from teacher_worker.vllm_server import base_url, gpu_present, server_dtype, server_ready
 
         teacher = self._teacher_settings()
         url = base_url(teacher)
         pid = self.pid_files.running_pid("vllm")
         return ServiceStatus("vllm", pid is not None and server_ready(url), url, pid,
-                             f"teacher {teacher.model_dir().name} ({teacher.vllm_dtype})")
+                             f"teacher {teacher.model_dir().name} "
+                             f"({server_dtype(teacher, on_gpu=gpu_present())})")
 
     # --- the whole stack ---------------------------------------------------------------------
 

@@ -166,7 +166,9 @@ def _server_row(settings: Any, args: argparse.Namespace, pairs: list[Pair], warm
     probs: list[dict[str, float]] = [{str(g): p for g, p in j.grade_probs.items()}
                                      for j in judgements]
     block = block_size or "vLLM default (128)"
-    name = f"vllm server ({served.vllm_dtype}, HTTP, block {block})"
+    from teacher_worker.vllm_server import gpu_present, server_dtype
+
+    name = f"vllm server ({server_dtype(served, on_gpu=gpu_present())}, HTTP, block {block})"
     return _row(name, prefix_caching, len(pairs), seconds, sum(j.new_tokens for j in judgements),
                 probs, reference, server_start_s=round(started, 1),
                 marker_rate=sum(j.marker_found for j in judgements) / len(pairs))
@@ -175,19 +177,20 @@ def _server_row(settings: Any, args: argparse.Namespace, pairs: list[Pair], warm
 def _offline_row(settings: Any, args: argparse.Namespace, pairs: list[Pair],
                  warmup: list[Pair]) -> dict[str, Any]:
     from teacher_worker.backends.openai_backend import OpenAIBackend
-    from teacher_worker.vllm_server import gpu_present, server_env, vllm_python
+    from teacher_worker.vllm_server import gpu_present, server_dtype, server_env, vllm_python
 
+    on_gpu = gpu_present()
+    dtype = server_dtype(settings, on_gpu=on_gpu)
     prompter = OpenAIBackend("http://127.0.0.1:1/v1", "unused", tokenizer_dir=settings.model_dir())
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "in.json"
         result = Path(tmp) / "out.json"
         spec.write_text(json.dumps({
-            "model": str(settings.model_dir()), "dtype": settings.vllm_dtype, "block_size": 32,
+            "model": str(settings.model_dir()), "dtype": dtype, "block_size": 32,
             "prefix_caching": True, "max_tokens": args.max_new_tokens,
             "grade_ids": prompter.grade_ids, "max_num_seqs": settings.vllm_max_num_seqs,
             "warmup": [prompter.prompt(q, item) for q, item in warmup],
             "prompts": [prompter.prompt(q, item) for q, item in pairs]}))
-        on_gpu = gpu_present()
         env = server_env(settings, on_gpu=on_gpu)
         script = Path(__file__).with_name("vllm_offline_bench.py")
         proc = subprocess.run([str(vllm_python(settings)), str(script), str(spec), str(result)],
@@ -195,7 +198,7 @@ def _offline_row(settings: Any, args: argparse.Namespace, pairs: list[Pair],
         if proc.returncode != 0:
             return {"engine": "vllm offline LLM.generate", "error": proc.stderr[-800:]}
         out = json.loads(result.read_text())
-    return _row(f"vllm offline LLM.generate ({settings.vllm_dtype}, block 32)", True,
+    return _row(f"vllm offline LLM.generate ({dtype}, block 32)", True,
                 out["pairs"], out["seconds"], out["new_tokens"], None, None)
 
 

@@ -195,6 +195,20 @@ class DemoPlan:
 
         return str(max(os.sched_getaffinity(0))) if self.vllm_cpus == "last" else self.vllm_cpus
 
+    def slow_teacher_note(self) -> str | None:
+        """A warning when the LLM teacher will run far below `label_budget_per_minute`: a
+        CPU host without bfloat16 instructions runs vLLM in float32 (teacher_worker.hardware)."""
+        from teacher_worker.hardware import cpu_has_native_bf16
+        from teacher_worker.vllm_server import gpu_present
+
+        if self.teacher != "llm" or cpu_has_native_bf16() or gpu_present():
+            return None
+        return ("-- teacher: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so "
+                "vLLM runs ELLM-rele in float32: ~0.9 labels/s on one core (measured on an "
+                "AVX2-only EPYC; 4.5-6 on the bf16 CPUs of the README's runs) against this "
+                f"plan's {self.label_budget_per_minute / 60:.0f}/s. The loop runs on fewer "
+                "labels; its numbers are not comparable with the README's.")
+
     def speed(self, world_seconds: float) -> tuple[float, float]:
         """Replay speeds (event seconds per wall second) of phase 1 and phase 2."""
         return (world_seconds * self.change_at / self.pre_seconds,

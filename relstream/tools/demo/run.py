@@ -180,6 +180,9 @@ class Demo:
             return None, "lexical baseline teacher"
         teacher = TeacherSettings()
         name = teacher.model_dir().name
+        note = self.plan.slow_teacher_note()
+        if note:
+            say(note)
         if server_ready(teacher.teacher_openai_url):
             return teacher.teacher_openai_url, f"ELLM-rele via {teacher.teacher_openai_url}"
         port = free_port(avoid={self.port})  # ours, bound only later

@@ -129,10 +129,14 @@ def run_seeds(settings: Any, plan: Any, out: Path, seeds: list[int], results: Pa
 
     from relstream.core.reporting import save_results
     from relstream.tools.demo.plan import say
+    from teacher_worker.hardware import cpu_has_native_bf16
     from teacher_worker.vllm_server import stop_group
 
     commit = rule_commit(REPO)
     say(f"== {len(seeds)} demo runs ({plan.mode}), seeds {seeds}; rule commit {commit}")
+    note = plan.slow_teacher_note()
+    if note:
+        say(note)
     out.mkdir(parents=True, exist_ok=True)
     proc = _shared_teacher(plan, out)
     rows = []
@@ -164,5 +168,6 @@ def run_seeds(settings: Any, plan: Any, out: Path, seeds: list[int], results: Pa
              f"{pool['ci_high']:+.4f}] over {pool['n']} seeds.")
     save_results("demo-seeds", rows, results, command=command, notes=notes,
                  extra={"rule_commit": commit, "seeds": rows, "wins": wins, "goal_wins": goal,
-                        "pooled": pool, "plan": plan.to_json()})
+                        "pooled": pool, "plan": plan.to_json(),
+                        "cpu_bf16": cpu_has_native_bf16()})
     return 0

@@ -56,3 +56,30 @@ def test_missing_model_or_python_is_a_clear_error(tmp_path: Path) -> None:
         server_argv(settings, on_gpu=False)
     with pytest.raises(VllmServerError, match="vllm-venv"):
         server_argv(_settings(tmp_path, vllm_python=tmp_path / "no-python"), on_gpu=False)
+
+
+def test_native_dtype_is_bf16_only_where_the_hardware_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An AVX2-only CPU emulates bf16 (>10x slower than fp32 measured): `native` picks fp32
+    there, bf16 on CPUs with bf16 instructions and on GPUs; an explicit dtype is kept."""
+    from teacher_worker import vllm_server
+    from teacher_worker.hardware import cpu_has_native_bf16
+
+    assert cpu_has_native_bf16("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n") is False
+    assert cpu_has_native_bf16("flags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n") is True
+    assert cpu_has_native_bf16("Features\t: fp asimd sve bf16 i8mm\n") is True
+    assert cpu_has_native_bf16("") is False
+
+    def dtype(settings: TeacherSettings, on_gpu: bool) -> str:
+        argv = server_argv(settings, on_gpu=on_gpu)
+        return argv[argv.index("--dtype") + 1]
+
+    settings = _settings(tmp_path)
+    assert settings.vllm_dtype == "native"
+    monkeypatch.setattr(vllm_server, "cpu_has_native_bf16", lambda: False)
+    assert dtype(settings, on_gpu=False) == "float32"
+    assert dtype(settings, on_gpu=True) == "bfloat16"
+    assert dtype(_settings(tmp_path, vllm_dtype="bfloat16"), on_gpu=False) == "bfloat16"
+    monkeypatch.setattr(vllm_server, "cpu_has_native_bf16", lambda: True)
+    assert dtype(settings, on_gpu=False) == "bfloat16"
