@@ -91,3 +91,22 @@ def test_each_seed_runs_with_the_plans_knobs(tmp_path: Path) -> None:
     args = parser.parse_args(argv[argv.index("demo"):])
     assert (args.seed, args.new_query_hours, args.knockoffs, args.bootstrap_labels,
             args.student_ema) == (12, 0, 1.0, 300, 0.9)
+
+
+def test_a_cpu_without_bf16_is_warned_about_before_the_llm_teacher_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a CPU without bf16 instructions vLLM runs float32 at a third of the quick plan's
+    label budget; the demo says so (the lexical baseline needs no warning)."""
+    from dataclasses import replace
+
+    from relstream.tools.demo.plan import QUICK
+    from teacher_worker import hardware, vllm_server
+
+    monkeypatch.setattr(vllm_server, "gpu_present", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
+    note = QUICK.slow_teacher_note()
+    assert note is not None and "float32" in note and "3/s" in note
+    assert replace(QUICK, teacher="lexical").slow_teacher_note() is None
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
+    assert QUICK.slow_teacher_note() is None
