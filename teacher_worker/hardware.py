@@ -5,6 +5,11 @@ with AVX512-BF16 or AMX), roughly doubles throughput over float32. Where it does
 AVX2-only CPU), torch and vLLM emulate it and it is many times *slower* than float32:
 measured on an AVX2-only AMD EPYC, the teacher on one core through vLLM labelled 64 pairs
 in 70 s in fp32, and in bf16 finished none of them in 15 min (docs/teacher.md).
+
+Two checks, for two consumers: `bf16_supported` asks torch (oneDNN) whether bf16 autocast
+runs natively, for SFT in this process; `cpu_has_native_bf16` reads the CPU's instruction
+flags for the vLLM server, a separate process whose bf16 kernels need those instructions,
+without importing torch in the launcher (`stack status` stays fast).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ def bf16_supported(device: str = "auto") -> bool:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    # oneDNN's own check: AVX512 with BF16 or AMX on x86 (False on AVX2-only CPUs).
+    # oneDNN's own check (False on the AVX2-only EPYC measured above).
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 

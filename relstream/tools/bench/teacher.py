@@ -158,6 +158,8 @@ def _warm_server(
 def _server_row(settings: Any, args: argparse.Namespace, pairs: list[Pair], warmup: list[Pair],
                 reference: list[dict[str, float]] | None, *, prefix_caching: bool,
                 block_size: int | None, log_dir: Path) -> dict[str, Any]:
+    from teacher_worker.vllm_server import gpu_present, server_dtype
+
     with _warm_server(settings, args, warmup, log_dir, prefix_caching=prefix_caching,
                       block_size=block_size) as (served, _, backend, started):
         t0 = time.perf_counter()
@@ -166,8 +168,6 @@ def _server_row(settings: Any, args: argparse.Namespace, pairs: list[Pair], warm
     probs: list[dict[str, float]] = [{str(g): p for g, p in j.grade_probs.items()}
                                      for j in judgements]
     block = block_size or "vLLM default (128)"
-    from teacher_worker.vllm_server import gpu_present, server_dtype
-
     name = f"vllm server ({server_dtype(served, on_gpu=gpu_present())}, HTTP, block {block})"
     return _row(name, prefix_caching, len(pairs), seconds, sum(j.new_tokens for j in judgements),
                 probs, reference, server_start_s=round(started, 1),

@@ -30,14 +30,14 @@ from typing import Any
 def main(run: Path, configs: list[str], threads: int = 2) -> list[dict[str, Any]]:
     import torch
 
-    from relstream.core.item_text import item_text
-    from relstream.core.shop_files import load_catalog
+    from relstream.core.shop_files import load_catalog, load_labels, load_scenario, load_splits
     from student_trainer.data import Example
     from student_trainer.encoders import load_tokenizer
     from student_trainer.evaluate import binary_auc
     from student_trainer.online.checkpoint import read_checkpoint
     from student_trainer.online.publisher import load_published_student
     from student_trainer.online.trainer import validation_metrics
+    from student_trainer.pipeline import eval_example
 
     torch.set_num_threads(threads)
     tok = load_tokenizer()
@@ -47,19 +47,14 @@ def main(run: Path, configs: list[str], threads: int = 2) -> list[dict[str, Any]
     stream = [e for e, _ in sorted(ckpt["buffer"]["entries"], key=lambda x: x[1])]
     val = [e for e, _ in ckpt["validation"]["entries"]]
     world = run / "world"
-    scenario = json.loads((world / "scenario.json").read_text())
-    brand_queries = set(scenario["new_brand_queries"])
-    test_queries = set(json.loads((world / "splits.json").read_text())["test"])
+    brand_queries = set(load_scenario(world)["new_brand_queries"])
+    test_queries = set(load_splits(world)["test"])
     catalog = load_catalog(world)
+    labels = load_labels(world)
 
     def truth(keep: Any) -> list[tuple[Example, str]]:
-        out = []
-        for line in (world / "labels.jsonl").read_text().splitlines():
-            d = json.loads(line)
-            if keep(d["query"]):
-                out.append((Example(d["query"], d["item_id"], item_text(catalog[d["item_id"]]),
-                                    (0.25,) * 4, (), (), "", ""), d["grade"]))
-        return out
+        return [(eval_example(q, catalog[item_id]), grade)
+                for (q, item_id), grade in labels.items() if keep(q)]
 
     brand = truth(lambda q: q in brand_queries)
     pre = truth(lambda q: q in test_queries and q not in brand_queries)

@@ -53,7 +53,8 @@ def _run_dir(run: Path, labels: list[TeacherLabel], catalog: dict[str, CatalogIt
     queries = sorted({lb.query for lb in labels})
     brand = "black stride running shoes men"  # one E item and three others
     (world / "scenario.json").write_text(json.dumps({"new_brand_queries": [brand]}))
-    (world / "splits.json").write_text(json.dumps({"test": queries}))
+    (world / "splits.json").write_text(json.dumps(
+        {"train": queries, "validation": queries[:1], "test": queries}))
     return trainer.counters["labels_trained"]
 
 
