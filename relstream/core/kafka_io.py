@@ -25,7 +25,7 @@ from kafka.structs import OffsetAndMetadata
 from relstream.core.errors import SchemaError
 from relstream.core.schemas import DeadLetter, Event, decode_event, ts_millis
 from relstream.core.settings import CommonSettings
-from relstream.core.topics import DEAD_LETTER, topic_name
+from relstream.core.topics import DEAD_LETTER, create_missing_topics, topic_name, topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +168,33 @@ def make_consumer(
     consumer = KafkaConsumer(**config)
     names = [topic_name(t, settings.topic_prefix) for t in topics]
     if names:
+        _await_partitions(consumer, settings, list(topics))
         consumer.subscribe(names)
     return consumer
+
+
+def _await_partitions(consumer: KafkaConsumer, settings: CommonSettings, topics: list[str],
+                      timeout_s: float = 30.0) -> None:
+    """Create missing topics and wait until the broker reports their partitions.
+
+    A group member that joins while a topic has no partition metadata yet is assigned
+    nothing for it until a metadata refresh makes the group leader rebalance; a CI run had
+    one of two teacher workers idle for two minutes that way while the other took every
+    request. Subscribing only once the partitions are known closes that window.
+    """
+    names = {t: topic_name(t, settings.topic_prefix) for t in topics}
+    missing = [t for t, name in names.items() if not consumer.partitions_for_topic(name)]
+    if not missing:
+        return
+    specs = topic_specs(settings.topic_prefix)
+    create_missing_topics(settings.kafka_client_config(), [specs[t] for t in missing])
+    deadline = time.monotonic() + timeout_s
+    while missing and time.monotonic() < deadline:
+        time.sleep(0.2)
+        missing = [t for t in missing if not consumer.partitions_for_topic(names[t])]
+    if missing:
+        log.warning("no partition metadata after %.0f s for %s; subscribing anyway (the "
+                    "group rebalances once it arrives)", timeout_s, [names[t] for t in missing])
 
 
 def _location(record: ConsumerRecord) -> str:
