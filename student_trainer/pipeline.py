@@ -62,15 +62,19 @@ def eval_example(query: str, item: CatalogItem) -> Example:
 
 
 def load_dataset(data_dir: Path, labels: list[TeacherLabel] | Path, *, split: str = "test",
-                 max_train: int = 0, seed: int = 0) -> Dataset:
-    """Read a data dir and teacher labels into a `Dataset` (see the module docstring)."""
+                 max_train: int = 0, seed: int = 0, with_eval: bool = True) -> Dataset:
+    """Read a data dir and teacher labels into a `Dataset` (see the module docstring).
+
+    `with_eval=False` reads no ground truth at all: the evaluation part stays empty (for
+    choices that must be made on validation only, e.g. `relstream bench mkd-search`)."""
     data_dir = Path(data_dir)
     shop_files.check_world(data_dir)
     catalog = shop_files.load_catalog(data_dir)
     splits = shop_files.load_splits(data_dir)
     if split not in splits:
         raise DataError(f"{data_dir}: no split {split!r} (has {sorted(splits)})")
-    truth = load_truth(shop_files.find(data_dir, "labels.jsonl") or data_dir / "labels.jsonl")
+    truth = (load_truth(shop_files.find(data_dir, "labels.jsonl") or data_dir / "labels.jsonl")
+             if with_eval else {})
     if isinstance(labels, Path | str):
         labels = read_teacher_labels(Path(labels))
     examples = build_examples(labels, catalog)

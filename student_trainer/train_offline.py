@@ -20,10 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from relstream.core.schemas import GRADES
 from student_trainer.batching import epoch_order
 from student_trainer.config import LossWeights, TrainConfig
 from student_trainer.data import Example
 from student_trainer.errors import StudentTrainerError
+from student_trainer.evaluate import binary_auc
 from student_trainer.student_base import Student
 
 log = logging.getLogger(__name__)
@@ -52,14 +54,21 @@ def seed_everything(seed: int) -> None:
 
 def teacher_agreement(student: Student, tokenizer: Any, examples: Sequence[Example],
                       batch_size: int = 64) -> dict[str, float]:
-    """Soft CE against the teacher's distribution and accuracy vs the teacher's argmax."""
+    """Soft CE against the teacher's distribution, accuracy vs the teacher's argmax, and
+    `val_teacher_auc`: the AUC of the student's score for the pairs the teacher calls
+    Exact vs the rest (the test metric's form, with the teacher in place of ground truth,
+    which validation never sees)."""
     if not examples:
-        return {"val_soft_ce": float("nan"), "val_teacher_acc": float("nan")}
+        return {"val_soft_ce": float("nan"), "val_teacher_acc": float("nan"),
+                "val_teacher_auc": float("nan")}
     logits = student.predict_logits(examples, tokenizer, batch_size)
     probs = torch.tensor([e.teacher_probs for e in examples])
     soft_ce = -(probs * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
-    acc = (logits.argmax(dim=-1) == probs.argmax(dim=-1)).float().mean()
-    return {"val_soft_ce": float(soft_ce), "val_teacher_acc": float(acc)}
+    teacher_top = probs.argmax(dim=-1)
+    acc = (logits.argmax(dim=-1) == teacher_top).float().mean()
+    auc = binary_auc(student.scores(logits).tolist(), [GRADES[int(g)] for g in teacher_top])
+    return {"val_soft_ce": float(soft_ce), "val_teacher_acc": float(acc),
+            "val_teacher_auc": float(auc)}
 
 
 def _optimizer(student: Student, config: TrainConfig) -> torch.optim.Optimizer:

@@ -129,9 +129,21 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
                      "then mean ± 95 %% CI per cell in mkd-ablation.json")
     mkd.add_argument("--resume", action="store_true", help="with --seeds: keep the cells "
                      "OUT/mkd-ablation.partial.json already holds, train only the rest")
+    mkd.add_argument("--searched", type=Path, metavar="FILE", help="mkd-search.json: presets "
+                     "written NAME@searched (e.g. full@searched) use the weights it chose")
     _student_args(mkd)
     _train_args(mkd)
     mkd.set_defaults(func=run_bench_mkd, epochs=2, max_train=3000)
+
+    search = bench.add_parser("mkd-search", help="MKD loss weights chosen on validation "
+                              "only (CoT heads/alignment, then the KD temperature), per student")
+    search.add_argument("--data", type=Path, required=True, help=DATA_HELP)
+    search.add_argument("--labels", type=Path, required=True, help="teacher labels (JSONL)")
+    search.add_argument("--kinds", default="cross_encoder,two_tower")
+    search.add_argument("--out", type=Path, default=Path("bench-results"))
+    _student_args(search)
+    _train_args(search)
+    search.set_defaults(func=run_bench_mkd_search, epochs=1, max_train=0, seed=100)
 
     from relstream.tools.bench import rank as bench_rank
     rank = bench.add_parser("rank", help="the within-query ranking term's A/B: full vs "
@@ -205,6 +217,13 @@ def run_sim_labels(args: argparse.Namespace) -> int:
 
 def run_bench_mkd(args: argparse.Namespace) -> int:
     from relstream.tools.bench.mkd import run
+
+    check_inputs(args.data, args.labels)
+    return run(args)
+
+
+def run_bench_mkd_search(args: argparse.Namespace) -> int:
+    from relstream.tools.bench.mkd_search import run
 
     check_inputs(args.data, args.labels)
     return run(args)

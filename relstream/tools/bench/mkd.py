@@ -15,6 +15,8 @@ import json
 import logging
 from typing import Any
 
+from relstream.tools.bench.mkd_search import SEARCHED
+
 log = logging.getLogger(__name__)
 LOSSES_NOTE = ("hard = CE(teacher argmax); score = 0.5·CE + 0.5·T²·KL (T=2); cot = CE + "
                "0.5·dimension heads + 0.5·attention (cross-encoder) or 0.5·CoT-embedding "
@@ -38,10 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from relstream.core.reporting import save_results
     from relstream.core.schemas import DEFAULT_SCORE_WEIGHTS
     from relstream.core.shop_files import LONG_TAIL_MAX_SEARCHES, find
-    from student_trainer.config import LossWeights, student_config_from, train_config_from
+    from relstream.tools.bench.mkd_search import load_searched, weights_for
+    from student_trainer.config import student_config_from, train_config_from
     from student_trainer.pipeline import evaluate_teacher, load_dataset
     from student_trainer.runs import train_and_evaluate
 
+    searched = load_searched(args.searched) if getattr(args, "searched", None) else None
     train_config = train_config_from(args)
     splits_source = ("splits from splits.json" if find(args.data, "splits.json") else
                      "no splits.json: splits derived by query hash, long tail = test queries "
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     for kind in args.kinds.split(","):
         config = student_config_from(argparse.Namespace(**{**vars(args), "kind": kind}))
         for preset in args.presets.split(","):
-            weights = LossWeights.preset(preset)
+            weights = weights_for(preset, kind, searched)
             log.info("bench mkd: %s with %s losses %s", kind, preset, weights.to_dict())
             report = train_and_evaluate(args.data, [], config, weights, train_config,
                                         dataset=ds, progress=True)
@@ -97,11 +101,13 @@ def run_seeds(args: argparse.Namespace) -> int:
 
     from relstream.core.reporting import mean_ci, parse_seeds, save_results
     from relstream.core.schemas import DEFAULT_SCORE_WEIGHTS
-    from student_trainer.config import LossWeights, student_config_from, train_config_from
+    from relstream.tools.bench.mkd_search import load_searched, weights_for
+    from student_trainer.config import student_config_from, train_config_from
     from student_trainer.pipeline import evaluate_teacher, load_dataset
     from student_trainer.runs import train_and_evaluate
 
     seeds = parse_seeds(args.seeds)
+    searched = load_searched(args.searched) if getattr(args, "searched", None) else None
     ds = load_dataset(args.data, args.labels, max_train=args.max_train, seed=seeds[0])
     teacher = evaluate_teacher(ds, dict(DEFAULT_SCORE_WEIGHTS))
     kinds, presets = args.kinds.split(","), args.presets.split(",")
@@ -122,7 +128,8 @@ def run_seeds(args: argparse.Namespace) -> int:
                 if (seed, kind, preset) in done:
                     continue
                 log.info("bench mkd: seed %d, %s with %s losses", seed, kind, preset)
-                report = train_and_evaluate(args.data, [], config, LossWeights.preset(preset),
+                report = train_and_evaluate(args.data, [], config,
+                                            weights_for(preset, kind, searched),
                                             train_config, dataset=ds, progress=True)
                 per_seed.append({"seed": seed, "student": kind, "losses": preset,
                                  **{m: report["test"].get(m, math.nan) for m in
@@ -158,6 +165,11 @@ def run_seeds(args: argparse.Namespace) -> int:
         f"{args.batch_size}, lr {args.lr}; loss weights are the presets' fixed defaults "
         f"({LOSSES_NOTE}), chosen before this run; best step by validation loss only."
     )
+    if searched:
+        picked = {k: {p: w.to_dict() for p, w in v.items()} for k, v in searched.items()}
+        notes += (f" Presets NAME{SEARCHED} (e.g. full{SEARCHED}) use the weights "
+                  f"`relstream bench mkd-search` chose on validation ({args.searched}): "
+                  f"{json.dumps(picked)}.")
     save_results("mkd-ablation", rows, args.out,
                  command=f"relstream bench mkd --seeds {args.seeds}", notes=notes,
                  extra={"n_train_labels": len(ds.train), "dataset": ds.describe(),
@@ -177,9 +189,12 @@ def paired_differences(per_seed: list[dict[str, Any]], kinds: list[str], presets
         return {r["seed"]: r for r in per_seed
                 if r["student"] == kind and r["losses"] == preset}
 
-    pairs = [(preset, base) for preset in presets if preset != base]
+    pairs = [(preset, base) for preset in presets if preset != base and base in presets]
     if "full" in presets and "cot" in presets:
         pairs.append(("full", "cot"))  # the score term, on top of the CoT terms
+    # searched weights against the fixed defaults of the same preset
+    pairs += [(p, p.removesuffix(SEARCHED)) for p in presets
+              if p.endswith(SEARCHED) and p.removesuffix(SEARCHED) in presets]
     out: list[dict[str, Any]] = []
     for kind in kinds:
         for preset, other in pairs:

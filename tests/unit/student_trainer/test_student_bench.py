@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from relstream.cli import main
 
@@ -66,3 +67,53 @@ def test_bench_serve_models_times_every_backend(tmp_path: Path) -> None:
     assert ("two_tower", "onnxruntime, cached items") in backends
     fp32 = [r for r in rows if r["backend"] in ("onnxruntime", "onnxruntime, cached items")]
     assert all(r["max_abs_logit_diff"] <= 1e-4 for r in fp32)
+
+
+def test_mkd_search_chooses_on_validation_and_the_ablation_uses_its_choice(
+        data_dir: Path, tmp_path: Path, monkeypatch: Any) -> None:
+    import student_trainer.pipeline as pipeline
+    from relstream.tools.bench import mkd_search
+
+    out = tmp_path / "search"
+    # The search must not read a ground-truth grade: loading one fails this test.
+    def no_truth(path: Path) -> Any:
+        raise AssertionError(f"the search read ground truth from {path}")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "load_truth", no_truth)
+        assert main(["bench", "mkd-search", "--data", str(data_dir), "--labels",
+                     str(data_dir / "teacher_labels.jsonl"), "--tiny", "--kinds",
+                     "cross_encoder,two_tower", "--batch-size", "4", "--threads", "1",
+                     "--out", str(out)]) == 0
+    found = json.loads((out / "mkd-search.json").read_text())
+    grid = len(mkd_search.DIM_GRID) * len(mkd_search.ALIGN_GRID)
+    temps = len(mkd_search.TEMPERATURE_GRID)
+    assert len(found["rows"]) == 2 * (grid + temps)
+    for kind, align in (("cross_encoder", "attn"), ("two_tower", "emb")):
+        rows = [r for r in found["rows"] if r["student"] == kind]
+        for preset in ("cot", "full"):
+            cands = [r for r in rows if r["preset"] == preset]
+            chosen = [r for r in cands if r["chosen"]]
+            assert len(chosen) == 1
+            # the chosen one is the best by the stated criterion, among its candidates
+            best = max(cands, key=lambda r: (r["val_teacher_auc"], -r["val_soft_ce"]))
+            assert chosen[0]["val_teacher_auc"] == best["val_teacher_auc"]
+        cot = found["chosen"][kind]["cot"]
+        full = found["chosen"][kind]["full"]
+        assert cot["kd"] == 0 and cot["dim"] in mkd_search.DIM_GRID
+        assert cot[align] in mkd_search.ALIGN_GRID
+        assert (full["dim"], full[align]) == (cot["dim"], cot[align]) and full["kd"] == 0.5
+    # ...and `bench mkd --searched` trains `full@searched` with exactly those weights
+    ablation = tmp_path / "ablation"
+    assert main(["bench", "mkd", "--data", str(data_dir), "--labels",
+                 str(data_dir / "teacher_labels.jsonl"), "--tiny", "--kinds", "two_tower",
+                 "--presets", "full,full@searched", "--epochs", "1", "--batch-size", "4",
+                 "--threads", "1", "--seeds", "0,1", "--searched",
+                 str(out / "mkd-search.json"), "--out", str(ablation)]) == 0
+    data = json.loads((ablation / "mkd-ablation.json").read_text())
+    assert [r["losses"] for r in data["rows"][1:]] == ["full", "full@searched"]
+    assert [p["losses"] for p in data["paired_vs_hard"]] == ["full@searched - full"]
+    assert "full@searched" in data["notes"]
+    weights = mkd_search.weights_for("full@searched", "two_tower",
+                                     mkd_search.load_searched(out / "mkd-search.json"))
+    assert weights.to_dict() == found["chosen"]["two_tower"]["full"]
