@@ -162,7 +162,12 @@ class BatchWorker:
             auto_offset_reset="earliest", partition_assignment_strategy=(
                 RangePartitionAssignor,),
             session_timeout_ms=10_000, heartbeat_interval_ms=1000,
-            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=32 * 1024 * 1024)
+            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=32 * 1024 * 1024,
+            # A group that joins while a topic has no partition leaders yet (just created)
+            # is assigned nothing for it until a metadata refresh makes it rebalance: 5 min
+            # by default. A CI drill on a fresh broker sat 180 s without counting; 10 s
+            # bounds that wait (the kafka-python consumers do the same, core.kafka_io).
+            metadata_max_age_ms=10_000)
         await self.producer.start()
         await self.consumer.start()
         loop = asyncio.get_running_loop()
