@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -66,13 +67,12 @@ def better(a: dict[str, float], b: dict[str, float] | None) -> bool:
     return key(a) > key(b)
 
 
-def _short(weights: LossWeights, kind: str) -> dict[str, float]:
-    """The weights the grid moves, for tables."""
-    keys = ("ce", "kd", "temperature", "dim", align_term(kind))
-    out = {k: getattr(weights, k) for k in keys}
-    if not weights.kd:
-        out.pop("temperature")
-    return out
+def _short(weights: LossWeights, kind: str) -> dict[str, Any]:
+    """The weights the grid moves, the same columns for both students (T only with KD)."""
+    align = align_term(kind)
+    return {"ce": weights.ce, "kd": weights.kd,
+            "temperature": weights.temperature if weights.kd else None,
+            "dim": weights.dim, "align_term": align, "align": getattr(weights, align)}
 
 
 def search(args: argparse.Namespace) -> dict[str, Any]:
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         f"first {args.layers} layers, max_length {args.max_length}, {args.epochs} epoch(s), "
         f"batch {args.batch_size}, lr {args.lr}; best step by validation soft CE."
     )
-    save_results("mkd-search", rows, args.out, command="relstream bench mkd-search",
+    save_results("mkd-search", rows, args.out, command="relstream " + " ".join(sys.argv[1:]),
                  notes=notes, extra={"chosen": found["chosen"], "dataset": found["dataset"]})
     return 0
 

@@ -91,6 +91,7 @@ def test_mkd_search_chooses_on_validation_and_the_ablation_uses_its_choice(
     assert len(found["rows"]) == 2 * (grid + temps)
     for kind, align in (("cross_encoder", "attn"), ("two_tower", "emb")):
         rows = [r for r in found["rows"] if r["student"] == kind]
+        assert {r["align_term"] for r in rows} == {align}
         for preset in ("cot", "full"):
             cands = [r for r in rows if r["preset"] == preset]
             chosen = [r for r in cands if r["chosen"]]
