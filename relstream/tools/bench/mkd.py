@@ -5,7 +5,9 @@ score (+ T²·KL score distillation), cot (hard + CoT terms: dimension heads and
 or embedding alignment) and full (all), from the same seed, data and budget, and
 evaluated on the same ground-truth test pairs, overall and on the long tail. The
 teacher's row (its own grade distributions on those pairs) is on top when the teacher
-labelled them; `auc_vs_teacher` is the student's AUC over the teacher's.
+labelled them; `auc_vs_teacher` is the student's AUC over the teacher's. A preset written
+`NAME@searched` takes the weights `relstream bench mkd-search` chose on validation
+(`--searched FILE`) instead of the fixed defaults.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import logging
 from typing import Any
 
-from relstream.tools.bench.mkd_search import SEARCHED
+from relstream.tools.bench.mkd_search import SEARCHED, load_searched, weights_for
 
 log = logging.getLogger(__name__)
 LOSSES_NOTE = ("hard = CE(teacher argmax); score = 0.5·CE + 0.5·T²·KL (T=2); cot = CE + "
@@ -40,7 +42,6 @@ def run(args: argparse.Namespace) -> int:
     from relstream.core.reporting import save_results
     from relstream.core.schemas import DEFAULT_SCORE_WEIGHTS
     from relstream.core.shop_files import LONG_TAIL_MAX_SEARCHES, find
-    from relstream.tools.bench.mkd_search import load_searched, weights_for
     from student_trainer.config import student_config_from, train_config_from
     from student_trainer.pipeline import evaluate_teacher, load_dataset
     from student_trainer.runs import train_and_evaluate
@@ -101,7 +102,6 @@ def run_seeds(args: argparse.Namespace) -> int:
 
     from relstream.core.reporting import mean_ci, parse_seeds, save_results
     from relstream.core.schemas import DEFAULT_SCORE_WEIGHTS
-    from relstream.tools.bench.mkd_search import load_searched, weights_for
     from student_trainer.config import student_config_from, train_config_from
     from student_trainer.pipeline import evaluate_teacher, load_dataset
     from student_trainer.runs import train_and_evaluate
