@@ -25,9 +25,12 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from student_trainer.config import LossWeights
+from student_trainer.config import LossWeights, StudentConfig, TrainConfig
+
+if TYPE_CHECKING:
+    from student_trainer.pipeline import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +90,12 @@ def search(args: argparse.Namespace) -> dict[str, Any]:
     ds = load_dataset(args.data, args.labels, max_train=args.max_train, seed=0,
                       with_eval=False)
     train_config = train_config_from(args)
+    tokenizer = load_tokenizer(args.weights or None)  # both students use MiniLM's
     candidates: list[dict[str, Any]] = []
     chosen: dict[str, dict[str, dict[str, float]]] = {}
     for kind in args.kinds.split(","):
         config = student_config_from(argparse.Namespace(**{**vars(args), "kind": kind}))
-        trial = _Trial(config, load_tokenizer(config.encoder.weights_dir or None), ds,
-                       train_config)
+        trial = _Trial(config, tokenizer, ds, train_config)
         cot = _best(kind, "cot", cot_candidates(kind), trial, candidates)
         full = _best(kind, "full", full_candidates(kind, cot), trial, candidates)
         chosen[kind] = {"cot": cot.to_dict(), "full": full.to_dict()}
@@ -102,7 +105,8 @@ def search(args: argparse.Namespace) -> dict[str, Any]:
 class _Trial:
     """Trains one student from the same seed with given weights; returns its validation."""
 
-    def __init__(self, config: Any, tokenizer: Any, ds: Any, train_config: Any) -> None:
+    def __init__(self, config: StudentConfig, tokenizer: Any, ds: Dataset,
+                 train_config: TrainConfig) -> None:
         self.config, self.tokenizer, self.ds, self.train_config = (
             config, tokenizer, ds, train_config)
 
@@ -124,17 +128,20 @@ class _Trial:
 
 def _best(kind: str, preset: str, grid: list[LossWeights], trial: _Trial,
           candidates: list[dict[str, Any]]) -> LossWeights:
-    """Train each candidate, record it in `candidates`, return the best on validation."""
-    best: tuple[dict[str, float], LossWeights] | None = None
+    """Train each candidate, record it in `candidates` (the best with `chosen` True),
+    return the best on validation."""
+    best: tuple[dict[str, Any], LossWeights] | None = None
     for weights in grid:
         log.info("mkd-search: %s %s %s", kind, preset, _short(weights, kind))
         metrics = trial(weights)
-        row = {"student": kind, "preset": preset, **_short(weights, kind), **metrics}
+        row = {"student": kind, "preset": preset, **_short(weights, kind), **metrics,
+               "chosen": False}
         candidates.append(row)
         print(json.dumps(row), flush=True)
         if better(metrics, best[0] if best else None):
-            best = (metrics, weights)
+            best = (row, weights)
     assert best is not None, "empty grid"
+    best[0]["chosen"] = True
     log.info("mkd-search: %s %s chose %s", kind, preset, _short(best[1], kind))
     return best[1]
 
@@ -143,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     from relstream.core.reporting import save_results
 
     found = search(args)
-    rows = [{**row, "chosen": _is_chosen(row, found["chosen"])} for row in found["candidates"]]
+    rows = found["candidates"]
     notes = (
         f"Loss weights chosen on validation only: {found['dataset']['train']} training / "
         f"{found['dataset']['validation']} validation teacher labels, seed {args.seed}, no "
@@ -157,14 +164,6 @@ def run(args: argparse.Namespace) -> int:
     save_results("mkd-search", rows, args.out, command="relstream " + " ".join(sys.argv[1:]),
                  notes=notes, extra={"chosen": found["chosen"], "dataset": found["dataset"]})
     return 0
-
-
-def _is_chosen(row: dict[str, Any], chosen: dict[str, dict[str, dict[str, float]]]) -> bool:
-    picked = chosen.get(row["student"], {}).get(row["preset"])
-    if picked is None:
-        return False
-    short = _short(LossWeights.from_dict(picked), row["student"])
-    return all(row.get(k) == v for k, v in short.items())
 
 
 def load_searched(path: Path) -> dict[str, dict[str, LossWeights]]:
