@@ -13,12 +13,14 @@ its config and state dict and saved as safetensors once; later loads take second
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import json
 import logging
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,21 @@ def _complete(model_dir: Path) -> bool:
     return (model_dir / "config.json").is_file() and (
         (model_dir / "model.safetensors").is_file() and (model_dir / "tokenizer.json").is_file()
     )
+
+
+def _built_once(out_dir: Path, build: Callable[[], Path], *, force: bool = False) -> Path:
+    """`out_dir` if complete, else `build()`, one process at a time: two test workers (or
+    a demo beside the tests) may need the same model at once, and two builds would share
+    `_save_model_dir`'s temporary directory. The others wait on the lock file beside it,
+    then find the directory complete."""
+    if _complete(out_dir) and not force:
+        return out_dir
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_dir.with_name(out_dir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if _complete(out_dir) and not force:
+            return out_dir
+        return build()
 
 
 def _save_model_dir(model: Any, tokenizer: Any, out_dir: Path) -> Path:
@@ -159,8 +176,10 @@ def convert_smollm2(cache_dir: Path, *, force: bool = False) -> Path:
     half-written model that later loads would trust.
     """
     out = smollm2_dir(cache_dir)
-    if _complete(out) and not force:
-        return out
+    return _built_once(out, lambda: _convert_smollm2(out), force=force)
+
+
+def _convert_smollm2(out: Path) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -200,8 +219,12 @@ def make_tiny_model(
     Same vocabulary, chat template and special tokens as the real teacher, so every code
     path (prompting, stopping, grade read-out, LoRA) runs unchanged, in seconds.
     """
-    if _complete(out_dir):
-        return out_dir
+    return _built_once(out_dir, lambda: _make_tiny_model(out_dir, tokenizer_dir, layers=layers,
+                                                         hidden=hidden, seed=seed))
+
+
+def _make_tiny_model(out_dir: Path, tokenizer_dir: Path, *, layers: int, hidden: int,
+                     seed: int) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -259,8 +282,12 @@ def make_tiny_format_model(out_dir: Path, tiny_dir: Path, *, steps: int = 300,
     of the worker tests' world parse, 721/724 of the recorded demo's; 24 and 200 left 6 of
     124). Built once into the cache (minutes). Its grades stay meaningless.
     """
-    if _complete(out_dir):
-        return out_dir
+    return _built_once(out_dir, lambda: _make_tiny_format_model(
+        out_dir, tiny_dir, steps=steps, seed=seed, n_prompts=n_prompts))
+
+
+def _make_tiny_format_model(out_dir: Path, tiny_dir: Path, *, steps: int, seed: int,
+                            n_prompts: int) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

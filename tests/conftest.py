@@ -4,6 +4,12 @@ The broker is started once per test session on a free loopback port with its own
 directory (so a developer's `relstream stack up` is never touched) and stopped at the end.
 Each test gets `stack_settings`: that broker, a unique topic prefix with every topic
 created, a fresh state dir, and the one chdb path this process may open.
+
+`./dev test` runs the suite in two pytest-xdist worker processes (`--dist loadgroup`):
+each has its own broker and chdb path. The tests that load the CPUs most (the vLLM server's
+users, and those marked `cpu_heavy`: the demo, the stack CLI, online training) are kept on
+one worker, one after another (`pytest_collection_modifyitems`): only one worker starts the
+session's vLLM server, and no two of them share the 2 cores and stretch past their waits.
 """
 
 from __future__ import annotations
@@ -22,6 +28,15 @@ from relstream.stack import LocalStack, free_port
 
 EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "contract_examples"
 """A copy of `../shared/contracts/examples` (a unit test keeps it identical)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The vLLM server's users and `cpu_heavy` tests join one xdist group ("heavy"): with
+    `--dist loadgroup` they run on one worker, in turn (see the module docstring)."""
+    for item in items:
+        if "vllm_teacher" in getattr(item, "fixturenames", ()) \
+                or item.get_closest_marker("cpu_heavy") is not None:
+            item.add_marker(pytest.mark.xdist_group("heavy"))
 
 
 class ManualClock:

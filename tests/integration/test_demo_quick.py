@@ -18,7 +18,7 @@ import pytest
 
 from relstream.core.settings import CommonSettings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cpu_heavy]
 
 CHILDREN = ("streams", "teacher", "trainer", "server")
 

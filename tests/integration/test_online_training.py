@@ -22,7 +22,7 @@ import pytest
 from relstream.core.settings import CommonSettings
 from tests.integration.kafka_read import read_topic
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cpu_heavy]
 
 
 def _trainer_cmd(world: Path, *extra: str) -> list[str]:

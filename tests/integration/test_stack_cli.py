@@ -18,7 +18,7 @@ from relstream.core.settings import CommonSettings
 from relstream.stack import free_port
 from tests.conftest import settings_env
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cpu_heavy]
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
