@@ -70,9 +70,9 @@ def _complete(model_dir: Path) -> bool:
 
 def _built_once(out_dir: Path, build: Callable[[], Path], *, force: bool = False) -> Path:
     """`out_dir` if complete, else `build()`, one process at a time: two test workers (or
-    a demo beside the tests) may need the same model at once, and two builds would share
-    `_save_model_dir`'s temporary directory. The others wait on the lock file beside it,
-    then find the directory complete."""
+    a demo beside `relstream teacher build`) may need the same model at once, and two
+    builds would share `_save_model_dir`'s temporary directory. The others wait on the
+    lock file beside it, then find the directory complete."""
     if _complete(out_dir) and not force:
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -148,9 +148,12 @@ def build_teacher(cache_dir: Path, adapter: Path = SHIPPED_ADAPTER, *, force: bo
     before the file shipped gets it too.
     """
     out = teacher_dir(cache_dir, adapter)
-    if _complete(out) and not force:
-        _copy_calibration(adapter, out)
-        return out
+    _built_once(out, lambda: _merge_teacher(cache_dir, adapter, out), force=force)
+    _copy_calibration(adapter, out)
+    return out
+
+
+def _merge_teacher(cache_dir: Path, adapter: Path, out: Path) -> Path:
     digest = verify_checksums(adapter)
     base = convert_smollm2(cache_dir)
     log.info("merging the teacher adapter %s into %s -> %s (once; ~15 s)", adapter, base, out)
@@ -158,7 +161,6 @@ def build_teacher(cache_dir: Path, adapter: Path = SHIPPED_ADAPTER, *, force: bo
     (out / "relstream_teacher.json").write_text(json.dumps({
         "adapter": str(adapter), "adapter_sums_sha256": digest, "base": str(base),
         "base_gguf": f"{GGUF_PACKAGE}:{GGUF_NAME}", "dtype": "bfloat16"}, indent=2))
-    _copy_calibration(adapter, out)
     return out
 
 
