@@ -250,3 +250,55 @@ def test_a_delta_message_spanning_days_is_judged_delta_by_delta() -> None:
     assert state.stats["item_counted"] == 3 + 60
     # The clock ends where one message at a time would leave it.
     assert state.clock.delta_ms[2][0] == t0 + 59 * hour_ms
+
+
+def test_window_sums_equal_the_plain_definition(tmp_path: Path) -> None:
+    """`collect_sums` (its single-bucket shortcut for pairs included) against the window
+    sums written out: three stretches of a log 0, 1.5 and 5 hours apart, so pairs, queries
+    and items have one bucket in the window or several, inside the 1 h window or not."""
+    from datetime import UTC, datetime, timedelta
+
+    from streams.processor import aggregates as agg
+
+    parts: dict[int, list[tuple[bytes, bytes]]] = {}
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    for seed, hours in ((3, 0.0), (4, 1.5), (5, 5.0)):
+        path = tmp_path / f"log-{seed}.jsonl"
+        write_synthetic_log(path, 1500, seed=seed, items=40,
+                            start=start + timedelta(hours=hours))
+        query_of: dict[str, str] = {}
+        for raw in path.read_bytes().splitlines():
+            event = json.loads(raw)
+            if event["type"] == "search":
+                key = query_of[event["request_id"]] = event["query"]
+            else:
+                key = query_of.get(event["request_id"], event["request_id"])
+            parts.setdefault(key_partition(key), []).append((key.encode(), raw))
+    state = _batch()
+    _feed(state, parts, chunk=400)
+    sums = state.collect_sums()
+    assert sums.now_ms is not None
+    now_hour = sums.now_ms // agg.HOUR_MS
+
+    def plain(buckets: list[tuple[int, list[int]]], width: int) -> list[list[int]]:
+        return [[sum(vec[k] for hour, vec in buckets if now_hour - hours < hour <= now_hour)
+                 for k in range(width)] for hours in agg.WINDOW_HOURS.values()]
+
+    by_query: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for key, bucket in state.t.query_hours.items():
+        query, hour = agg.split_bucket_key(key)
+        by_query.setdefault(query, []).append((hour, bucket))
+    width = len(agg.COUNT_NAMES)
+    several = 0
+    for query, item_id, got in sums.pairs:
+        buckets = [(h, b["p"][item_id]) for h, b in by_query[query] if item_id in b["p"]]
+        several += len(buckets) > 1
+        assert [list(s) for s in got] == plain(buckets, width), (query, item_id)
+    for query, got in sums.queries:
+        assert [list(s) for s in got] == plain([(h, b["q"]) for h, b in by_query[query]],
+                                               len(agg.QUERY_COUNT_NAMES))
+    for item_id, got in sums.items:
+        buckets = [(agg.split_bucket_key(k)[1], b["c"]) for k, b in state.t.item_hours.items()
+                   if agg.split_bucket_key(k)[0] == item_id]
+        assert [list(s) for s in got] == plain(buckets, width)
+    assert len(sums.pairs) > 500 and several > 50
