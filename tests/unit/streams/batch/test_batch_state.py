@@ -30,8 +30,13 @@ def _records(path: Path, events: int) -> dict[int, list[tuple[bytes, bytes]]]:
     """A synthetic log as the replayer keys it (searches by query, feedback by its
     search's query), split by partition."""
     write_synthetic_log(path, events, seed=3, items=300)
+    return _split(path, {})
+
+
+def _split(path: Path, parts: dict[int, list[tuple[bytes, bytes]]]
+           ) -> dict[int, list[tuple[bytes, bytes]]]:
+    """Add the log at `path` to `parts`, keyed and partitioned as the replayer does."""
     query_of: dict[str, str] = {}
-    parts: dict[int, list[tuple[bytes, bytes]]] = {}
     for raw in path.read_bytes().splitlines():
         event = json.loads(raw)
         if event["type"] == "search":
@@ -266,14 +271,7 @@ def test_window_sums_equal_the_plain_definition(tmp_path: Path) -> None:
         path = tmp_path / f"log-{seed}.jsonl"
         write_synthetic_log(path, 1500, seed=seed, items=40,
                             start=start + timedelta(hours=hours))
-        query_of: dict[str, str] = {}
-        for raw in path.read_bytes().splitlines():
-            event = json.loads(raw)
-            if event["type"] == "search":
-                key = query_of[event["request_id"]] = event["query"]
-            else:
-                key = query_of.get(event["request_id"], event["request_id"])
-            parts.setdefault(key_partition(key), []).append((key.encode(), raw))
+        _split(path, parts)
     state = _batch()
     _feed(state, parts, chunk=400)
     sums = state.collect_sums()
