@@ -190,3 +190,31 @@ def test_redis_rows_write_feasts_bytes(tmp_path: Path, monkeypatch: pytest.Monke
         assert get_online(store, "after")["query_stats__searches_24h"] == 11
     finally:
         stack.stop("redis")
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+def test_redis_rows_set_the_key_ttl_as_feast_does(tmp_path: Path) -> None:
+    """With `key_ttl_seconds` in the store's config, Feast's writer expires each key it
+    writes; the direct writes (their script) must too, and leave the same fields."""
+    from relstream.stack import LocalStack, free_port
+
+    settings = FeatureStoreSettings(state_dir=tmp_path,
+                                    redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    stack = LocalStack(settings)
+    stack.start_redis()
+    try:
+        store = apply_repo(settings)
+        store.config.online_store.key_ttl_seconds = 3600
+        client = store.provider.online_store._get_client(store.config.online_store)  # type: ignore[attr-defined]
+        rows = [_stats_row(PAIR_STATS, query="q", item_id=f"i{n}") for n in range(3)]
+        push_rows(store, PAIR_STATS, rows, direct=False)  # Feast's own writer
+        theirs = {k: (client.hgetall(k), client.ttl(k)) for k in client.keys("*")}
+        client.flushdb()
+        push_rows(store, PAIR_STATS, rows)
+        ours = {k: (client.hgetall(k), client.ttl(k)) for k in client.keys("*")}
+        assert len(ours) == 3 and ours.keys() == theirs.keys()
+        for key, (fields, ttl) in ours.items():
+            assert fields == theirs[key][0]
+            assert 3500 < ttl <= 3600 and 3500 < theirs[key][1] <= 3600
+    finally:
+        stack.stop("redis")
