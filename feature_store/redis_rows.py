@@ -121,9 +121,7 @@ class RedisRows:
             raise
         finally:
             pool.release(conn)
-        if isinstance(reply, Exception):  # an error reply (a script's failed HSET)
-            raise reply
-        return reply
+        return reply  # an error reply (a script's failed HSET) is raised by read_response
 
     def row_args(self, row: dict[str, Any]) -> bytes:
         """The RESP of a row's HSET fields and values after the time (`_cells`)."""
@@ -134,8 +132,6 @@ class RedisRows:
             v = row.get(name)
             if ints is not None and type(v) is int and 0 <= v < small:
                 append(ints[v])
-            elif kind == "DOUBLE" and v is not None and v == v:
-                append(field + b"$9\r\n" + _DOUBLE_TAG + _f64(v) + b"\r\n")
             else:
                 append(field + _bulk(self.value_bytes(kind, v)))
         return b"".join(parts)

@@ -170,11 +170,8 @@ class BatchState(StreamState):
                 ref_ms = ts
                 horizon = ts // HOUR_MS - keep + 1
             # One delta per target partition and event, naming its items there.
-            known_part = self.item_partitions.get  # `item_part`'s cache, read inline
             if len(items) == 1:
-                target = known_part(items[0])
-                if target is None:
-                    target = item_part(items[0])
+                target = item_part(items[0])
                 out = deltas.get(target)
                 if out is None:
                     out = deltas[target] = []
@@ -182,9 +179,7 @@ class BatchState(StreamState):
                 continue
             groups: dict[int, list[int]] = {}
             for n, item_id in enumerate(items):
-                target = known_part(item_id)
-                if target is None:
-                    target = item_part(item_id)
+                target = item_part(item_id)
                 group = groups.get(target)
                 if group is None:
                     groups[target] = [n]
@@ -315,9 +310,10 @@ class BatchState(StreamState):
                 # hit in the delta's own hour: the two calls per delta were a fifth of this
                 # loop's time.
                 cached = cached_24h.get(item_id)
-                hit = cached is not None and cached[0] == hour
-                impressions_before = (cached[1] if cached is not None and hit
-                                      else impressions_24h(item_id, hour))
+                if cached is not None and cached[0] != hour:
+                    cached = None  # a miss: `_item_impressions_24h` sums or shifts it
+                impressions_before = (impressions_24h(item_id, hour) if cached is None
+                                      else cached[1])
                 counts = bucket["c"]
                 if action_vec is None:
                     impressions = 1 if shown is None else shown[n]
@@ -326,10 +322,10 @@ class BatchState(StreamState):
                     impressions = action_vec[0]
                     for k in range(4):
                         counts[k] += action_vec[k]
-                if hit:
-                    cached_24h[item_id] = (hour, impressions_before + impressions)
-                else:
+                if cached is None:
                     count_impressions(item_id, hour, impressions)
+                else:
+                    cached_24h[item_id] = (hour, impressions_before + impressions)
                 dirty_items.add(item_id)
                 counted += 1
                 if offered and (query, item_id) not in offers:

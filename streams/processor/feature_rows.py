@@ -58,7 +58,6 @@ def _pair_sums(pairs: set[tuple[str, str]],
             vec = bucket["p"].get(i)
             if vec is not None:
                 if hit is not None:  # in two hours' buckets or more: the general sums
-                    hit = None
                     append((q, i, window_sums(
                         [(age, v) for age, b in found if (v := b["p"].get(i))], width)))
                     break

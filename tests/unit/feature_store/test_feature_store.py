@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,9 +122,26 @@ def test_columns_cover_join_keys() -> None:
     assert "ctr_24h" in stat_fields("item_stats")
 
 
+@pytest.fixture
+def redis_store(tmp_path: Path) -> Iterator[tuple[Any, Any, Any]]:
+    """(stack, Feast store, redis client) on a private redis-server, stopped after."""
+    from relstream.stack import LocalStack, free_port
+
+    settings = FeatureStoreSettings(state_dir=tmp_path,
+                                    redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    stack = LocalStack(settings)
+    stack.start_redis()
+    try:
+        store = apply_repo(settings)
+        client = store.provider.online_store._get_client(store.config.online_store)
+        yield stack, store, client
+    finally:
+        stack.stop("redis")
+
+
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
-def test_redis_rows_write_feasts_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                      ) -> None:
+def test_redis_rows_write_feasts_bytes(redis_store: tuple[Any, Any, Any],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """`push_rows` on Redis builds Feast's hashes itself (`redis_rows`): the same batches
     written by Feast's own `online_write_batch` must leave every key, field and byte the
     same, staleness rule included (a stored newer row, two rows of one key in a batch, in
@@ -132,89 +151,70 @@ def test_redis_rows_write_feasts_bytes(tmp_path: Path, monkeypatch: pytest.Monke
     from feature_store.redis_rows import RedisRows, supports
 
     monkeypatch.setattr(RedisRows, "CHUNK", 2)
-    from relstream.stack import LocalStack, free_port
+    stack, store, client = redis_store
+    assert supports(store)
+    later = TS + timedelta(seconds=1, microseconds=250)
+    bare = ITEM.model_copy(update={"price": None, "brand": None, "item_id": "sku-ü",
+                                   "title": "Läufer «2»"})
+    batches = {
+        "item_content": [[item_content_row(ITEM, TS), item_content_row(bare, TS)],
+                         [item_content_row(bare.model_copy(update={"price": 3}), TS)]],
+        PAIR_STATS: [
+            [{**_stats_row(PAIR_STATS, query="q ä", item_id="a"), "clicks_24h": 5000},
+             {**_stats_row(PAIR_STATS, query="q", item_id="b"), "ctr_1h": float("nan")}],
+            # newer then older for one key in a batch; an older row for a stored key
+            [{**_stats_row(PAIR_STATS, query="q", item_id="b"), "event_timestamp": later,
+              "impressions_1h": -3},
+             {**_stats_row(PAIR_STATS, query="q", item_id="b"), "impressions_1h": 7},
+             {**_stats_row(PAIR_STATS, query="q ä", item_id="a"),
+              "event_timestamp": TS - timedelta(hours=1), "clicks_24h": 1}]],
+        QUERY_STATS: [[_stats_row(QUERY_STATS, query="q"),
+                       {**_stats_row(QUERY_STATS, query="q"), "event_timestamp": later,
+                        "searches_24h": 2 ** 40}]],
+    }
 
-    settings = FeatureStoreSettings(state_dir=tmp_path,
-                                    redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    stack = LocalStack(settings)
-    stack.start_redis()
-    try:
-        store = apply_repo(settings)
-        assert supports(store)
-        client = store.provider.online_store._get_client(store.config.online_store)  # type: ignore[attr-defined]
-        later = TS + timedelta(seconds=1, microseconds=250)
-        bare = ITEM.model_copy(update={"price": None, "brand": None, "item_id": "sku-ü",
-                                       "title": "Läufer «2»"})
-        batches = {
-            "item_content": [[item_content_row(ITEM, TS), item_content_row(bare, TS)],
-                             [item_content_row(bare.model_copy(update={"price": 3}), TS)]],
-            PAIR_STATS: [
-                [{**_stats_row(PAIR_STATS, query="q ä", item_id="a"), "clicks_24h": 5000},
-                 {**_stats_row(PAIR_STATS, query="q", item_id="b"), "ctr_1h": float("nan")}],
-                # newer then older for one key in a batch; an older row for a stored key
-                [{**_stats_row(PAIR_STATS, query="q", item_id="b"), "event_timestamp": later,
-                  "impressions_1h": -3},
-                 {**_stats_row(PAIR_STATS, query="q", item_id="b"), "impressions_1h": 7},
-                 {**_stats_row(PAIR_STATS, query="q ä", item_id="a"),
-                  "event_timestamp": TS - timedelta(hours=1), "clicks_24h": 1}]],
-            QUERY_STATS: [[_stats_row(QUERY_STATS, query="q"),
-                           {**_stats_row(QUERY_STATS, query="q"), "event_timestamp": later,
-                            "searches_24h": 2 ** 40}]],
-        }
+    def dump() -> dict:
+        return {k: client.hgetall(k) for k in client.keys("*")}
 
-        def dump() -> dict:
-            return {k: client.hgetall(k) for k in client.keys("*")}
+    def feasts(view: str, rows: list) -> None:  # Feast's online_write_batch
+        push_rows(store, view, rows, direct=False)
 
-        def feasts(view: str, rows: list) -> None:  # Feast's online_write_batch
-            push_rows(store, view, rows, direct=False)
+    for write in (feasts, lambda view, rows: push_rows(store, view, rows)):
+        for view, view_batches in batches.items():
+            for rows in view_batches:
+                write(view, rows)
+        if write is feasts:
+            theirs = dump()
+            client.flushdb()
+    ours = dump()
+    assert theirs and ours == theirs
+    got = get_online(store, "q", "b")
+    assert got["pair_stats__impressions_1h"] == -3 and got["pair_stats__ctr_1h"] == 0.25
 
-        for write in (feasts, lambda view, rows: push_rows(store, view, rows)):
-            for view, view_batches in batches.items():
-                for rows in view_batches:
-                    write(view, rows)
-            if write is feasts:
-                theirs = dump()
-                client.flushdb()
-        ours = dump()
-        assert theirs and ours == theirs
-        got = get_online(store, "q", "b")
-        assert got["pair_stats__impressions_1h"] == -3 and got["pair_stats__ctr_1h"] == 0.25
-
-        # Redis gone: a clear error (the push process retries the rows); back: writes again
-        stack.stop("redis")
-        row = {**_stats_row(QUERY_STATS, query="after"), "searches_24h": 11}
-        with pytest.raises(FeatureStoreError, match="pushing 1 rows to query_stats failed"):
-            push_rows(store, QUERY_STATS, [row])
-        stack.start_redis()
+    # Redis gone: a clear error (the push process retries the rows); back: writes again
+    stack.stop("redis")
+    row = {**_stats_row(QUERY_STATS, query="after"), "searches_24h": 11}
+    with pytest.raises(FeatureStoreError, match="pushing 1 rows to query_stats failed"):
         push_rows(store, QUERY_STATS, [row])
-        assert get_online(store, "after")["query_stats__searches_24h"] == 11
-    finally:
-        stack.stop("redis")
+    stack.start_redis()
+    push_rows(store, QUERY_STATS, [row])
+    assert get_online(store, "after")["query_stats__searches_24h"] == 11
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
-def test_redis_rows_set_the_key_ttl_as_feast_does(tmp_path: Path) -> None:
+def test_redis_rows_set_the_key_ttl_as_feast_does(redis_store: tuple[Any, Any, Any]
+                                                 ) -> None:
     """With `key_ttl_seconds` in the store's config, Feast's writer expires each key it
     writes; the direct writes (their script) must too, and leave the same fields."""
-    from relstream.stack import LocalStack, free_port
-
-    settings = FeatureStoreSettings(state_dir=tmp_path,
-                                    redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    stack = LocalStack(settings)
-    stack.start_redis()
-    try:
-        store = apply_repo(settings)
-        store.config.online_store.key_ttl_seconds = 3600
-        client = store.provider.online_store._get_client(store.config.online_store)  # type: ignore[attr-defined]
-        rows = [_stats_row(PAIR_STATS, query="q", item_id=f"i{n}") for n in range(3)]
-        push_rows(store, PAIR_STATS, rows, direct=False)  # Feast's own writer
-        theirs = {k: (client.hgetall(k), client.ttl(k)) for k in client.keys("*")}
-        client.flushdb()
-        push_rows(store, PAIR_STATS, rows)
-        ours = {k: (client.hgetall(k), client.ttl(k)) for k in client.keys("*")}
-        assert len(ours) == 3 and ours.keys() == theirs.keys()
-        for key, (fields, ttl) in ours.items():
-            assert fields == theirs[key][0]
-            assert 3500 < ttl <= 3600 and 3500 < theirs[key][1] <= 3600
-    finally:
-        stack.stop("redis")
+    _, store, client = redis_store
+    store.config.online_store.key_ttl_seconds = 3600
+    rows = [_stats_row(PAIR_STATS, query="q", item_id=f"i{n}") for n in range(3)]
+    push_rows(store, PAIR_STATS, rows, direct=False)  # Feast's own writer
+    theirs = {k: (client.hgetall(k), client.ttl(k)) for k in client.keys("*")}
+    client.flushdb()
+    push_rows(store, PAIR_STATS, rows)
+    ours = {k: (client.hgetall(k), client.ttl(k)) for k in client.keys("*")}
+    assert len(ours) == 3 and ours.keys() == theirs.keys()
+    for key, (fields, ttl) in ours.items():
+        assert fields == theirs[key][0]
+        assert 3500 < ttl <= 3600 and 3500 < theirs[key][1] <= 3600
