@@ -97,6 +97,7 @@ def _sft(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
     from relstream.core.shop_files import load_catalog
+    from teacher_worker.errors import TeacherWorkerError
     from teacher_worker.hardware import bf16_supported
     from teacher_worker.model_files import convert_smollm2
     from teacher_worker.sft import SftConfig, train_sft
@@ -104,18 +105,25 @@ def _sft(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     base = args.base or convert_smollm2(settings.cache_dir)
-    annotations = args.annotations or args.world / "cot_annotations.jsonl"
-    rows = read_annotations(annotations, splits=tuple(args.splits.split(",")))
-    if args.max_examples:
-        rows = rows[: args.max_examples]
+    if args.annotations and len(args.world) > 1:
+        raise TeacherWorkerError("--annotations names one world's file: give one --world, "
+                                 "or leave it out to read each world's cot_annotations.jsonl")
     tokenizer = AutoTokenizer.from_pretrained(base)
     config = SftConfig(lora_r=args.lora_r, lr=args.lr, batch_size=args.batch,
                        max_steps=args.steps, save_every=args.save_every,
                        time_budget_s=args.budget, seed=args.seed,
                        decision_weight=args.decision_weight,
                        bf16=bf16_supported(args.device) if args.bf16 is None else args.bf16)
-    examples = build_examples(tokenizer, rows, load_catalog(args.world), config.max_length,
-                              config.decision_weight)
+    # Several worlds (shop families) make one mixture: each world's annotations are read
+    # against its own catalog (item ids may repeat across worlds), and training shuffles.
+    examples = []
+    for world in args.world:
+        rows = read_annotations(args.annotations or world / "cot_annotations.jsonl",
+                                splits=tuple(args.splits.split(",")))
+        if args.max_examples:
+            rows = rows[: args.max_examples]
+        examples += build_examples(tokenizer, rows, load_catalog(world), config.max_length,
+                                   config.decision_weight)
     out = args.out or settings.cache_dir / "models" / "ellm-rele-sft"
     summary = train_sft(base, examples, out, config, device=args.device)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, default=str))
@@ -322,8 +330,9 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
 
     p = sub.add_parser("sft", help="LoRA fine-tuning on CoT annotations; saves merged weights")
     common(p)
-    p.add_argument("--world", type=Path, required=True, help="world or shop dir: the "
-                   "catalog.jsonl the annotations' items are read from")
+    p.add_argument("--world", type=Path, required=True, action="append",
+                   help="world or shop dir: the catalog.jsonl the annotations' items are read "
+                   "from; repeat it to train on a mixture of worlds (shop families)")
     p.add_argument("--annotations", type=Path, help="CoT JSONL (default: <world>/"
                    "cot_annotations.jsonl)")
     p.add_argument("--splits", default="train", help="annotation splits to train on")
@@ -336,7 +345,7 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--lora-r", type=int, default=16)
     p.add_argument("--save-every", type=int, default=50)
     p.add_argument("--budget", type=float, help="stop after this many seconds of training")
-    p.add_argument("--max-examples", type=int)
+    p.add_argument("--max-examples", type=int, help="first N annotations of each world")
     p.add_argument("--decision-weight", type=float, default=8.0,
                    help="loss weight of check-status and grade tokens (default 8; 1: plain "
                    "token mean). 8 turned the 30-minute CPU SFT from below TF-IDF to above it")
