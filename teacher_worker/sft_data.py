@@ -128,3 +128,28 @@ def collate(examples: Sequence[SftExample], pad_id: int, multiple: int = 64
     if weighted:
         batch["weights"] = weights
     return batch
+
+
+def mixture_examples(
+    tokenizer: Any, worlds: Sequence[Path], *, annotations: Path | None = None,
+    splits: Sequence[str] = ("train",), max_examples: int | None = None,
+    max_length: int = 512, decision_weight: float = 1.0,
+) -> list[SftExample]:
+    """The examples of one or more worlds (shop families) as one training set: each world's
+    annotations (`annotations`, one world only, or its `cot_annotations.jsonl`) against its
+    own catalog, since item ids may repeat across worlds; `max_examples` is per world.
+    Training shuffles, so the order here does not matter."""
+    from relstream.core.shop_files import load_catalog
+
+    if annotations is not None and len(worlds) != 1:
+        raise TeacherWorkerError("an annotations file belongs to one world: give one world, "
+                                 "or none to read each world's cot_annotations.jsonl")
+    examples: list[SftExample] = []
+    for world in worlds:
+        rows = read_annotations(annotations or Path(world) / "cot_annotations.jsonl",
+                                splits=tuple(splits))
+        if max_examples:
+            rows = rows[:max_examples]
+        examples += build_examples(tokenizer, rows, load_catalog(world), max_length,
+                                   decision_weight)
+    return examples

@@ -1,4 +1,4 @@
-"""`relstream teacher build|serve|convert|run|sft|merge|eval|calibrate|label|annotate`,
+"""`relstream teacher build|serve|convert|run|sft|merge|eval|lofo|calibrate|label|annotate`,
 `bench teacher`.
 
 Thin entry points: parse arguments, build `TeacherSettings`, call one function. Heavy
@@ -96,34 +96,23 @@ def _run(args: argparse.Namespace) -> int:
 def _sft(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
-    from relstream.core.shop_files import load_catalog
-    from teacher_worker.errors import TeacherWorkerError
     from teacher_worker.hardware import bf16_supported
     from teacher_worker.model_files import convert_smollm2
     from teacher_worker.sft import SftConfig, train_sft
-    from teacher_worker.sft_data import build_examples, read_annotations
+    from teacher_worker.sft_data import mixture_examples
 
     settings = _settings(args)
     base = args.base or convert_smollm2(settings.cache_dir)
-    if args.annotations and len(args.world) > 1:
-        raise TeacherWorkerError("--annotations names one world's file: give one --world, "
-                                 "or leave it out to read each world's cot_annotations.jsonl")
     tokenizer = AutoTokenizer.from_pretrained(base)
     config = SftConfig(lora_r=args.lora_r, lr=args.lr, batch_size=args.batch,
                        max_steps=args.steps, save_every=args.save_every,
                        time_budget_s=args.budget, seed=args.seed,
                        decision_weight=args.decision_weight,
                        bf16=bf16_supported(args.device) if args.bf16 is None else args.bf16)
-    # Several worlds (shop families) make one mixture: each world's annotations are read
-    # against its own catalog (item ids may repeat across worlds), and training shuffles.
-    examples = []
-    for world in args.world:
-        rows = read_annotations(args.annotations or world / "cot_annotations.jsonl",
-                                splits=tuple(args.splits.split(",")))
-        if args.max_examples:
-            rows = rows[: args.max_examples]
-        examples += build_examples(tokenizer, rows, load_catalog(world), config.max_length,
-                                   config.decision_weight)
+    examples = mixture_examples(tokenizer, args.world, annotations=args.annotations,
+                                splits=args.splits.split(","), max_examples=args.max_examples,
+                                max_length=config.max_length,
+                                decision_weight=config.decision_weight)
     out = args.out or settings.cache_dir / "models" / "ellm-rele-sft"
     summary = train_sft(base, examples, out, config, device=args.device)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, default=str))
@@ -214,6 +203,42 @@ def _eval_families(args: argparse.Namespace) -> int:
                                      "model": str(settings.model_dir()), "notes": LOFO_NOTES,
                                      **result}, indent=2) + "\n")
     md_path.write_text(f"## {name}\n\n`{command}`\n\n{table}\n{LOFO_NOTES}\n")
+    print(table)
+    print(f"saved {json_path} and {md_path}")
+    return 0
+
+
+def _ids(text: str) -> tuple[int, ...]:
+    return tuple(int(f) for f in text.split(","))
+
+
+def _lofo(args: argparse.Namespace) -> int:
+    from relstream.tools.family_eval import FamilyEvalConfig
+    from relstream.tools.lofo import LofoPlan, markdown, run_lofo
+    from teacher_worker.model_files import convert_smollm2
+
+    settings = _settings(args)
+    # The shipped teacher saw family 0 (world7); the converted SmolLM2 saw no family.
+    base = convert_smollm2(settings.cache_dir) if args.from_scratch else settings.model_dir()
+    plan = LofoPlan(families=_ids(args.families), heldout=_ids(args.heldout),
+                    in_family=args.in_family, base_saw=() if args.from_scratch else (0,),
+                    sft={"max_steps": args.steps, "batch_size": args.batch, "lr": args.lr,
+                         "time_budget_s": args.budget, "seed": args.seed,
+                         "decision_weight": args.decision_weight, "bf16": args.bf16})
+    eval_config = FamilyEvalConfig(families=plan.families, seed=args.world_seed,
+                                   items=args.items, searches=args.searches, days=args.days,
+                                   limit=args.limit, pair_seed=args.seed)
+    worlds = args.worlds or settings.cache_dir / "worlds"
+    models = args.models or settings.cache_dir / "models" / "lofo"
+    result = run_lofo(settings, plan, eval_config, worlds, models, Path(base),
+                      device=args.device, baseline=args.baseline)
+    table = markdown(result)
+    command = " ".join(["relstream", *sys.argv[1:]])
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = args.out / f"{args.name}.json", args.out / f"{args.name}.md"
+    json_path.write_text(json.dumps({"name": args.name, "command": command, **result},
+                                    indent=2, default=str) + "\n")
+    md_path.write_text(f"## {args.name}\n\n`{command}`\n\n{table}")
     print(table)
     print(f"saved {json_path} and {md_path}")
     return 0
@@ -388,6 +413,39 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--name", help="results file name, no suffix (default teacher-eval, "
                    "or teacher-lofo with --families)")
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("lofo", help="leave-one-family-out: per held-out shop family, SFT "
+                       "on the other families' worlds, judge it and the in-family world "
+                       "against TF-IDF")
+    common(p)
+    p.add_argument("--families", default="0,1,2,3,4", help="the families of the folds")
+    p.add_argument("--heldout", default="1,2,3", help="one fold per family held out")
+    p.add_argument("--in-family", type=int, default=0,
+                   help="a training family judged beside each held-out one")
+    p.add_argument("--from-scratch", action="store_true", help="start each fold from the "
+                   "converted SmolLM2 instead of the shipped teacher (which saw family 0, so "
+                   "family 0 cannot be held out from it)")
+    p.add_argument("--worlds", type=Path, help="where the family worlds are simulated and "
+                   "judgements kept (default <cache_dir>/worlds)")
+    p.add_argument("--models", type=Path, help="fold models (default <cache_dir>/models/"
+                   "lofo); a fold whose sft_summary.json is there is not trained again")
+    p.add_argument("--items", type=int, default=3000)
+    p.add_argument("--searches", type=int, default=6667)
+    p.add_argument("--days", type=float, default=3.0)
+    p.add_argument("--world-seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=200, help="test pairs judged per family")
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--budget", type=float, help="seconds of SFT per fold at most")
+    p.add_argument("--decision-weight", type=float, default=8.0)
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline", type=Path, default=Path("docs/results/teacher-lofo.json"),
+                   help="the shipped teacher's `teacher eval --families` file, put beside")
+    p.add_argument("--out", type=Path, default=Path("bench-results"))
+    p.add_argument("--name", default="teacher-lofo-folds")
+    p.set_defaults(func=_lofo)
 
     p = sub.add_parser("calibrate", help="fit the teacher's calibration (temperature and/or "
                        "per-grade bias, chosen by held-out NLL) on a world's validation pairs")

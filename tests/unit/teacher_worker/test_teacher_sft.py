@@ -11,7 +11,7 @@ from relstream.core.cot import render_cot
 from relstream.core.schemas import CatalogItem, CotSteps, DimensionCheck
 from teacher_worker.errors import TeacherWorkerError
 from teacher_worker.sft import SftConfig, merge_adapter, train_sft
-from teacher_worker.sft_data import IGNORE, build_examples, read_annotations
+from teacher_worker.sft_data import IGNORE, build_examples, mixture_examples, read_annotations
 
 CATALOG = {
     f"i{k}": CatalogItem(item_id=f"i{k}", title=f"Acme {c} mug", category="Kitchen > Mugs",
@@ -56,6 +56,28 @@ def test_loss_only_on_answer_tokens(tokenizer) -> None:  # type: ignore[no-untyp
     assert example.labels[:n_prompt] == [IGNORE] * n_prompt
     assert example.labels[n_prompt:] == answer == example.input_ids[n_prompt:]
     assert answer[-1] == tokenizer.eos_token_id
+
+
+def test_a_mixture_reads_each_world_against_its_own_catalog(
+        tmp_path: Path, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    worlds = []
+    for name, maker in (("shop_a", "Acme"), ("shop_b", "Zorbo")):
+        world = tmp_path / name
+        world.mkdir()
+        # The same item ids in both shops, other items: each must come from its own catalog.
+        (world / "catalog.jsonl").write_text("".join(
+            item.model_copy(update={"title": item.title.replace("Acme", maker), "brand": maker})
+            .model_dump_json() + "\n" for item in CATALOG.values()))
+        _write(world / "cot_annotations.jsonl", _rows())
+        worlds.append(world)
+    examples = mixture_examples(tokenizer, worlds)
+    assert len(examples) == 4  # two train rows per world
+    texts = [tokenizer.decode(e.input_ids) for e in examples]
+    shops = [("Acme" in t, "Zorbo" in t) for t in texts]
+    assert shops == [(True, False)] * 2 + [(False, True)] * 2
+    assert len(mixture_examples(tokenizer, worlds, max_examples=1)) == 2  # per world
+    with pytest.raises(TeacherWorkerError, match="one world"):
+        mixture_examples(tokenizer, worlds, annotations=worlds[0] / "cot_annotations.jsonl")
 
 
 def test_config_is_validated() -> None:
