@@ -231,7 +231,8 @@ def _lofo(args: argparse.Namespace) -> int:
     worlds = args.worlds or settings.cache_dir / "worlds"
     models = args.models or settings.cache_dir / "models" / "lofo"
     result = run_lofo(settings, plan, eval_config, worlds, models, Path(base),
-                      device=args.device, baseline=args.baseline)
+                      device=args.device, baseline=args.baseline,
+                      calibration_pairs=args.calibration_pairs)
     table = markdown(result)
     command = " ".join(["relstream", *sys.argv[1:]])
     args.out.mkdir(parents=True, exist_ok=True)
@@ -434,6 +435,8 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--days", type=float, default=3.0)
     p.add_argument("--world-seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=200, help="test pairs judged per family")
+    p.add_argument("--calibration-pairs", type=int, default=200, help="validation pairs of "
+                   "the training families a fold's calibration is fitted on (0: none)")
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)

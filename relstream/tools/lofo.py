@@ -6,7 +6,10 @@ A fold's teacher is trained into `<models>/fold<K>` and judged through the confi
 backend with `family_eval` (same worlds, same seeded test pairs, same TF-IDF), so a fold
 whose model already holds `sft_summary.json` is not trained again and judgements already
 kept in a world's `teacher-judgements/` are not asked again: a stopped run resumes, and a
-rerun of a finished one only rewrites the table. The starting point (`base`) decides what
+rerun of a finished one only rewrites the table. With `calibration_pairs`, each fold's
+teacher also gets a calibration fitted on validation pairs of its *training* families
+(`fit_calibration`, as the shipped one; saved as the fold model's `calibration.json`), and
+its calibrated read-out is scored beside the raw one. The starting point (`base`) decides what
 "never saw" means: starting from the shipped teacher, which saw family 0, family 0 must
 not be held out (refused).
 """
@@ -19,7 +22,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relstream.tools.family_eval import FamilyEvalConfig, evaluate_families, family_world
+from relstream.tools.family_eval import (
+    FamilyEvalConfig,
+    evaluate_families,
+    family_world,
+    judgement_path,
+)
+from teacher_worker.calibration import CALIBRATION_FILE, Calibration, fit_calibration
 from teacher_worker.errors import TeacherWorkerError
 
 GOAL_AUC_MARGIN = 0.05
@@ -74,29 +83,63 @@ def train_fold(plan: LofoPlan, heldout: int, worlds: Mapping[int, Path], base: P
     return train_sft(base, examples, out, config, device=device)
 
 
-def fold_row(heldout: int, judged: Mapping[str, Any], sft: Mapping[str, Any],
-             training: Sequence[int], baseline: Mapping[int, Any]) -> dict[str, Any]:
-    """One fold of the results file: held-out and in-family scores, the goal, the SFT."""
-    held = next(f for f in judged["folds"] if f["heldout_family"] == heldout)
-    inside = judged["in_family"]
-    teacher, tfidf = held["teacher"], held["tfidf"]
-    goal = {"auc_vs_tfidf": teacher["auc"] - tfidf["auc"],
-            "macro_f1_vs_tfidf": teacher["macro_f1"] - tfidf["macro_f1"],
-            "ece": teacher["ece"]}
+def fit_fold_calibration(backend: Any, worlds: Mapping[int, Path], training: Sequence[int],
+                         pairs: int, model_dir: Path, *, seed: int = 0,
+                         batch: int = 256) -> Calibration:
+    """A calibration for the fold's teacher from `pairs` validation pairs, split evenly over
+    its training families (never the held-out one), saved in `model_dir`."""
+    import dataclasses
+
+    from teacher_worker.evaluate import EvalSet
+    from teacher_worker.judgement_cache import cached_judgements
+
+    probs: list[Any] = []
+    truth: list[Any] = []
+    for family in training:
+        es = EvalSet(worlds[family], "validation", max(pairs // len(training), 1), seed)
+        rows, _ = cached_judgements(backend, es.pairs, es.catalog,
+                                    judgement_path(worlds[family], model_dir), batch=batch)
+        probs += [r.grade_probs for r in rows]
+        truth += [es.labels[p] for p in es.pairs]
+    calibration = fit_calibration(probs, truth)
+    calibration = dataclasses.replace(calibration, fit={
+        **calibration.fit, "split": "validation", "families": list(training), "seed": seed})
+    calibration.save(model_dir / CALIBRATION_FILE)
+    return calibration
+
+
+def _goal(teacher: Mapping[str, float], tfidf: Mapping[str, float]) -> dict[str, Any]:
+    goal: dict[str, Any] = {"auc_vs_tfidf": teacher["auc"] - tfidf["auc"],
+                            "macro_f1_vs_tfidf": teacher["macro_f1"] - tfidf["macro_f1"],
+                            "ece": teacher["ece"]}
     goal["met"] = bool(goal["auc_vs_tfidf"] >= GOAL_AUC_MARGIN
                        and goal["macro_f1_vs_tfidf"] > 0 and teacher["ece"] <= GOAL_MAX_ECE)
-    return {
+    return goal
+
+
+def fold_row(heldout: int, judged: Mapping[str, Any], sft: Mapping[str, Any],
+             training: Sequence[int], baseline: Mapping[int, Any]) -> dict[str, Any]:
+    """One fold of the results file: held-out and in-family scores, the goal (on the raw
+    read-out, and on the calibrated one where there is one), the SFT."""
+    held = next(f for f in judged["folds"] if f["heldout_family"] == heldout)
+    inside = judged["in_family"]
+    row = {
         "heldout_family": heldout, "family_name": held["family_name"],
         "training_families": list(training), "pairs": held["pairs"],
         "long_tail_pairs": held["long_tail_pairs"],
-        "teacher": teacher, "tfidf": tfidf,
+        "teacher": held["teacher"], "tfidf": held["tfidf"],
         "shipped_teacher": baseline.get(heldout),
         "in_family": {"family": inside["heldout_family"], "teacher": inside["teacher"],
                       "tfidf": inside["tfidf"]},
-        "goal": goal,
+        "goal": _goal(held["teacher"], held["tfidf"]),
         "sft": {k: sft.get(k) for k in ("steps", "examples", "seconds", "device", "base")},
         "teacher_run": held.get("teacher_run"),
     }
+    if "teacher_calibrated" in held:
+        row["teacher_calibrated"] = held["teacher_calibrated"]
+        row["in_family"]["teacher_calibrated"] = inside["teacher_calibrated"]
+        row["goal_calibrated"] = _goal(held["teacher_calibrated"], held["tfidf"])
+    return row
 
 
 def shipped_baseline(path: Path | None) -> dict[int, Any]:
@@ -110,8 +153,9 @@ def shipped_baseline(path: Path | None) -> dict[int, Any]:
 
 def run_lofo(settings: Any, plan: LofoPlan, eval_config: FamilyEvalConfig, worlds_dir: Path,
              models_dir: Path, base: Path, *, device: str = "cpu", batch: int = 256,
-             baseline: Path | None = None) -> dict[str, Any]:
-    """Every fold: train (or find) its teacher, judge its held-out and in-family worlds."""
+             baseline: Path | None = None, calibration_pairs: int = 0) -> dict[str, Any]:
+    """Every fold: train (or find) its teacher, fit its calibration (`calibration_pairs`
+    > 0), judge its held-out and in-family worlds."""
     from teacher_worker.backends import load_backend
     from teacher_worker.vllm_server import served_for_job
 
@@ -128,12 +172,19 @@ def run_lofo(settings: Any, plan: LofoPlan, eval_config: FamilyEvalConfig, world
                                      "in_family": plan.in_family})
         print(f"fold {heldout}: judging families {heldout} and {plan.in_family}", flush=True)
         with served_for_job(fold_settings):
-            judged = evaluate_families(load_backend(fold_settings), None, config, worlds_dir,
-                                       out, batch=batch)
+            backend = load_backend(fold_settings)
+            calibration = None
+            if calibration_pairs:
+                calibration = fit_fold_calibration(
+                    backend, worlds, plan.training(heldout), calibration_pairs, out,
+                    seed=eval_config.pair_seed, batch=batch)
+            judged = evaluate_families(backend, calibration, config, worlds_dir, out,
+                                       batch=batch)
         folds.append(fold_row(heldout, judged, sft, plan.training(heldout), shipped))
     return {"folds": folds, "mean": _means(folds),
             "plan": {"families": list(plan.families), "heldout": list(plan.heldout),
                      "in_family": plan.in_family, "base": str(base), "sft": dict(plan.sft),
+                     "calibration_pairs": calibration_pairs,
                      "worlds": asdict(eval_config) | {"families": list(plan.families)}}}
 
 
@@ -142,43 +193,53 @@ def _means(folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return sum(values) / len(values) if values else float("nan")
 
     out: dict[str, Any] = {}
-    for model in ("teacher", "tfidf", "shipped_teacher"):
+    for model in ("teacher", "teacher_calibrated", "tfidf", "shipped_teacher"):
         have = [f[model] for f in folds if f.get(model)]
         if have:
             out[model] = {k: mean([s[k] for s in have]) for k in have[0]}
     out["goals_met"] = sum(f["goal"]["met"] for f in folds)
+    out["goals_met_calibrated"] = sum(f.get("goal_calibrated", {}).get("met", False)
+                                      for f in folds)
     return out
 
 
 def markdown(result: Mapping[str, Any]) -> str:
-    """Per held-out family: the fold's teacher, TF-IDF and the shipped teacher (AUC,
-    macro-F1, ECE, long-tail AUC), the goal, and the fold's in-family scores beside."""
-    header = ("| held-out family | pairs | AUC teacher | AUC TF-IDF | AUC shipped | macro-F1 "
-              "teacher | macro-F1 TF-IDF | macro-F1 shipped | ECE teacher | ECE TF-IDF | "
-              "tail AUC teacher | tail AUC TF-IDF | goal met | in-family AUC teacher / "
-              "TF-IDF | SFT steps (examples seen) |")
-    lines = [header, "|" + "---|" * 15]
+    """Per held-out family, a row per model (the fold's teacher raw and calibrated, the
+    shipped teacher, TF-IDF) with AUC, macro-F1, ECE and long-tail AUC and whether the goal
+    is met; the fold's in-family scores under it; then the means over folds."""
+    lines = ["| held-out family | model | AUC | macro-F1 | ECE | long-tail AUC | goal met |",
+             "|---|---|---|---|---|---|---|"]
 
     def cell(scores: Mapping[str, float] | None, key: str) -> str:
         return "–" if not scores or key not in scores else f"{scores[key]:.3f}"
 
+    def row(label: str, model: str, scores: Mapping[str, float] | None, goal: str = "") -> None:
+        lines.append(f"| {label} | {model} | {cell(scores, 'auc')} | "
+                     f"{cell(scores, 'macro_f1')} | {cell(scores, 'ece')} | "
+                     f"{cell(scores, 'tail_auc')} | {goal} |")
+
+    def met(goal: Mapping[str, Any] | None) -> str:
+        return "" if goal is None else ("yes" if goal["met"] else "no")
+
+    batch = result["plan"]["sft"].get("batch_size", 0)
     for f in result["folds"]:
-        t, b, s, inside = f["teacher"], f["tfidf"], f.get("shipped_teacher"), f["in_family"]
-        batch = result["plan"]["sft"].get("batch_size", 0)
-        lines.append(
-            f"| {f['heldout_family']} {f['family_name']} | {f['pairs']} | {cell(t, 'auc')} | "
-            f"{cell(b, 'auc')} | {cell(s, 'auc')} | {cell(t, 'macro_f1')} | "
-            f"{cell(b, 'macro_f1')} | {cell(s, 'macro_f1')} | {cell(t, 'ece')} | "
-            f"{cell(b, 'ece')} | {cell(t, 'tail_auc')} | {cell(b, 'tail_auc')} | "
-            f"{'yes' if f['goal']['met'] else 'no'} | {cell(inside['teacher'], 'auc')} / "
-            f"{cell(inside['tfidf'], 'auc')} | {f['sft']['steps']} "
-            f"({(f['sft']['steps'] or 0) * batch}) |")
-    m = result["mean"]
-    lines.append(
-        f"| **mean** | | {cell(m.get('teacher'), 'auc')} | {cell(m.get('tfidf'), 'auc')} | "
-        f"{cell(m.get('shipped_teacher'), 'auc')} | {cell(m.get('teacher'), 'macro_f1')} | "
-        f"{cell(m.get('tfidf'), 'macro_f1')} | {cell(m.get('shipped_teacher'), 'macro_f1')} | "
-        f"{cell(m.get('teacher'), 'ece')} | {cell(m.get('tfidf'), 'ece')} | "
-        f"{cell(m.get('teacher'), 'tail_auc')} | {cell(m.get('tfidf'), 'tail_auc')} | "
-        f"{m['goals_met']} of {len(result['folds'])} | | |")
+        steps = f["sft"]["steps"] or 0
+        label = f"{f['heldout_family']} {f['family_name']} ({f['pairs']} pairs)"
+        row(label, f"fold teacher, raw (SFT {steps} steps, {steps * batch} examples)",
+            f["teacher"], met(f["goal"]))
+        if "teacher_calibrated" in f:
+            row("", "fold teacher, calibrated", f["teacher_calibrated"],
+                met(f.get("goal_calibrated")))
+        row("", "shipped teacher, raw", f.get("shipped_teacher"))
+        row("", "TF-IDF", f["tfidf"])
+        inside = f["in_family"]
+        row("", f"in-family (family {inside['family']}): fold teacher, raw", inside["teacher"])
+        row("", f"in-family (family {inside['family']}): TF-IDF", inside["tfidf"])
+    m, n = result["mean"], len(result["folds"])
+    row(f"**mean of {n}**", "fold teacher, raw", m.get("teacher"), f"{m['goals_met']} of {n}")
+    if "teacher_calibrated" in m:
+        row("", "fold teacher, calibrated", m["teacher_calibrated"],
+            f"{m['goals_met_calibrated']} of {n}")
+    row("", "shipped teacher, raw", m.get("shipped_teacher"))
+    row("", "TF-IDF", m.get("tfidf"))
     return "\n".join(lines) + "\n"
