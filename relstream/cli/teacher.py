@@ -179,6 +179,20 @@ LOFO_NOTES = (
     "split. AUC: E vs rest on p(E); ECE: top grade, 10 bins; tail_: long-tail queries.")
 
 
+def _save_table(out: Path, name: str, payload: dict[str, Any], table: str,
+                footer: str = "") -> None:
+    """`NAME.json` (name, the command line, `payload`) and `NAME.md` (the command, `table`,
+    `footer`) in `out`, for the per-family commands; prints the table."""
+    command = " ".join(["relstream", *sys.argv[1:]])
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{name}.json", out / f"{name}.md"
+    json_path.write_text(json.dumps({"name": name, "command": command, **payload},
+                                    indent=2, default=str) + "\n")
+    md_path.write_text(f"## {name}\n\n`{command}`\n\n{table}{footer}")
+    print(table)
+    print(f"saved {json_path} and {md_path}")
+
+
 def _eval_families(args: argparse.Namespace) -> int:
     from relstream.tools.family_eval import FamilyEvalConfig, evaluate_families, markdown
     from teacher_worker.backends import load_backend
@@ -194,17 +208,9 @@ def _eval_families(args: argparse.Namespace) -> int:
         backend = load_backend(settings)
         result = evaluate_families(backend, getattr(backend, "calibration", None), config,
                                    worlds, settings.model_dir(), batch=_batch(args, settings))
-    table = markdown(result)
-    command = " ".join(["relstream", *sys.argv[1:]])
-    name = args.name or "teacher-lofo"
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = args.out / f"{name}.json", args.out / f"{name}.md"
-    json_path.write_text(json.dumps({"name": name, "command": command,
-                                     "model": str(settings.model_dir()), "notes": LOFO_NOTES,
-                                     **result}, indent=2) + "\n")
-    md_path.write_text(f"## {name}\n\n`{command}`\n\n{table}\n{LOFO_NOTES}\n")
-    print(table)
-    print(f"saved {json_path} and {md_path}")
+    _save_table(args.out, args.name or "teacher-lofo",
+                {"model": str(settings.model_dir()), "notes": LOFO_NOTES, **result},
+                markdown(result), f"\n{LOFO_NOTES}\n")
     return 0
 
 
@@ -233,15 +239,7 @@ def _lofo(args: argparse.Namespace) -> int:
     result = run_lofo(settings, plan, eval_config, worlds, models, Path(base),
                       device=args.device, baseline=args.baseline,
                       calibration_pairs=args.calibration_pairs)
-    table = markdown(result)
-    command = " ".join(["relstream", *sys.argv[1:]])
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = args.out / f"{args.name}.json", args.out / f"{args.name}.md"
-    json_path.write_text(json.dumps({"name": args.name, "command": command, **result},
-                                    indent=2, default=str) + "\n")
-    md_path.write_text(f"## {args.name}\n\n`{command}`\n\n{table}")
-    print(table)
-    print(f"saved {json_path} and {md_path}")
+    _save_table(args.out, args.name, result, markdown(result))
     return 0
 
 
